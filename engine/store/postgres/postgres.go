@@ -1,0 +1,132 @@
+// Package postgres is the PostgreSQL backend of the store, for deployments with more
+// than one engine node. It goes through database/sql with pgx's stdlib driver, so that
+// it shares every query with the SQLite backend (engine/store/sqlstore).
+//
+// Concurrency is PostgreSQL's: transactions run at READ COMMITTED, Update* lock the
+// row they change with SELECT … FOR UPDATE, and ClaimMessages skips rows other
+// claimers hold (FOR UPDATE SKIP LOCKED).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/gatehouse-id/gatehouse/engine/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is the PostgreSQL store. All of store.Store is promoted from sqlstore.Store.
+type Store struct {
+	*sqlstore.Store
+}
+
+// Connection pool settings, read from the DSN like pgxpool's parameters of the same
+// names (and removed from it: the server would reject them as unknown settings).
+const (
+	paramMaxConns        = "pool_max_conns"         // integer; default defaultMaxConns
+	paramMaxConnLifetime = "pool_max_conn_lifetime" // Go duration; default 1h
+	paramMaxConnIdleTime = "pool_max_conn_idle_time"
+)
+
+const (
+	defaultMaxConns        = 10
+	defaultMaxConnLifetime = time.Hour
+	defaultMaxConnIdleTime = 5 * time.Minute
+)
+
+// Open connects to the database at dsn — a postgres:// URL or a "key=value …"
+// string, as libpq takes — and brings its schema up to date. Besides libpq's
+// parameters the DSN may set pool_max_conns, pool_max_conn_lifetime and
+// pool_max_conn_idle_time. Tables live in the connection's current schema (the first
+// of search_path that exists), so search_path=… in the DSN selects one.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pool, err := takePoolParams(cfg.RuntimeParams)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(pool.maxConns)
+	db.SetMaxIdleConns(pool.maxConns)
+	db.SetConnMaxLifetime(pool.maxConnLifetime)
+	db.SetConnMaxIdleTime(pool.maxConnIdleTime)
+
+	if err := db.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("postgres: %w", err), db.Close())
+	}
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	s, err := sqlstore.New(ctx, sqlstore.Config{Writer: db, Dialect: dialect, Migrations: migrations})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("postgres: %w", err), db.Close())
+	}
+	return &Store{s}, nil
+}
+
+type poolParams struct {
+	maxConns                         int
+	maxConnLifetime, maxConnIdleTime time.Duration
+}
+
+// takePoolParams reads the pool settings out of the DSN's parameters and deletes them.
+func takePoolParams(params map[string]string) (poolParams, error) {
+	p := poolParams{maxConns: defaultMaxConns, maxConnLifetime: defaultMaxConnLifetime, maxConnIdleTime: defaultMaxConnIdleTime}
+	if v, ok := params[paramMaxConns]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return p, fmt.Errorf("%s=%q: want a positive integer", paramMaxConns, v)
+		}
+		p.maxConns = n
+	}
+	for name, d := range map[string]*time.Duration{paramMaxConnLifetime: &p.maxConnLifetime, paramMaxConnIdleTime: &p.maxConnIdleTime} {
+		if v, ok := params[name]; ok {
+			parsed, err := time.ParseDuration(v)
+			if err != nil || parsed < 0 {
+				return p, fmt.Errorf("%s=%q: want a duration such as 30m", name, v)
+			}
+			*d = parsed
+		}
+	}
+	delete(params, paramMaxConns)
+	delete(params, paramMaxConnLifetime)
+	delete(params, paramMaxConnIdleTime)
+	return p, nil
+}
+
+// dialect describes PostgreSQL to sqlstore.
+var dialect = sqlstore.Dialect{
+	Name:               "postgres",
+	LockRow:            " FOR UPDATE",
+	LockRowsSkipLocked: " FOR UPDATE SKIP LOCKED",
+	// A session-level advisory lock, held by the migrating connection until it is
+	// released (or the connection ends). Keyed by schema, so that stores in different
+	// schemas of one database migrate independently.
+	LockMigrations:        `SELECT pg_advisory_lock(hashtext('gatehouse schema_migrations ' || COALESCE(current_schema(), '')))`,
+	UnlockMigrations:      `SELECT pg_advisory_unlock(hashtext('gatehouse schema_migrations ' || COALESCE(current_schema(), '')))`,
+	IsUniqueViolation:     hasSQLState("23505"), // unique_violation
+	IsForeignKeyViolation: hasSQLState("23503"), // foreign_key_violation
+}
+
+// hasSQLState recognises PostgreSQL errors with the given SQLSTATE.
+func hasSQLState(code string) func(error) bool {
+	return func(err error) bool {
+		var e *pgconn.PgError
+		return errors.As(err, &e) && e.Code == code
+	}
+}

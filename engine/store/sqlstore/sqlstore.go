@@ -1,0 +1,308 @@
+// Package sqlstore implements store.Store over database/sql. The SQLite and PostgreSQL
+// backends (engine/store/sqlite, engine/store/postgres) open their database, describe
+// its few differences in a Dialect and hand both to New; every query is written once,
+// here, in SQL both databases accept ($1-style parameters, ON CONFLICT, RETURNING).
+//
+// Representation, chosen to be portable:
+//   - times are BIGINT unix milliseconds in UTC; the zero time.Time is NULL;
+//   - string lists (scopes, amr) are JSON arrays in a TEXT column; an empty or nil list
+//     is stored as [] and read back as nil;
+//   - empty byte slices are read back as nil;
+//   - a transaction keeps its searchable fields in columns and the rest in one JSON
+//     column (see transactions.go).
+//
+// Functions passed to Update* run while the store holds a database transaction (for
+// SQLite, the only writer connection). They must be quick and must not call the store.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/gatehouse-id/gatehouse/engine/store"
+)
+
+// Dialect is what differs between the SQL databases the store runs on.
+type Dialect struct {
+	// Name names the database in error messages ("sqlite", "postgres").
+	Name string
+	// LockRow is appended to a SELECT of a row the transaction is about to update, to
+	// lock it until commit (" FOR UPDATE"). Empty where the whole transaction already
+	// holds the database's single write lock (SQLite's BEGIN IMMEDIATE).
+	LockRow string
+	// LockRowsSkipLocked is appended to a SELECT that picks rows to claim, so that
+	// concurrent claimers pass over each other's rows instead of queueing behind them
+	// (" FOR UPDATE SKIP LOCKED"). Empty where writers are serialised anyway.
+	LockRowsSkipLocked string
+	// LockMigrations and UnlockMigrations, when set, run on the connection that
+	// migrates, around the whole migration, so that two processes starting at once do
+	// not both apply a migration. Without them each migration's transaction must
+	// itself be exclusive (SQLite's BEGIN IMMEDIATE is).
+	LockMigrations, UnlockMigrations string
+	// Placeholder, when set, writes the n-th (1-based) parameter of the multi-row
+	// INSERTs of bulk imports; by default "$n". SQLite's driver looks every named
+	// parameter ($n is one) up by name, in time linear in the statement's parameter
+	// count, so a statement of hundreds of $n costs quadratic time to bind; plain "?"
+	// skips the lookup.
+	Placeholder func(n int) string
+	// PrepareStatements makes the store prepare each statement it runs on a pool
+	// once and reuse it (see stmtCache), for drivers that do not do so themselves.
+	PrepareStatements bool
+	// IsUniqueViolation and IsForeignKeyViolation recognise the driver's errors for a
+	// violated UNIQUE/PRIMARY KEY and FOREIGN KEY constraint.
+	IsUniqueViolation     func(error) bool
+	IsForeignKeyViolation func(error) bool
+}
+
+// Config is what a backend hands New.
+type Config struct {
+	// Writer runs every statement that writes, and every read-modify-write.
+	Writer *sql.DB
+	// Reader runs plain reads. Nil means Writer. SQLite uses a separate pool of
+	// read-only connections so that reads never wait for the single writer.
+	Reader  *sql.DB
+	Dialect Dialect
+	// Migrations holds the schema as files named NNNN_description.sql; see Migrate.
+	Migrations fs.FS
+}
+
+// Store is store.Store over a database/sql database.
+type Store struct {
+	writer, reader *sql.DB
+	// writes and reads run single statements on the writer and reader pools.
+	writes, reads *stmtCache
+	d             Dialect
+	// schemaVersion is the newest migration this binary carries; Ping checks the
+	// database is at exactly this version.
+	schemaVersion int64
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New brings the database's schema up to date (see Migrate) and returns a store over
+// it. The store owns the database handles from then on: Close closes them. If New
+// fails, the caller still owns them.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Writer == nil || cfg.Dialect.IsUniqueViolation == nil || cfg.Dialect.IsForeignKeyViolation == nil {
+		return nil, errors.New("sqlstore: Config needs Writer and Dialect.Is*Violation")
+	}
+	migrations, err := LoadMigrations(cfg.Migrations)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, cfg.Writer, cfg.Dialect, migrations); err != nil {
+		return nil, err
+	}
+	s := &Store{writer: cfg.Writer, reader: cfg.Reader, d: cfg.Dialect}
+	if s.reader == nil {
+		s.reader = s.writer
+	}
+	s.writes = newStmtCache(s.writer, s.d.PrepareStatements)
+	s.reads = s.writes
+	if s.reader != s.writer {
+		s.reads = newStmtCache(s.reader, s.d.PrepareStatements)
+	}
+	if len(migrations) > 0 {
+		s.schemaVersion = migrations[len(migrations)-1].Version
+	}
+	return s, nil
+}
+
+// Ping checks that the database answers and that its schema is at the version this
+// binary expects — not older (migrations failed or were rolled back) nor newer (a
+// newer binary migrated it; this one would misread it).
+func (s *Store) Ping(ctx context.Context) error {
+	var version int64
+	err := s.reads.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version)
+	if err != nil {
+		return fmt.Errorf("sqlstore: ping %s: %w", s.d.Name, err)
+	}
+	if version != s.schemaVersion {
+		return fmt.Errorf("sqlstore: %s schema is at version %d, this binary expects %d", s.d.Name, version, s.schemaVersion)
+	}
+	return nil
+}
+
+// Close closes the database handles.
+func (s *Store) Close() error {
+	errs := []error{s.writes.close()}
+	if s.reader != s.writer {
+		errs = append(errs, s.reads.close(), s.reader.Close())
+	}
+	return errors.Join(append(errs, s.writer.Close())...)
+}
+
+// callerError marks an error returned by a caller's Update* function, so that inTx
+// hands it back unchanged instead of translating it as a database error.
+type callerError struct{ err error }
+
+func (e callerError) Error() string { return e.err.Error() }
+
+// inTx runs body in a write transaction and commits if body returns nil. Database
+// errors are translated to the store's sentinels; errors from callers' functions
+// (wrapped in callerError by body) come back exactly as the caller returned them.
+func (s *Store) inTx(ctx context.Context, body func(tx *wtx) error) error {
+	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return s.dbError(err)
+	}
+	tx := &wtx{Tx: sqlTx, stmts: s.writes}
+	defer tx.prepareMissed(ctx)
+	if err := body(tx); err != nil {
+		_ = tx.Rollback() // the error that made us roll back is the one worth reporting
+		if ce, ok := errors.AsType[callerError](err); ok {
+			return ce.err
+		}
+		return s.dbError(err)
+	}
+	return s.dbError(tx.Commit())
+}
+
+// wtx is a write transaction whose statements run as prepared statements where the
+// store's statement cache has one for their query (see stmtCache). A statement cannot
+// be prepared on the pool during the transaction — on SQLite the transaction holds
+// the only writer connection — so queries the cache lacks run unprepared once and
+// are prepared when the transaction is over, for the next one. On SQLite that spares
+// every read-modify-write the parsing of its two or three statements.
+type wtx struct {
+	*sql.Tx
+	stmts  *stmtCache
+	missed []string
+}
+
+// stmt returns the transaction's copy of the cached statement for query, or nil.
+func (t *wtx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if !t.stmts.enabled {
+		return nil
+	}
+	if st := t.stmts.lookup(query); st != nil {
+		return t.Tx.StmtContext(ctx, st)
+	}
+	t.missed = append(t.missed, query)
+	return nil
+}
+
+func (t *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+func (t *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
+}
+
+func (t *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// prepareMissed prepares, on the pool, the queries the transaction ran unprepared.
+// It runs once the transaction has ended and given its connection back.
+func (t *wtx) prepareMissed(ctx context.Context) {
+	for _, q := range t.missed {
+		t.stmts.prepared(ctx, q)
+	}
+}
+
+// dbError translates a database error to the store's sentinel errors, keeping the
+// driver's error in the chain for logs.
+func (s *Store) dbError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyExists):
+		return err
+	case s.d.IsUniqueViolation(err):
+		return fmt.Errorf("%w: %w", store.ErrAlreadyExists, err)
+	case s.d.IsForeignKeyViolation(err):
+		// The only foreign keys point at users: a password or phone for a user that
+		// does not exist.
+		return fmt.Errorf("%w: no such user: %w", store.ErrNotFound, err)
+	}
+	return fmt.Errorf("sqlstore: %s: %w", s.d.Name, err)
+}
+
+// keyChanged is the error for an Update* function that changed what identifies the
+// record. Such a change would silently turn an update into a rename.
+func keyChanged(record, field string) error {
+	return fmt.Errorf("sqlstore: update may not change the %s's %s", record, field)
+}
+
+// readModifyWrite is what every Update* method does: in one write transaction, load
+// the record with a write lock, let fn change it, and save the result. load should
+// return sql.ErrNoRows (or store.ErrNotFound) when there is no record; fn is then not
+// called.
+func readModifyWrite[T any](ctx context.Context, s *Store,
+	load func(tx *wtx) (T, error),
+	fn func(T) (T, error),
+	save func(tx *wtx, current, next T) (T, error),
+) (T, error) {
+	var result T
+	err := s.inTx(ctx, func(tx *wtx) error {
+		current, err := load(tx)
+		if err != nil {
+			return err
+		}
+		next, err := fn(current)
+		if err != nil {
+			return callerError{err}
+		}
+		saved, err := save(tx, current, next)
+		if err != nil {
+			return err
+		}
+		result = saved
+		return nil
+	})
+	return result, err
+}
+
+// execOne checks that a statement meant to change one row found it.
+func execOne(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// rowScanner is what *sql.Row and *sql.Rows have in common.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// queryList runs a query on a pool and scans every row with scan.
+func queryList[T any](ctx context.Context, s *Store, pool *stmtCache, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := pool.query(ctx, query, args...)
+	if err != nil {
+		return nil, s.dbError(err)
+	}
+	defer rows.Close()
+	var list []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, s.dbError(err)
+		}
+		list = append(list, v)
+	}
+	return list, s.dbError(rows.Err())
+}

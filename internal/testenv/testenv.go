@@ -1,0 +1,28 @@
+// Package testenv lets tests that need an outside service (PostgreSQL, Node, Chromium)
+// skip with a clear message where the service is absent, and fail instead when the
+// environment variable GATEHOUSE_REQUIRE_SERVICES is set — as .ci/run sets it.
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// RequireServicesEnv is the environment variable that turns skips into failures.
+const RequireServicesEnv = "GATEHOUSE_REQUIRE_SERVICES"
+
+// Required reports whether missing services must fail tests rather than skip them.
+func Required() bool {
+	v := os.Getenv(RequireServicesEnv)
+	return v != "" && v != "0" && v != "false"
+}
+
+// Unavailable stops the test because service is missing: a skip normally, a failure
+// when GATEHOUSE_REQUIRE_SERVICES is set. why says what was tried.
+func Unavailable(t testing.TB, service, why string) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("%s is required (%s is set) but unavailable: %s", service, RequireServicesEnv, why)
+	}
+	t.Skipf("skipping: %s is unavailable (%s); set it up or run .ci/run, which installs it", service, why)
+}
