@@ -1,0 +1,595 @@
+// Package config is the engine's configuration file: its keys, their defaults, and the
+// checks that make a wrong key or value fail start-up with a message naming it.
+//
+// docs/configuration.md documents every key; TestEveryKeyDocumented keeps the two in
+// step.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Issuer is the OIDC issuer URL, byte-equal in discovery and every token:
+	// "https://host/oauth2/<name>" or "https://host".
+	Issuer string `yaml:"issuer"`
+	// Listen is the address the engine listens on.
+	Listen string `yaml:"listen"`
+	// Database is "sqlite:<path>" (or a bare path) or a "postgres://" DSN.
+	Database string `yaml:"database"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// ProductName appears in the texts and calls that carry codes.
+	ProductName string `yaml:"product_name"`
+
+	Clients         []Client        `yaml:"clients"`
+	PasswordHashing PasswordHashing `yaml:"password_hashing"`
+	Phone           Phone           `yaml:"phone"`
+	SignOn          SignOn          `yaml:"sign_on"`
+	Messaging       Messaging       `yaml:"messaging"`
+	CORS            CORS            `yaml:"cors"`
+	Secrets         Secrets         `yaml:"secrets"`
+	// DevOutbox serves GET /dev/outbox, listing sent messages with their codes.
+	// Never turn it on where real people sign in.
+	DevOutbox bool `yaml:"dev_outbox"`
+	// MetricsListen is where Prometheus metrics are served: empty serves GET
+	// /metrics on the main listener, an address gives them a listener of their own,
+	// "off" turns them off.
+	MetricsListen string `yaml:"metrics_listen"`
+}
+
+// Client is an OAuth 2.0 / OIDC client allowed to start sign-ins.
+type Client struct {
+	ID string `yaml:"id"`
+	// Secret makes the client confidential; SecretEnv names an environment variable
+	// holding it instead. Leave both empty for a public client (PKCE only).
+	Secret                 string        `yaml:"secret"`
+	SecretEnv              string        `yaml:"secret_env"`
+	Name                   string        `yaml:"name"`
+	RedirectURIs           []string      `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string      `yaml:"post_logout_redirect_uris"`
+	Grants                 []string      `yaml:"grants"`
+	Scopes                 []string      `yaml:"scopes"`
+	AccessTokenTTL         time.Duration `yaml:"access_token_ttl"`
+	IDTokenTTL             time.Duration `yaml:"id_token_ttl"`
+	RefreshTokenTTL        time.Duration `yaml:"refresh_token_ttl"`
+}
+
+// PasswordHashing sets the argon2id cost and the hashing pool.
+type PasswordHashing struct {
+	MemoryKiB   uint32 `yaml:"memory_kib"`
+	Iterations  uint32 `yaml:"iterations"`
+	Parallelism uint8  `yaml:"parallelism"`
+	// MaxConcurrent hashes at once; 0 means one per CPU.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxQueue callers may wait for a slot; beyond that sign-in answers "too many
+	// requests". 0 means 64 per slot.
+	MaxQueue int `yaml:"max_queue"`
+}
+
+// Params returns the argon2id parameters.
+func (p PasswordHashing) Params() password.Params {
+	return password.Params{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism}
+}
+
+// Phone is the phone authenticator.
+type Phone struct {
+	SMS           bool   `yaml:"sms"`
+	Voice         bool   `yaml:"voice"`
+	DefaultRegion string `yaml:"default_region"`
+	// CodeTTL is how long a code stays valid.
+	CodeTTL time.Duration `yaml:"code_ttl"`
+	// MaxAttempts wrong codes in a row lock the user's phone factor for Lockout.
+	MaxAttempts int           `yaml:"max_attempts"`
+	Lockout     time.Duration `yaml:"lockout"`
+	// SendInterval is the least time between two codes to one number.
+	SendInterval time.Duration `yaml:"send_interval"`
+	// At most MaxSends codes go to one number per SendWindow.
+	MaxSends   int           `yaml:"max_sends"`
+	SendWindow time.Duration `yaml:"send_window"`
+}
+
+// SignOn is the sign-on policy.
+type SignOn struct {
+	// RequirePhone asks for a phone code after the password.
+	RequirePhone bool `yaml:"require_phone"`
+	// PhoneEnrollment lets a user without a phone enroll one during sign-in;
+	// otherwise such a user is refused.
+	PhoneEnrollment bool `yaml:"phone_enrollment"`
+	// TransactionTTL is how long a sign-in stays open after its last step.
+	TransactionTTL time.Duration `yaml:"transaction_ttl"`
+	// InteractionCodeTTL is how long the code that ends a sign-in can be redeemed.
+	InteractionCodeTTL time.Duration `yaml:"interaction_code_ttl"`
+	// MaxPasswordFailures wrong passwords for one username within
+	// PasswordFailureWindow make further tries for it wait until the window ends.
+	MaxPasswordFailures   int           `yaml:"max_password_failures"`
+	PasswordFailureWindow time.Duration `yaml:"password_failure_window"`
+}
+
+// Messaging chooses how codes reach phones.
+type Messaging struct {
+	// Provider is "outbox" (print and keep; for development), "twilio" or "webhook".
+	Provider string  `yaml:"provider"`
+	Twilio   Twilio  `yaml:"twilio"`
+	Webhook  Webhook `yaml:"webhook"`
+	// MaxDeliveryTime bounds retries of one message before it is given up.
+	MaxDeliveryTime time.Duration `yaml:"max_delivery_time"`
+}
+
+// Twilio sends SMS through the Messages API and calls through the Calls API.
+type Twilio struct {
+	AccountSID   string `yaml:"account_sid"`
+	AuthToken    string `yaml:"auth_token"`
+	AuthTokenEnv string `yaml:"auth_token_env"`
+	// From is the Twilio number (E.164) texts and calls come from.
+	From string `yaml:"from"`
+	// MessagingServiceSID may replace From for texts.
+	MessagingServiceSID string `yaml:"messaging_service_sid"`
+	// BaseURL overrides Twilio's API host, for tests against a local server.
+	BaseURL string        `yaml:"base_url"`
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Webhook posts each message as JSON to a gateway of your own.
+type Webhook struct {
+	URL string `yaml:"url"`
+	// Secret signs each body with HMAC-SHA256 (header X-Gatehouse-Signature).
+	Secret    string        `yaml:"secret"`
+	SecretEnv string        `yaml:"secret_env"`
+	Timeout   time.Duration `yaml:"timeout"`
+}
+
+// CORS lists the browser origins (scheme://host[:port]) allowed to call the engine
+// with credentials, as the Okta Sign-In Widget and okta-auth-js do in browsers.
+type CORS struct {
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// Secrets are server-side keys.
+type Secrets struct {
+	// OTPKeyEnv names an environment variable holding the base64 key (32 bytes or
+	// more) that one-time codes are HMAC'd with. Without it, a key is generated on
+	// first start and kept in the database, shared by every node.
+	OTPKeyEnv string `yaml:"otp_key_env"`
+}
+
+// Defaults returns a configuration with every default filled in and no clients.
+func Defaults() Config {
+	return Config{
+		Listen:      "127.0.0.1:8080",
+		LogLevel:    "info",
+		ProductName: "Gatehouse",
+		PasswordHashing: PasswordHashing{
+			MemoryKiB: 19 * 1024, Iterations: 2, Parallelism: 1,
+		},
+		Phone: Phone{
+			SMS: true, Voice: true, DefaultRegion: "US",
+			CodeTTL: 5 * time.Minute, MaxAttempts: 5, Lockout: 5 * time.Minute,
+			SendInterval: 30 * time.Second, MaxSends: 5, SendWindow: 15 * time.Minute,
+		},
+		SignOn: SignOn{
+			RequirePhone: true, PhoneEnrollment: true,
+			TransactionTTL: 30 * time.Minute, InteractionCodeTTL: 60 * time.Second,
+			MaxPasswordFailures: 10, PasswordFailureWindow: 15 * time.Minute,
+		},
+		Messaging: Messaging{
+			Provider: "outbox", MaxDeliveryTime: 2 * time.Minute,
+			Twilio: Twilio{Timeout: 10 * time.Second}, Webhook: Webhook{Timeout: 10 * time.Second},
+		},
+	}
+}
+
+// ClientDefaults fills what a client entry may leave out.
+func ClientDefaults(c Client) Client {
+	if len(c.Grants) == 0 {
+		c.Grants = []string{GrantInteractionCode}
+	}
+	if len(c.Scopes) == 0 {
+		c.Scopes = []string{"openid", "profile", "email", "phone"}
+		if slices.Contains(c.Grants, GrantRefreshToken) {
+			c.Scopes = append(c.Scopes, "offline_access")
+		}
+	}
+	if c.AccessTokenTTL == 0 {
+		c.AccessTokenTTL = time.Hour
+	}
+	if c.IDTokenTTL == 0 {
+		c.IDTokenTTL = time.Hour
+	}
+	if c.RefreshTokenTTL == 0 {
+		c.RefreshTokenTTL = 30 * 24 * time.Hour
+	}
+	return c
+}
+
+// Grant types a client may be allowed.
+const (
+	GrantInteractionCode = "interaction_code"
+	GrantRefreshToken    = "refresh_token"
+)
+
+// Scopes the engine knows.
+var KnownScopes = []string{"openid", "profile", "email", "phone", "offline_access"}
+
+// Load reads and validates the file at path. Environment-variable references
+// (secret_env, auth_token_env, otp_key_env) are resolved here.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+
+// Parse decodes YAML over Defaults, refusing unknown keys, then validates.
+func Parse(data []byte) (Config, error) {
+	c := Defaults()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file means all defaults
+		// yaml.v3 names Go types; say it in the file's own words instead.
+		msg := unknownField.ReplaceAllStringFunc(err.Error(), func(m string) string {
+			sub := unknownField.FindStringSubmatch(m)
+			return fmt.Sprintf("line %s: unknown key %q in %s", sub[1], sub[2], sectionName(sub[3]))
+		})
+		return Config{}, errors.New(strings.TrimPrefix(msg, "yaml: "))
+	}
+	for i := range c.Clients {
+		c.Clients[i] = ClientDefaults(c.Clients[i])
+	}
+	if err := c.resolveEnv(); err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func sectionName(goType string) string {
+	switch goType {
+	case "Config":
+		return "the top level"
+	case "Client":
+		return "a clients entry"
+	case "PasswordHashing":
+		return "password_hashing"
+	case "SignOn":
+		return "sign_on"
+	case "CORS":
+		return "cors"
+	default:
+		return strings.ToLower(goType)
+	}
+}
+
+func (c *Config) resolveEnv() error {
+	env := func(key, name string) (string, error) {
+		v, ok := os.LookupEnv(name)
+		if !ok || v == "" {
+			return "", fmt.Errorf("%s: environment variable %s is not set", key, name)
+		}
+		return v, nil
+	}
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		if cl.SecretEnv != "" {
+			if cl.Secret != "" {
+				return fmt.Errorf("clients[%d] (%s): set secret or secret_env, not both", i, cl.ID)
+			}
+			v, err := env(fmt.Sprintf("clients[%d].secret_env", i), cl.SecretEnv)
+			if err != nil {
+				return err
+			}
+			cl.Secret = v
+		}
+	}
+	if t := &c.Messaging.Twilio; t.AuthTokenEnv != "" {
+		v, err := env("messaging.twilio.auth_token_env", t.AuthTokenEnv)
+		if err != nil {
+			return err
+		}
+		t.AuthToken = v
+	}
+	if w := &c.Messaging.Webhook; w.SecretEnv != "" {
+		v, err := env("messaging.webhook.secret_env", w.SecretEnv)
+		if err != nil {
+			return err
+		}
+		w.Secret = v
+	}
+	return nil
+}
+
+// Validate checks every value and returns all problems at once, each naming its key.
+func (c *Config) Validate() error {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+
+	if err := ValidateIssuer(c.Issuer); err != nil {
+		add("issuer: %v", err)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q is not host:port", c.Listen)
+	}
+	if c.MetricsListen != "" && c.MetricsListen != "off" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			add("metrics_listen: %q is not host:port, empty or off", c.MetricsListen)
+		}
+	}
+	if _, _, err := ParseDatabase(c.Database); err != nil {
+		add("database: %v", err)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		add("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if strings.TrimSpace(c.ProductName) == "" || len(c.ProductName) > 40 {
+		add("product_name: must be 1 to 40 characters")
+	}
+
+	if len(c.Clients) == 0 {
+		add("clients: at least one client is needed")
+	}
+	seen := map[string]bool{}
+	for i, cl := range c.Clients {
+		key := fmt.Sprintf("clients[%d]", i)
+		if cl.ID == "" {
+			add("%s.id: required", key)
+		} else if !clientIDPattern.MatchString(cl.ID) {
+			add("%s.id: %q may only hold letters, digits, '.', '_' and '-' (at most 128)", key, cl.ID)
+		} else if seen[cl.ID] {
+			add("%s.id: %q is listed twice", key, cl.ID)
+		}
+		seen[cl.ID] = true
+		if cl.Secret != "" && len(cl.Secret) < 16 {
+			add("%s.secret: at least 16 characters", key)
+		}
+		if len(cl.RedirectURIs) == 0 {
+			add("%s.redirect_uris: at least one is needed", key)
+		}
+		for j, u := range cl.RedirectURIs {
+			if err := validateRedirectURI(u); err != nil {
+				add("%s.redirect_uris[%d]: %v", key, j, err)
+			}
+		}
+		for j, u := range cl.PostLogoutRedirectURIs {
+			if err := validateRedirectURI(u); err != nil {
+				add("%s.post_logout_redirect_uris[%d]: %v", key, j, err)
+			}
+		}
+		for j, g := range cl.Grants {
+			if g != GrantInteractionCode && g != GrantRefreshToken {
+				add("%s.grants[%d]: %q is not one of interaction_code, refresh_token", key, j, g)
+			}
+		}
+		if !slices.Contains(cl.Grants, GrantInteractionCode) {
+			add("%s.grants: must include interaction_code (the only way to sign in)", key)
+		}
+		for j, s := range cl.Scopes {
+			if !slices.Contains(KnownScopes, s) {
+				add("%s.scopes[%d]: %q is not one of %s", key, j, s, strings.Join(KnownScopes, ", "))
+			}
+		}
+		if !slices.Contains(cl.Scopes, "openid") {
+			add("%s.scopes: must include openid", key)
+		}
+		if slices.Contains(cl.Scopes, "offline_access") && !slices.Contains(cl.Grants, GrantRefreshToken) {
+			add("%s.scopes: offline_access needs the refresh_token grant", key)
+		}
+		checkDuration(add, key+".access_token_ttl", cl.AccessTokenTTL, time.Minute, 24*time.Hour)
+		checkDuration(add, key+".id_token_ttl", cl.IDTokenTTL, time.Minute, 24*time.Hour)
+		checkDuration(add, key+".refresh_token_ttl", cl.RefreshTokenTTL, time.Hour, 366*24*time.Hour)
+	}
+
+	ph := c.PasswordHashing
+	if err := ph.Params().Validate(); err != nil {
+		add("password_hashing: %v", err)
+	}
+	if ph.MaxConcurrent < 0 || ph.MaxConcurrent > 1024 {
+		add("password_hashing.max_concurrent: %d is not between 0 and 1024", ph.MaxConcurrent)
+	}
+	if ph.MaxQueue < 0 {
+		add("password_hashing.max_queue: must not be negative")
+	}
+
+	p := c.Phone
+	if !p.SMS && !p.Voice && c.SignOn.RequirePhone {
+		add("phone: sms and voice are both off but sign_on.require_phone is on")
+	}
+	if !regionPattern.MatchString(p.DefaultRegion) {
+		add("phone.default_region: %q is not a two-letter country code such as US", p.DefaultRegion)
+	}
+	checkDuration(add, "phone.code_ttl", p.CodeTTL, 30*time.Second, 30*time.Minute)
+	if p.MaxAttempts < 1 || p.MaxAttempts > 20 {
+		add("phone.max_attempts: %d is not between 1 and 20", p.MaxAttempts)
+	}
+	checkDuration(add, "phone.lockout", p.Lockout, time.Minute, 24*time.Hour)
+	checkDuration(add, "phone.send_interval", p.SendInterval, 10*time.Second, time.Hour)
+	if p.MaxSends < 1 || p.MaxSends > 100 {
+		add("phone.max_sends: %d is not between 1 and 100", p.MaxSends)
+	}
+	checkDuration(add, "phone.send_window", p.SendWindow, time.Minute, 24*time.Hour)
+
+	s := c.SignOn
+	checkDuration(add, "sign_on.transaction_ttl", s.TransactionTTL, time.Minute, 24*time.Hour)
+	checkDuration(add, "sign_on.interaction_code_ttl", s.InteractionCodeTTL, 5*time.Second, 60*time.Second)
+	if s.MaxPasswordFailures < 1 || s.MaxPasswordFailures > 1000 {
+		add("sign_on.max_password_failures: %d is not between 1 and 1000", s.MaxPasswordFailures)
+	}
+	checkDuration(add, "sign_on.password_failure_window", s.PasswordFailureWindow, time.Minute, 24*time.Hour)
+
+	m := c.Messaging
+	switch m.Provider {
+	case "outbox":
+	case "twilio":
+		if !strings.HasPrefix(m.Twilio.AccountSID, "AC") {
+			add("messaging.twilio.account_sid: required, starts with AC")
+		}
+		if m.Twilio.AuthToken == "" {
+			add("messaging.twilio: auth_token or auth_token_env is required")
+		}
+		if m.Twilio.From == "" && m.Twilio.MessagingServiceSID == "" {
+			add("messaging.twilio.from: required (or messaging_service_sid for texts)")
+		}
+		if m.Twilio.From == "" && c.Phone.Voice {
+			add("messaging.twilio.from: required for voice calls")
+		}
+		if m.Twilio.BaseURL != "" {
+			if _, err := absoluteHTTPURL(m.Twilio.BaseURL); err != nil {
+				add("messaging.twilio.base_url: %v", err)
+			}
+		}
+	case "webhook":
+		if _, err := absoluteHTTPURL(m.Webhook.URL); err != nil {
+			add("messaging.webhook.url: %v", err)
+		}
+		if len(m.Webhook.Secret) < 16 {
+			add("messaging.webhook: secret or secret_env is required (at least 16 characters)")
+		}
+	default:
+		add("messaging.provider: %q is not one of outbox, twilio, webhook", m.Provider)
+	}
+	checkDuration(add, "messaging.max_delivery_time", m.MaxDeliveryTime, 10*time.Second, time.Hour)
+	// A send must finish well inside the worker's 30-second claim on the message,
+	// or another node could claim and send it again.
+	checkDuration(add, "messaging.twilio.timeout", m.Twilio.Timeout, time.Second, 15*time.Second)
+	checkDuration(add, "messaging.webhook.timeout", m.Webhook.Timeout, time.Second, 15*time.Second)
+
+	for i, o := range c.CORS.AllowedOrigins {
+		if err := validateOrigin(o); err != nil {
+			add("cors.allowed_origins[%d]: %v", i, err)
+		}
+	}
+	if c.Secrets.OTPKeyEnv != "" {
+		if _, ok := os.LookupEnv(c.Secrets.OTPKeyEnv); !ok {
+			add("secrets.otp_key_env: environment variable %s is not set", c.Secrets.OTPKeyEnv)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+var (
+	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+	regionPattern   = regexp.MustCompile(`^[A-Z]{2}$`)
+	authzServerName = regexp.MustCompile(`^/oauth2/[A-Za-z0-9_-]{1,64}$`)
+)
+
+func checkDuration(add func(string, ...any), key string, d, min, max time.Duration) {
+	if d < min || d > max {
+		add("%s: %s is not between %s and %s", key, d, min, max)
+	}
+}
+
+// ValidateIssuer accepts the two issuer shapes PROTOCOL.md 1.1 allows.
+func ValidateIssuer(issuer string) error {
+	if issuer == "" {
+		return errors.New("required, e.g. https://id.example.com/oauth2/default")
+	}
+	u, err := absoluteHTTPURL(issuer)
+	if err != nil {
+		return err
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return errors.New("must not carry a query, fragment or user info")
+	}
+	if strings.HasSuffix(issuer, "/") {
+		return errors.New("must not end with a slash")
+	}
+	if u.Path != "" && !authzServerName.MatchString(u.Path) {
+		return fmt.Errorf("path %q must be empty or /oauth2/<name>", u.Path)
+	}
+	return nil
+}
+
+func absoluteHTTPURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return u, nil
+}
+
+func validateRedirectURI(s string) error {
+	u, err := absoluteHTTPURL(s)
+	if err != nil {
+		return err
+	}
+	if u.Fragment != "" {
+		return fmt.Errorf("%q must not carry a fragment", s)
+	}
+	return nil
+}
+
+func validateOrigin(s string) error {
+	u, err := absoluteHTTPURL(s)
+	if err != nil {
+		return err
+	}
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must be scheme://host[:port] only", s)
+	}
+	return nil
+}
+
+// ParseDatabase splits the database setting into a driver ("sqlite" or "postgres")
+// and what that driver opens.
+func ParseDatabase(s string) (driver, target string, err error) {
+	switch {
+	case s == "":
+		return "", "", errors.New("required: sqlite:<path> or postgres://…")
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return "postgres", s, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		target = strings.TrimPrefix(s, "sqlite:")
+	case strings.Contains(s, "://"):
+		return "", "", fmt.Errorf("unknown database URL scheme in %q; use sqlite:<path> or postgres://…", redactDSN(s))
+	default:
+		target = s
+	}
+	if target == "" {
+		return "", "", errors.New("sqlite: needs a file path")
+	}
+	return "sqlite", target, nil
+}
+
+func redactDSN(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparseable>"
+	}
+	return u.Redacted()
+}
+
+// Client returns the client with id, if configured.
+func (c *Config) Client(id string) (Client, bool) {
+	for _, cl := range c.Clients {
+		if cl.ID == id {
+			return cl, true
+		}
+	}
+	return Client{}, false
+}

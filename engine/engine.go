@@ -1,0 +1,219 @@
+// Package engine is the composition root: it turns a validated configuration, a
+// store and a message sender into the engine's http.Handler and its background
+// workers (message delivery, garbage collection). It holds no protocol logic.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/clients"
+	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/idxserver"
+	"github.com/gatehouse-id/gatehouse/engine/messaging"
+	"github.com/gatehouse-id/gatehouse/engine/metrics"
+	"github.com/gatehouse-id/gatehouse/engine/oauth"
+	"github.com/gatehouse-id/gatehouse/engine/policy"
+	"github.com/gatehouse-id/gatehouse/engine/store"
+)
+
+// Deps are what the engine needs besides its configuration.
+type Deps struct {
+	Store store.Store
+	// Sender delivers messages. Nil means the dev outbox, printing to DevOut.
+	Sender messaging.Sender
+	// DevOut is where the dev outbox prints messages; nil means standard error.
+	DevOut io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	Log *slog.Logger
+	// HashParams overrides the configured argon2id parameters without their minimum.
+	// Only the benchmark's --hash cheap sets it.
+	HashParams *password.Params
+	// NoSendLimits turns off per-number send limits; only the benchmark sets it.
+	NoSendLimits bool
+}
+
+// Engine is a running engine: an http.Handler plus background work.
+type Engine struct {
+	cfg     config.Config
+	store   store.Store
+	handler http.Handler
+	worker  *messaging.Worker
+	hasher  *password.Hasher
+	metrics *metrics.Metrics
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// New wires the engine. It reads or creates the signing key and the one-time-code
+// key in the store, so every node of one deployment shares them.
+func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
+	if d.Store == nil {
+		return nil, errors.New("engine: no store")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Sender == nil {
+		out := d.DevOut
+		if out == nil {
+			out = os.Stderr
+		}
+		d.Sender = &messaging.DevOutbox{Out: out}
+	}
+	params := cfg.PasswordHashing.Params()
+	if d.HashParams != nil {
+		params = *d.HashParams
+	}
+	hasher, err := password.NewHasher(params, cfg.PasswordHashing.MaxConcurrent, cfg.PasswordHashing.MaxQueue)
+	if err != nil {
+		return nil, err
+	}
+	now := d.Now
+	keys, err := oauth.LoadKeySet(ctx, d.Store, now())
+	if err != nil {
+		return nil, err
+	}
+	otpKey, err := loadOTPKey(ctx, cfg, d.Store)
+	if err != nil {
+		return nil, err
+	}
+	registry := clients.NewRegistry(cfg.Clients)
+	m := metrics.New(func() float64 { return float64(hasher.QueueLength()) }, func() float64 { return float64(hasher.InFlight()) })
+	worker := &messaging.Worker{
+		Store: d.Store, Sender: d.Sender, Now: now, Log: d.Log,
+		MaxDeliveryTime: cfg.Messaging.MaxDeliveryTime, OnResult: m.Delivery,
+		Lease: deliveryLease(cfg.Messaging),
+	}
+	signOn := policy.SignOn{
+		RequirePhone: cfg.SignOn.RequirePhone, PhoneEnrollment: cfg.SignOn.PhoneEnrollment,
+		SMS: cfg.Phone.SMS, Voice: cfg.Phone.Voice,
+	}
+	idx := idxserver.New(idxserver.Options{
+		Issuer: cfg.Issuer, Clients: registry, Store: d.Store, Hasher: hasher, Policy: signOn,
+		Settings: idxserver.Settings{
+			TransactionTTL: cfg.SignOn.TransactionTTL, InteractionCodeTTL: cfg.SignOn.InteractionCodeTTL,
+			CodeTTL: cfg.Phone.CodeTTL, MaxAttempts: cfg.Phone.MaxAttempts, Lockout: cfg.Phone.Lockout,
+			SendInterval: cfg.Phone.SendInterval, MaxSends: cfg.Phone.MaxSends, SendWindow: cfg.Phone.SendWindow,
+			MaxPasswordFailures: cfg.SignOn.MaxPasswordFailures, PasswordFailureWindow: cfg.SignOn.PasswordFailureWindow,
+			DefaultRegion: cfg.Phone.DefaultRegion, ProductName: cfg.ProductName,
+			NoSendLimits: d.NoSendLimits,
+		},
+		OTPKey: otpKey, Outbox: worker, Now: now, Log: d.Log, Metrics: m,
+	})
+	oa := oauth.New(oauth.Options{Issuer: cfg.Issuer, Clients: registry, Store: d.Store, Keys: keys, Now: now, Log: d.Log, Metrics: m})
+
+	mux := http.NewServeMux()
+	idx.Register(mux)
+	oa.Register(mux)
+	mux.HandleFunc("DELETE /api/v1/sessions/me", func(w http.ResponseWriter, r *http.Request) {
+		// okta-auth-js signOut() without an ID token; the engine keeps no browser
+		// session, so there is nothing to delete.
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := d.Store.Ping(r.Context()); err != nil {
+			d.Log.Warn("readyz: store not ready", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "store not ready\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	if cfg.DevOutbox {
+		mux.Handle("GET /dev/outbox", devOutboxHandler(d.Store, d.Log))
+	}
+	if cfg.MetricsListen == "" {
+		mux.Handle("GET /metrics", m.Handler())
+	}
+	e := &Engine{cfg: cfg, store: d.Store, worker: worker, hasher: hasher, metrics: m, now: now, log: d.Log}
+	e.handler = withMiddleware(mux, cfg.CORS.AllowedOrigins, d.Log, m)
+	return e, nil
+}
+
+// deliveryLease is how long a worker holds a claimed message: three times the
+// provider's timeout, so a send always ends inside it, and short enough that a
+// message whose node died mid-send goes out again soon after.
+func deliveryLease(m config.Messaging) time.Duration {
+	timeout := 10 * time.Second
+	switch m.Provider {
+	case "twilio":
+		timeout = m.Twilio.Timeout
+	case "webhook":
+		timeout = m.Webhook.Timeout
+	}
+	return max(3*timeout, 3*time.Second)
+}
+
+// loadOTPKey reads the one-time-code HMAC key from the environment variable the
+// configuration names, or from the store, creating it there on first start.
+func loadOTPKey(ctx context.Context, cfg config.Config, st store.KeyStore) ([]byte, error) {
+	if name := cfg.Secrets.OTPKeyEnv; name != "" {
+		key, err := base64.StdEncoding.DecodeString(os.Getenv(name))
+		if err != nil || len(key) < 32 {
+			return nil, fmt.Errorf("secrets.otp_key_env: %s must hold at least 32 bytes, base64-encoded", name)
+		}
+		return key, nil
+	}
+	candidate := make([]byte, 32)
+	if _, err := rand.Read(candidate); err != nil {
+		return nil, err
+	}
+	key, err := st.GetOrCreateSecret(ctx, "otp-hmac-key", candidate)
+	if err != nil {
+		return nil, fmt.Errorf("loading the one-time-code key: %w", err)
+	}
+	return key, nil
+}
+
+// Handler is the engine's HTTP interface.
+func (e *Engine) Handler() http.Handler { return e.handler }
+
+// MetricsHandler serves the engine's Prometheus metrics, for a listener of its own
+// when the configuration's metrics_listen names one.
+func (e *Engine) MetricsHandler() http.Handler { return e.metrics.Handler() }
+
+// Hasher is the engine's password hasher; the CLI uses it to set passwords.
+func (e *Engine) Hasher() *password.Hasher { return e.hasher }
+
+// Run does the background work until ctx ends: delivering queued messages and
+// deleting expired records every five minutes.
+func (e *Engine) Run(ctx context.Context) {
+	go e.worker.Run(ctx)
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			res, err := e.store.GarbageCollect(ctx, e.now())
+			if err != nil {
+				if ctx.Err() == nil {
+					e.log.Error("garbage collection failed", "err", err)
+				}
+				continue
+			}
+			e.log.Debug("garbage collected", "transactions", res.Transactions, "challenges", res.Challenges,
+				"interaction_codes", res.InteractionCodes, "refresh_tokens", res.RefreshTokens, "messages", res.Messages)
+		}
+	}
+}

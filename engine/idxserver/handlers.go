@@ -1,0 +1,572 @@
+package idxserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
+	"github.com/gatehouse-id/gatehouse/engine/metrics"
+	"github.com/gatehouse-id/gatehouse/engine/opaque"
+	"github.com/gatehouse-id/gatehouse/engine/policy"
+	"github.com/gatehouse-id/gatehouse/engine/store"
+)
+
+// ---- request bodies ----
+
+type stateHandleField struct {
+	StateHandle string `json:"stateHandle"`
+}
+
+func (f stateHandleField) handle() string { return f.StateHandle }
+
+type credentials struct {
+	Passcode string `json:"passcode"`
+}
+
+type identifyRequest struct {
+	stateHandleField
+	Identifier  string      `json:"identifier"`
+	Credentials credentials `json:"credentials"`
+	RememberMe  *bool       `json:"rememberMe"`
+}
+
+type authenticatorChoice struct {
+	ID           string `json:"id"`
+	EnrollmentID string `json:"enrollmentId"`
+	MethodType   string `json:"methodType"`
+	PhoneNumber  string `json:"phoneNumber"`
+}
+
+type authenticatorRequest struct {
+	stateHandleField
+	Authenticator authenticatorChoice `json:"authenticator"`
+}
+
+type answerRequest struct {
+	stateHandleField
+	Credentials credentials `json:"credentials"`
+}
+
+type actionRequest struct {
+	stateHandleField
+}
+
+// ---- identify ----
+
+// maxIdentifierLen bounds usernames; longer ones cannot exist.
+const maxIdentifierLen = 256
+
+// handleIdentify checks username and password together (PROTOCOL.md 6.2). An unknown
+// user costs the same argon2id verification as a wrong password and gets the same
+// answer. Repeated failures for one username make it wait (sign_on.*).
+func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
+	var req identifyRequest
+	v := s.begin(w, r, &req)
+	if v == nil || !s.stepIs(w, v, store.StepIdentify) {
+		return
+	}
+	ctx := r.Context()
+	identifier := trimmed(req.Identifier)
+	passcode := req.Credentials.Passcode
+	if identifier == "" || passcode == "" {
+		if identifier == "" {
+			v.identifierMessages = []Message{msgFieldBlank}
+		}
+		if passcode == "" {
+			v.passwordMessages = []Message{msgFieldBlank}
+		}
+		s.respond(w, http.StatusBadRequest, v)
+		return
+	}
+	login := strings.ToLower(identifier)
+	failKey := "pwfail:" + opaque.Hash(login)
+	now := s.now()
+	if th, err := s.store.GetThrottle(ctx, failKey); err == nil &&
+		th.Count >= s.settings.MaxPasswordFailures && now.Before(th.WindowStart.Add(s.settings.PasswordFailureWindow)) {
+		s.log.Warn("sign-in refused: too many wrong passwords for this username", logAttrs(v)...)
+		s.metrics.SignIn(metrics.SignInRateLimited)
+		s.fail(w, http.StatusTooManyRequests, v, msgTooManyRequests)
+		return
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.serverError(w, "reading a throttle", err)
+		return
+	}
+
+	var user store.User
+	var encoded string
+	if len(login) <= maxIdentifierLen {
+		u, err := s.store.GetUserByLogin(ctx, login)
+		switch {
+		case err == nil:
+			user = u
+			cred, err := s.store.GetPassword(ctx, u.ID)
+			if err == nil {
+				encoded = cred.Hash
+			} else if !errors.Is(err, store.ErrNotFound) {
+				s.serverError(w, "loading a password", err)
+				return
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			s.serverError(w, "loading a user", err)
+			return
+		}
+	}
+	result, err := s.hasher.Verify(ctx, encoded, passcode)
+	switch {
+	case errors.Is(err, password.ErrBusy):
+		s.log.Warn("sign-in refused: password hashing queue full", logAttrs(v)...)
+		s.metrics.SignIn(metrics.SignInRateLimited)
+		s.fail(w, http.StatusTooManyRequests, v, msgTooManyRequests)
+		return
+	case errors.Is(err, context.Canceled):
+		return
+	case errors.Is(err, password.ErrMalformedHash):
+		s.log.Error("stored password hash is malformed", "user_id", user.ID)
+	case err != nil && !errors.Is(err, password.ErrTooLong):
+		s.serverError(w, "verifying a password", err)
+		return
+	}
+	if !result.OK || user.Disabled {
+		if _, err := s.store.UpdateThrottle(ctx, failKey, s.countFailure(s.settings.PasswordFailureWindow)); err != nil {
+			s.log.Error("idx: counting a failed password", "err", err)
+		}
+		attrs := logAttrs(v)
+		if user.ID != "" {
+			attrs = append(attrs, "user_id", user.ID)
+		}
+		s.log.Info("sign-in failed: wrong username or password", attrs...)
+		s.metrics.SignIn(metrics.SignInPasswordFailed)
+		s.fail(w, http.StatusUnauthorized, v, msgAuthenticationFailed)
+		return
+	}
+	if result.NeedsRehash {
+		go s.rehash(user.ID, passcode)
+	}
+	if _, err := s.store.GetThrottle(ctx, failKey); err == nil {
+		_, _ = s.store.UpdateThrottle(ctx, failKey, func(t store.Throttle) (store.Throttle, error) {
+			t.Count = 0
+			return t, nil
+		})
+	}
+
+	phones, err := s.store.ListPhoneEnrollments(ctx, user.ID)
+	if err != nil {
+		s.serverError(w, "loading phones", err)
+		return
+	}
+	v.user, v.phones = &user, s.policy.UsablePhones(phones)
+	decision := s.policy.AfterPassword(phones)
+	if decision == policy.Deny {
+		s.log.Info("sign-in denied: the policy needs a phone and enrollment is off", "transaction", v.tx.ID, "user_id", user.ID)
+		s.metrics.SignIn(metrics.SignInDenied)
+		s.write(w, http.StatusForbidden, Response{Version: idxVersion, StateHandle: v.stateHandle,
+			ExpiresAt: formatExpiry(v.tx.ExpiresAt), Intent: "LOGIN", Messages: list(msgAccessDenied)})
+		return
+	}
+	if !s.advance(w, ctx, v, func(t *store.Transaction) {
+		t.UserID, t.AuthTime, t.AMR = user.ID, now, policy.AMR("")
+		switch decision {
+		case policy.VerifyPhone:
+			t.Step = store.StepSelectAuthenticator
+		case policy.EnrollPhone:
+			t.Step = store.StepSelectEnroll
+		case policy.Done:
+			t.Step = store.StepSuccess
+		}
+	}) {
+		return
+	}
+	s.log.Info("password verified", logAttrs(v)...)
+	if decision == policy.Done {
+		s.complete(w, ctx, v, "")
+		return
+	}
+	s.respond(w, http.StatusOK, v)
+}
+
+// countFailure increments a failure counter whose window restarts once it has passed.
+func (s *Server) countFailure(w time.Duration) func(store.Throttle) (store.Throttle, error) {
+	now := s.now()
+	return func(t store.Throttle) (store.Throttle, error) {
+		if t.WindowStart.IsZero() || !now.Before(t.WindowStart.Add(w)) {
+			t.Count, t.WindowStart = 0, now
+		}
+		t.Count++
+		t.LastAt = now
+		t.ExpiresAt = t.WindowStart.Add(w)
+		return t, nil
+	}
+}
+
+// rehash upgrades a stored hash made with older parameters after a successful sign-in.
+func (s *Server) rehash(userID, pw string) {
+	ctx := context.Background()
+	h, err := s.hasher.Hash(ctx, pw)
+	if err == nil {
+		err = s.store.SetPassword(ctx, store.PasswordCredential{UserID: userID, Hash: h, UpdatedAt: s.now()})
+	}
+	if err != nil {
+		s.log.Warn("re-hashing a password with the current parameters failed", "user_id", userID, "err", err)
+	}
+}
+
+// ---- select authenticator / choose method ----
+
+// handleChallenge serves both select-authenticator-authenticate and
+// authenticator-verification-data, which post to the same URL (PROTOCOL.md 6.3): with
+// a methodType a code is sent at once; without one the method choice is asked for.
+func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
+	var req authenticatorRequest
+	v := s.begin(w, r, &req)
+	if v == nil || !s.stepIs(w, v, store.StepSelectAuthenticator, store.StepVerifyData, store.StepChallenge) {
+		return
+	}
+	ctx := r.Context()
+	a := req.Authenticator
+	if a.ID != s.phoneAuthID || len(v.phones) == 0 {
+		s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
+		return
+	}
+	// Pick the enrollment: the one named, else the one already chosen, else the first
+	// (okta-auth-js sends only the authenticator id when the app picks by key).
+	var chosen *store.PhoneEnrollment
+	wanted := a.EnrollmentID
+	if wanted == "" && v.tx.EnrollmentID != "" {
+		wanted = v.tx.EnrollmentID
+	}
+	for i := range v.phones {
+		if wanted == "" || v.phones[i].ID == wanted {
+			chosen = &v.phones[i]
+			break
+		}
+	}
+	if chosen == nil {
+		s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
+		return
+	}
+	if a.MethodType == "" {
+		if s.advance(w, ctx, v, func(t *store.Transaction) {
+			t.Step, t.EnrollmentID, t.Method = store.StepVerifyData, chosen.ID, ""
+		}) {
+			s.respond(w, http.StatusOK, v)
+		}
+		return
+	}
+	if !slices.Contains(s.policy.Methods(*chosen), a.MethodType) {
+		s.fail(w, http.StatusBadRequest, v, msgMethodUnavailable)
+		return
+	}
+	chID, ok := s.sendCode(w, ctx, v, chosen.Number, a.MethodType)
+	if !ok {
+		return
+	}
+	now := s.now()
+	if s.advance(w, ctx, v, func(t *store.Transaction) {
+		t.Step, t.EnrollmentID, t.Method, t.ChallengeID, t.LastSentAt = store.StepChallenge, chosen.ID, a.MethodType, chID, now
+	}) {
+		s.log.Info("code sent", append(logAttrs(v), "method", a.MethodType)...)
+		s.respond(w, http.StatusOK, v)
+	}
+}
+
+// ---- enrollment ----
+
+// handleEnroll serves select-authenticator-enroll and authenticator-enrollment-data
+// (PROTOCOL.md 6.6). The phone is only stored once its code is verified.
+func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	var req authenticatorRequest
+	v := s.begin(w, r, &req)
+	if v == nil || !s.stepIs(w, v, store.StepSelectEnroll, store.StepEnrollData, store.StepEnrollChallenge) {
+		return
+	}
+	ctx := r.Context()
+	a := req.Authenticator
+	if a.ID != s.phoneAuthID {
+		s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
+		return
+	}
+	if a.MethodType == "" && a.PhoneNumber == "" {
+		if s.advance(w, ctx, v, func(t *store.Transaction) {
+			t.Step, t.PendingPhone, t.Method = store.StepEnrollData, "", ""
+		}) {
+			s.respond(w, http.StatusOK, v)
+		}
+		return
+	}
+	// From here on the answer is the data step, with what was wrong marked on it.
+	dataStep := func(status int, onPhone bool, msg Message) {
+		if v.tx.Step != store.StepEnrollData {
+			if !s.advance(w, ctx, v, func(t *store.Transaction) { t.Step = store.StepEnrollData }) {
+				return
+			}
+		}
+		if onPhone {
+			v.phoneMessages = []Message{msg}
+		} else {
+			v.messages = []Message{msg}
+		}
+		s.respond(w, status, v)
+	}
+	if a.PhoneNumber == "" {
+		dataStep(http.StatusBadRequest, true, msgFieldBlank)
+		return
+	}
+	if !slices.Contains(s.policy.EnrollMethods(), a.MethodType) {
+		dataStep(http.StatusBadRequest, false, msgMethodUnavailable)
+		return
+	}
+	number, err := phone.ParseNumber(a.PhoneNumber, s.settings.DefaultRegion)
+	if errors.Is(err, phone.ErrRefusedNumber) {
+		dataStep(http.StatusBadRequest, false, msgRefusedPhone)
+		return
+	}
+	if err != nil {
+		dataStep(http.StatusBadRequest, false, msgInvalidPhone)
+		return
+	}
+	chID, ok := s.sendCode(w, ctx, v, number, a.MethodType)
+	if !ok {
+		return
+	}
+	now := s.now()
+	if s.advance(w, ctx, v, func(t *store.Transaction) {
+		t.Step, t.PendingPhone, t.Method, t.ChallengeID, t.LastSentAt = store.StepEnrollChallenge, number, a.MethodType, chID, now
+	}) {
+		s.log.Info("enrollment code sent", append(logAttrs(v), "method", a.MethodType)...)
+		s.respond(w, http.StatusOK, v)
+	}
+}
+
+// ---- answer ----
+
+// handleAnswer checks a one-time code (PROTOCOL.md 6.4). Every attempt is counted
+// before the check, on a counter per user that resends do not reset, so parallel
+// guesses cannot exceed the limit; at the limit the code is voided and the phone
+// factor locked. The right code is consumed atomically, so it works once.
+func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
+	var req answerRequest
+	v := s.begin(w, r, &req)
+	if v == nil || !s.stepIs(w, v, store.StepChallenge, store.StepEnrollChallenge) {
+		return
+	}
+	ctx := r.Context()
+	code := phone.NormalizeCode(trimmed(req.Credentials.Passcode))
+	if code == "" {
+		v.passcodeMessages = []Message{msgFieldBlank}
+		s.respond(w, http.StatusBadRequest, v)
+		return
+	}
+	now := s.now()
+	attemptKey := "otp:" + v.tx.UserID
+	attempts, err := s.store.UpdateThrottle(ctx, attemptKey, func(t store.Throttle) (store.Throttle, error) {
+		if now.Before(t.BlockedUntil) {
+			return t, errLocked
+		}
+		if t.Count >= s.settings.MaxAttempts {
+			// The lockout is over: start counting afresh.
+			t.Count = 0
+		}
+		if !t.LastAt.IsZero() && now.Sub(t.LastAt) > attemptWindow {
+			t.Count = 0
+		}
+		t.Count++
+		t.LastAt = now
+		t.ExpiresAt = now.Add(attemptWindow)
+		return t, nil
+	})
+	if errors.Is(err, errLocked) {
+		s.metrics.SignIn(metrics.SignInLocked)
+		s.fail(w, http.StatusTooManyRequests, v, msgFactorLocked(attempts.BlockedUntil, now))
+		return
+	}
+	if err != nil {
+		s.serverError(w, "counting a code attempt", err)
+		return
+	}
+
+	_, err = s.store.UpdateChallenge(ctx, v.tx.ChallengeID, func(c store.Challenge) (store.Challenge, error) {
+		switch {
+		case c.TransactionID != v.tx.ID || c.Invalidated || !c.ConsumedAt.IsZero():
+			return c, errCodeGone
+		case !now.Before(c.ExpiresAt):
+			return c, errCodeGone
+		case len(code) > 32 || !phone.CheckCode(s.otpKey, c.ID, code, c.CodeMAC):
+			return c, errWrongCode
+		}
+		c.ConsumedAt = now
+		return c, nil
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, errWrongCode), errors.Is(err, errCodeGone), errors.Is(err, store.ErrNotFound):
+		msg := msgPasscodeInvalid
+		if !errors.Is(err, errWrongCode) {
+			msg = msgPasscodeExpired
+		}
+		if attempts.Count >= s.settings.MaxAttempts {
+			until := now.Add(s.settings.Lockout)
+			if _, err := s.store.UpdateThrottle(ctx, attemptKey, func(t store.Throttle) (store.Throttle, error) {
+				t.BlockedUntil = until
+				t.ExpiresAt = until.Add(attemptWindow)
+				return t, nil
+			}); err != nil {
+				s.serverError(w, "locking the phone factor", err)
+				return
+			}
+			if err := s.store.InvalidateChallenges(ctx, v.tx.ID); err != nil {
+				s.log.Error("idx: voiding codes after a lockout", "err", err)
+			}
+			s.log.Warn("phone factor locked after too many wrong codes", logAttrs(v)...)
+			s.metrics.SignIn(metrics.SignInLocked)
+			s.fail(w, http.StatusTooManyRequests, v, msgFactorLocked(until, now))
+			return
+		}
+		s.log.Info("wrong code", append(logAttrs(v), "attempt", attempts.Count)...)
+		s.metrics.SignIn(metrics.SignInCodeFailed)
+		v.passcodeMessages = []Message{msg}
+		s.respond(w, http.StatusUnauthorized, v)
+		return
+	default:
+		s.serverError(w, "checking a code", err)
+		return
+	}
+	// Right code: the failure count starts again.
+	if _, err := s.store.UpdateThrottle(ctx, attemptKey, func(t store.Throttle) (store.Throttle, error) {
+		t.Count = 0
+		return t, nil
+	}); err != nil {
+		s.log.Error("idx: resetting the code attempt counter", "err", err)
+	}
+	if v.tx.Step == store.StepEnrollChallenge {
+		e := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: v.tx.UserID, Number: v.tx.PendingPhone, SMS: true, Voice: true, CreatedAt: now}
+		if err := s.store.CreatePhoneEnrollment(ctx, e); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			s.serverError(w, "storing the new phone", err)
+			return
+		}
+		s.log.Info("phone enrolled", append(logAttrs(v), "enrollment_id", e.ID)...)
+	}
+	s.complete(w, ctx, v, v.tx.Method)
+}
+
+// attemptWindow: wrong codes further apart than this do not add up to a lockout.
+const attemptWindow = 15 * time.Minute
+
+var (
+	errLocked    = errors.New("phone factor locked")
+	errWrongCode = errors.New("wrong code")
+	errCodeGone  = errors.New("code expired or replaced")
+)
+
+// complete finishes the sign-in: it stores the interaction code (by hash) and moves
+// the transaction to SUCCESS, which lives as long as the code.
+func (s *Server) complete(w http.ResponseWriter, ctx context.Context, v *view, method string) {
+	now := s.now()
+	amr := policy.AMR(method)
+	expires := now.Add(s.settings.InteractionCodeTTL)
+	tx := v.tx
+	tx.AMR = amr
+	code := interactionCode(v.stateHandle, tx)
+	ic := store.InteractionCode{
+		CodeHash: opaque.Hash(code), TransactionID: tx.ID, ClientID: tx.ClientID, RedirectURI: tx.RedirectURI,
+		CodeChallenge: tx.CodeChallenge, UserID: tx.UserID, Scopes: tx.Scopes, Nonce: tx.Nonce,
+		AuthTime: tx.AuthTime, AMR: amr, CreatedAt: now, ExpiresAt: expires,
+	}
+	if err := s.store.CreateInteractionCode(ctx, ic); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+		s.serverError(w, "storing an interaction code", err)
+		return
+	}
+	step := v.tx.Step
+	if !s.advanceIf(w, ctx, v, func(t store.Transaction) bool { return t.Step == step }, func(t *store.Transaction) {
+		t.Step, t.AMR, t.InteractionCodeHash, t.ChallengeID, t.ExpiresAt = store.StepSuccess, amr, ic.CodeHash, "", expires
+	}) {
+		return
+	}
+	s.log.Info("sign-in succeeded", append(logAttrs(v), "amr", strings.Join(amr, " "))...)
+	s.metrics.SignIn(metrics.SignInSucceeded)
+	s.respond(w, http.StatusOK, v)
+}
+
+// ---- resend ----
+
+// handleResend sends a new code by the same method to the same number; the old code
+// stops working (PROTOCOL.md 6.5).
+func (s *Server) handleResend(w http.ResponseWriter, r *http.Request) {
+	var req actionRequest
+	v := s.begin(w, r, &req)
+	if v == nil {
+		return
+	}
+	if v.tx.Step != store.StepChallenge && v.tx.Step != store.StepEnrollChallenge {
+		if v.tx.Step == store.StepSuccess {
+			s.respond(w, http.StatusBadRequest, v)
+			return
+		}
+		s.fail(w, http.StatusBadRequest, v, msgNothingToResend)
+		return
+	}
+	ctx := r.Context()
+	number := v.tx.PendingPhone
+	if v.tx.Step == store.StepChallenge {
+		e, ok := v.enrollment()
+		if !ok {
+			s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
+			return
+		}
+		number = e.Number
+	}
+	chID, ok := s.sendCode(w, ctx, v, number, v.tx.Method)
+	if !ok {
+		return
+	}
+	now := s.now()
+	if s.advance(w, ctx, v, func(t *store.Transaction) { t.ChallengeID, t.LastSentAt = chID, now }) {
+		s.log.Info("code sent again", append(logAttrs(v), "method", v.tx.Method)...)
+		s.respond(w, http.StatusOK, v)
+	}
+}
+
+// ---- cancel ----
+
+// handleCancel abandons progress and returns a fresh IDENTIFY state bound to the same
+// interaction, since the Go IDX SDK re-introspects with it (PROTOCOL.md 6.7).
+func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
+	var req actionRequest
+	v := s.begin(w, r, &req)
+	if v == nil {
+		return
+	}
+	ctx := r.Context()
+	codeHash := v.tx.InteractionCodeHash
+	if !s.advance(w, ctx, v, func(t *store.Transaction) {
+		t.Step = store.StepIdentify
+		t.UserID, t.AuthTime, t.AMR = "", time.Time{}, nil
+		t.EnrollmentID, t.Method, t.PendingPhone, t.ChallengeID = "", "", "", ""
+		t.LastSentAt, t.InteractionCodeHash = time.Time{}, ""
+	}) {
+		return
+	}
+	if err := s.store.InvalidateChallenges(ctx, v.tx.ID); err != nil {
+		s.log.Error("idx: voiding codes on cancel", "err", err)
+	}
+	if codeHash != "" {
+		now := s.now()
+		_, err := s.store.UpdateInteractionCode(ctx, codeHash, func(c store.InteractionCode) (store.InteractionCode, error) {
+			if c.UsedAt.IsZero() {
+				c.UsedAt = now // an unredeemed code dies with the sign-in it ended
+			}
+			return c, nil
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("idx: voiding the interaction code on cancel", "err", err)
+		}
+	}
+	v.user, v.phones = nil, nil
+	s.log.Info("sign-in cancelled", logAttrs(v)...)
+	s.metrics.SignIn(metrics.SignInCancelled)
+	s.respond(w, http.StatusOK, v)
+}

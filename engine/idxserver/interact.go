@@ -1,0 +1,174 @@
+package idxserver
+
+import (
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/metrics"
+	"github.com/gatehouse-id/gatehouse/engine/oauth"
+	"github.com/gatehouse-id/gatehouse/engine/opaque"
+	"github.com/gatehouse-id/gatehouse/engine/store"
+)
+
+// challengePattern is a base64url SHA-256 digest: 43 characters.
+var challengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
+// handleInteract starts a sign-in (PROTOCOL.md 4.3): it checks the client, redirect
+// URI, scopes and PKCE challenge, stores a transaction at IDENTIFY, and returns the
+// interaction handle. Errors are OAuth errors, not IDX states.
+func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
+	form, e := oauth.ReadForm(w, r)
+	if e != nil {
+		oauth.WriteError(w, e)
+		return
+	}
+	client, err := s.clients.Lookup(form.Get("client_id"))
+	if err != nil {
+		if form.Get("client_id") == "" {
+			oauth.WriteError(w, &oauth.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The client_id parameter is missing."})
+			return
+		}
+		oauth.WriteError(w, &oauth.Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "Invalid value for 'client_id' parameter."})
+		return
+	}
+	if !client.CheckSecret(form.Get("client_secret")) {
+		oauth.WriteError(w, &oauth.Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "Client authentication failed."})
+		return
+	}
+	bad := func(code, desc string) {
+		oauth.WriteError(w, &oauth.Error{Status: http.StatusBadRequest, Code: code, Description: desc})
+	}
+	if !client.AllowsGrant(config.GrantInteractionCode) {
+		bad("unauthorized_client", "The client is not authorized to use the provided grant type. Configured grant types: "+strings.Join(client.Grants, ", ")+".")
+		return
+	}
+	redirectURI := form.Get("redirect_uri")
+	if redirectURI == "" {
+		bad("invalid_request", "The redirect_uri parameter is missing.")
+		return
+	}
+	if !client.RedirectAllowed(redirectURI) {
+		bad("invalid_request", "The 'redirect_uri' parameter must be a Login redirect URI in the client app settings.")
+		return
+	}
+	scopes := strings.Fields(form.Get("scope"))
+	if len(scopes) == 0 {
+		bad("invalid_scope", "The scope parameter is missing; ask for at least 'openid'.")
+		return
+	}
+	for _, sc := range scopes {
+		if !client.AllowsScope(sc) {
+			bad("invalid_scope", "The requested scope is invalid, unknown, or malformed: '"+scopeForMessage(sc)+"'.")
+			return
+		}
+	}
+	scopes = slices.Compact(scopes)
+	if m := form.Get("code_challenge_method"); m != "S256" {
+		if m == "" {
+			bad("invalid_request", "PKCE is required: send code_challenge and code_challenge_method=S256.")
+		} else {
+			bad("invalid_request", "The code_challenge_method must be S256.")
+		}
+		return
+	}
+	challenge := form.Get("code_challenge")
+	if !challengePattern.MatchString(challenge) {
+		bad("invalid_request", "The code_challenge must be the base64url SHA-256 of the verifier (43 characters).")
+		return
+	}
+	for _, p := range []string{"activation_token", "recovery_token"} {
+		if form.Get(p) != "" {
+			bad("invalid_request", "The '"+p+"' parameter is not supported by this server.")
+			return
+		}
+	}
+	state, nonce := form.Get("state"), form.Get("nonce")
+	if len(state) > 512 || len(nonce) > 512 {
+		bad("invalid_request", "The state and nonce parameters may be at most 512 characters.")
+		return
+	}
+
+	handle := opaque.New(32)
+	now := s.now()
+	tx := store.Transaction{
+		ID:                    opaque.ID("ftx"),
+		InteractionHandleHash: opaque.Hash(handle),
+		StateHandleHash:       opaque.Hash(stateHandleFor(handle)),
+		ClientID:              client.ID,
+		RedirectURI:           redirectURI,
+		Scopes:                scopes,
+		CodeChallenge:         challenge,
+		State:                 state,
+		Nonce:                 nonce,
+		Step:                  store.StepIdentify,
+		CreatedAt:             now,
+		UpdatedAt:             now,
+		ExpiresAt:             now.Add(s.settings.TransactionTTL),
+	}
+	if err := s.store.CreateTransaction(r.Context(), tx); err != nil {
+		s.log.Error("interact: storing the transaction", "err", err)
+		oauth.WriteError(w, &oauth.Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "The server could not start the sign-in; try again."})
+		return
+	}
+	s.log.Info("sign-in started", "transaction", tx.ID, "client_id", client.ID)
+	s.metrics.SignIn(metrics.SignInStarted)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(`{"interaction_handle":"` + handle + `"}` + "\n"))
+}
+
+func scopeForMessage(s string) string {
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == '\'' || r == '"' || r == '\\' || r > 0x7e {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// ---- introspect ----
+
+type introspectRequest struct {
+	InteractionHandle string `json:"interactionHandle"`
+	StateToken        string `json:"stateToken"`
+	StateHandle       string `json:"stateHandle"`
+}
+
+// handleIntrospect returns the transaction's current state at any time until it
+// expires (PROTOCOL.md 3 and 6.1): the Go IDX SDK introspects before every step.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req introspectRequest
+	if err := decodeJSON(body, &req); err != nil {
+		s.write(w, http.StatusBadRequest, bareResponse(msgMalformed))
+		return
+	}
+	ctx := r.Context()
+	switch {
+	case req.InteractionHandle != "" && len(req.InteractionHandle) <= 256:
+		tx, err := s.store.GetTransactionByInteractionHandle(ctx, opaque.Hash(req.InteractionHandle))
+		if v := s.loadView(w, ctx, tx, err, stateHandleFor(req.InteractionHandle)); v != nil {
+			s.respond(w, http.StatusOK, v)
+		}
+	case req.StateToken != "" || req.StateHandle != "":
+		h := req.StateToken
+		if h == "" {
+			h = req.StateHandle
+		}
+		if v := s.load(w, ctx, h); v != nil {
+			s.respond(w, http.StatusOK, v)
+		}
+	default:
+		s.write(w, http.StatusUnauthorized, expiredResponse())
+	}
+}

@@ -1,0 +1,370 @@
+// Package idxserver speaks Okta Identity Engine's IDX interaction protocol for a
+// password + phone sign-in (../shared/idx-protocol/PROTOCOL.md): interact, introspect,
+// identify, challenge, answer, resend, credential enroll and cancel. One handler per
+// remediation; each loads the transaction from the store, checks that its step allows
+// the request, does the work, moves the transaction on, and renders the next state.
+// Nothing is kept in memory between requests, so any node can serve any step.
+package idxserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/clients"
+	"github.com/gatehouse-id/gatehouse/engine/metrics"
+	"github.com/gatehouse-id/gatehouse/engine/oauth"
+	"github.com/gatehouse-id/gatehouse/engine/opaque"
+	"github.com/gatehouse-id/gatehouse/engine/policy"
+	"github.com/gatehouse-id/gatehouse/engine/store"
+)
+
+// Settings are the limits and lifetimes of the sign-in.
+type Settings struct {
+	TransactionTTL        time.Duration
+	InteractionCodeTTL    time.Duration
+	CodeTTL               time.Duration
+	MaxAttempts           int
+	Lockout               time.Duration
+	SendInterval          time.Duration
+	MaxSends              int
+	SendWindow            time.Duration
+	MaxPasswordFailures   int
+	PasswordFailureWindow time.Duration
+	DefaultRegion         string
+	ProductName           string
+	// NoSendLimits turns off the per-number send limits. Only the benchmark sets it:
+	// it signs the same seeded users in many times a minute.
+	NoSendLimits bool
+}
+
+// Wakeable is the outbox worker, told when a message was queued.
+type Wakeable interface{ Wake() }
+
+// Options configure a Server.
+type Options struct {
+	Issuer   string
+	Clients  *clients.Registry
+	Store    store.Store
+	Hasher   *password.Hasher
+	Policy   policy.SignOn
+	Settings Settings
+	// OTPKey is the HMAC key one-time codes are stored under.
+	OTPKey  []byte
+	Outbox  Wakeable
+	Now     func() time.Time
+	Log     *slog.Logger
+	Metrics *metrics.Metrics // nil records nothing
+}
+
+// Server serves the IDX endpoints and interact.
+type Server struct {
+	issuer      string
+	origin      string // scheme://host of the issuer; IDX lives at its root
+	tokenURL    string
+	clients     *clients.Registry
+	store       store.Store
+	hasher      *password.Hasher
+	policy      policy.SignOn
+	settings    Settings
+	otpKey      []byte
+	outbox      Wakeable
+	now         func() time.Time
+	log         *slog.Logger
+	metrics     *metrics.Metrics
+	phoneAuthID string
+	masks       maskCache
+}
+
+// New returns a Server.
+func New(o Options) *Server {
+	u, _ := url.Parse(o.Issuer) // validated by config
+	return &Server{
+		issuer: o.Issuer, origin: u.Scheme + "://" + u.Host, tokenURL: oauth.BaseURL(o.Issuer) + "/v1/token",
+		clients: o.Clients, store: o.Store, hasher: o.Hasher, policy: o.Policy, settings: o.Settings,
+		otpKey: o.OTPKey, outbox: o.Outbox, now: func() time.Time { return o.Now().Truncate(time.Millisecond) },
+		log: o.Log, metrics: o.Metrics, phoneAuthID: authenticatorID(o.Issuer, "phone"),
+	}
+}
+
+// authenticatorID gives an authenticator an id in Okta's style ("aut" + 17
+// characters) that is the same on every node of one deployment and differs between
+// deployments.
+func authenticatorID(issuer, kind string) string {
+	sum := sha256.Sum256([]byte(issuer + "|authenticator|" + kind))
+	s := new(big.Int).SetBytes(sum[:]).Text(62)
+	return "aut" + s[:17]
+}
+
+// Register adds the IDX endpoints and interact to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+oauth.Path(oauth.BaseURL(s.issuer))+"/v1/interact", s.handleInteract)
+	mux.HandleFunc("POST /idp/idx/introspect", s.handleIntrospect)
+	mux.HandleFunc("POST /idp/idx/identify", s.handleIdentify)
+	mux.HandleFunc("POST /idp/idx/challenge", s.handleChallenge)
+	mux.HandleFunc("POST /idp/idx/challenge/answer", s.handleAnswer)
+	mux.HandleFunc("POST /idp/idx/challenge/resend", s.handleResend)
+	mux.HandleFunc("POST /idp/idx/credential/enroll", s.handleEnroll)
+	mux.HandleFunc("POST /idp/idx/cancel", s.handleCancel)
+}
+
+// ---- request decoding ----
+
+// maxBodyBytes bounds IDX request bodies; real ones are under 1 KiB.
+const maxBodyBytes = 16 << 10
+
+var errUnsupportedMedia = errors.New("unsupported media type")
+
+// checkMediaType accepts the JSON types PROTOCOL.md 2.1 lists, with okta-version
+// 1.0.0 or none. A missing Content-Type is read as JSON: curl users forget it.
+func checkMediaType(header string) error {
+	if header == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(header)
+	if err != nil {
+		return errUnsupportedMedia
+	}
+	switch mt {
+	case "application/json", "application/ion+json", "application/vnd.okta.v1+json":
+	default:
+		return errUnsupportedMedia
+	}
+	if v, ok := params["okta-version"]; ok && v != idxVersion {
+		return errUnsupportedMedia
+	}
+	return nil
+}
+
+// decodeJSON reads one JSON object into dst. Unknown members are ignored — clients
+// send extras such as rememberMe — but wrong types and trailing data are errors.
+func decodeJSON(body []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// readBody reads a capped JSON body, answering for the client if it cannot.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
+		s.write(w, http.StatusUnsupportedMediaType, bareResponse(msgUnsupportedMedia))
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		s.write(w, http.StatusRequestEntityTooLarge, bareResponse(msgMalformed))
+		return nil, false
+	}
+	return body, true
+}
+
+// stateHandleOnly pulls the stateHandle out of a body that failed to decode as a
+// whole, so a malformed request can still be answered with the current state.
+type stateHandleOnly struct {
+	StateHandle string `json:"stateHandle"`
+}
+
+// begin decodes the body into dst (whose StateHandle is returned by handle) and loads
+// the transaction. On failure it has answered and returns nil.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, dst interface{ handle() string }) *view {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return nil
+	}
+	if err := decodeJSON(body, dst); err != nil {
+		var only stateHandleOnly
+		if json.Unmarshal(body, &only) == nil && only.StateHandle != "" {
+			if v := s.load(w, r.Context(), only.StateHandle); v != nil {
+				v.messages = []Message{msgMalformed}
+				s.respond(w, http.StatusBadRequest, v)
+			}
+			return nil
+		}
+		s.write(w, http.StatusBadRequest, bareResponse(msgMalformed))
+		return nil
+	}
+	if dst.handle() == "" {
+		s.write(w, http.StatusUnauthorized, expiredResponse())
+		return nil
+	}
+	return s.load(w, r.Context(), dst.handle())
+}
+
+// load finds the transaction for stateHandle with what rendering needs, answering
+// "session expired" when there is none or it expired.
+func (s *Server) load(w http.ResponseWriter, ctx context.Context, stateHandle string) *view {
+	if len(stateHandle) > 256 {
+		s.write(w, http.StatusUnauthorized, expiredResponse())
+		return nil
+	}
+	tx, err := s.store.GetTransactionByStateHandle(ctx, opaque.Hash(stateHandle))
+	return s.loadView(w, ctx, tx, err, stateHandle)
+}
+
+func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, tx store.Transaction, err error, stateHandle string) *view {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.now().Before(tx.ExpiresAt)) {
+		s.write(w, http.StatusUnauthorized, expiredResponse())
+		return nil
+	}
+	if err != nil {
+		s.serverError(w, "loading a transaction", err)
+		return nil
+	}
+	client, err := s.clients.Lookup(tx.ClientID)
+	if err != nil {
+		// The client was removed from the configuration mid-sign-in.
+		s.write(w, http.StatusUnauthorized, expiredResponse())
+		return nil
+	}
+	v := &view{tx: tx, stateHandle: stateHandle, client: client}
+	if (tx.Step == store.StepChallenge || tx.Step == store.StepEnrollChallenge) && tx.ChallengeID != "" {
+		// A code that could not be delivered is the user's business: say so on the
+		// next poll or answer instead of leaving them waiting.
+		msgs, err := s.store.ListMessages(ctx, store.MessageFilter{ChallengeID: tx.ChallengeID, Limit: 1})
+		if err != nil {
+			s.serverError(w, "loading the code's message", err)
+			return nil
+		}
+		if len(msgs) == 1 && msgs[0].Status == store.MessageFailed {
+			v.messages = append(v.messages, msgDeliveryFailed)
+		}
+	}
+	if tx.UserID != "" {
+		if err := s.loadUser(ctx, v); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				s.write(w, http.StatusUnauthorized, expiredResponse()) // the user was deleted
+				return nil
+			}
+			s.serverError(w, "loading the user", err)
+			return nil
+		}
+	}
+	return v
+}
+
+func (s *Server) loadUser(ctx context.Context, v *view) error {
+	u, err := s.store.GetUser(ctx, v.tx.UserID)
+	if err != nil {
+		return err
+	}
+	phones, err := s.store.ListPhoneEnrollments(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	v.user, v.phones = &u, s.policy.UsablePhones(phones)
+	return nil
+}
+
+// ---- responses ----
+
+func (s *Server) respond(w http.ResponseWriter, status int, v *view) {
+	s.write(w, status, s.render(v))
+}
+
+func (s *Server) write(w http.ResponseWriter, status int, resp Response) {
+	h := w.Header()
+	h.Set("Content-Type", responseType)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func (s *Server) serverError(w http.ResponseWriter, doing string, err error) {
+	s.log.Error("idx: "+doing, "err", err)
+	s.write(w, http.StatusInternalServerError, bareResponse(msgServerError))
+}
+
+// fail answers with the current state and a global message.
+func (s *Server) fail(w http.ResponseWriter, status int, v *view, msg Message) {
+	v.messages = append(v.messages, msg)
+	s.respond(w, status, v)
+}
+
+// errConflict: another request moved the transaction on between load and update.
+var errConflict = errors.New("transaction changed concurrently")
+
+// advance applies change to the loaded transaction if nobody else changed it since,
+// slides its expiry, and updates v. It answers the client itself on failure.
+func (s *Server) advance(w http.ResponseWriter, ctx context.Context, v *view, change func(*store.Transaction)) bool {
+	loaded := v.tx.Revision
+	return s.advanceIf(w, ctx, v, func(t store.Transaction) bool { return t.Revision == loaded }, change)
+}
+
+// advanceIf is advance with its own test of whether the transaction may still change:
+// finishing a sign-in only needs it to be at the same step, since the code that
+// finished it has already been consumed.
+func (s *Server) advanceIf(w http.ResponseWriter, ctx context.Context, v *view, unchanged func(store.Transaction) bool, change func(*store.Transaction)) bool {
+	now := s.now()
+	tx, err := s.store.UpdateTransaction(ctx, v.tx.ID, func(t store.Transaction) (store.Transaction, error) {
+		if !unchanged(t) {
+			return t, errConflict
+		}
+		change(&t)
+		t.UpdatedAt = now
+		if t.Step != store.StepSuccess {
+			t.ExpiresAt = now.Add(s.settings.TransactionTTL)
+		}
+		return t, nil
+	})
+	switch {
+	case errors.Is(err, errConflict):
+		if cur, err := s.store.GetTransaction(ctx, v.tx.ID); err == nil {
+			v.tx = cur
+		}
+		s.fail(w, http.StatusConflict, v, msgConflict)
+		return false
+	case errors.Is(err, store.ErrNotFound):
+		s.write(w, http.StatusUnauthorized, expiredResponse())
+		return false
+	case err != nil:
+		s.serverError(w, "updating a transaction", err)
+		return false
+	}
+	v.tx = tx
+	return true
+}
+
+// stepIs reports whether the transaction is at one of steps, answering 400 with the
+// current state when it is not.
+func (s *Server) stepIs(w http.ResponseWriter, v *view, steps ...store.Step) bool {
+	for _, st := range steps {
+		if v.tx.Step == st {
+			return true
+		}
+	}
+	if v.tx.Step == store.StepSuccess {
+		// Finished sign-ins only offer their interaction code.
+		s.respond(w, http.StatusBadRequest, v)
+		return false
+	}
+	s.fail(w, http.StatusBadRequest, v, msgStepUnavailable)
+	return false
+}
+
+// logAttrs are the attributes every sign-in log line carries; never a handle,
+// password, code or token.
+func logAttrs(v *view) []any {
+	attrs := []any{"transaction", v.tx.ID, "client_id", v.tx.ClientID}
+	if v.tx.UserID != "" {
+		attrs = append(attrs, "user_id", v.tx.UserID)
+	}
+	return attrs
+}
+
+func trimmed(s string) string { return strings.TrimSpace(s) }

@@ -1,0 +1,173 @@
+package messaging
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/engine/store"
+)
+
+// Worker delivers queued messages. Every engine node runs one; the store's
+// ClaimMessages makes sure two workers never hold the same message.
+type Worker struct {
+	Store  store.OutboxStore
+	Sender Sender
+	Now    func() time.Time
+	Log    *slog.Logger
+	// MaxDeliveryTime is how long after queueing a message is still retried.
+	MaxDeliveryTime time.Duration
+	// Lease is how long a claimed message is reserved for this worker; a message whose
+	// lease ran out (its worker died) is claimed again by any worker.
+	Lease time.Duration
+	// PollInterval is how often the worker looks for due messages when not woken:
+	// retries, and messages queued on other nodes whose worker is gone.
+	PollInterval time.Duration
+	// Batch is how many messages one claim takes and sends concurrently.
+	Batch int
+	// OnResult, if set, is told each delivery attempt's outcome ("sent", "retry",
+	// "failed") for metrics.
+	OnResult func(channel, outcome string)
+
+	wakeOnce sync.Once
+	wake     chan struct{}
+}
+
+func (w *Worker) init() {
+	w.wakeOnce.Do(func() {
+		w.wake = make(chan struct{}, 1)
+		if w.Lease <= 0 {
+			w.Lease = 30 * time.Second
+		}
+		if w.PollInterval <= 0 {
+			w.PollInterval = time.Second
+		}
+		if w.Batch <= 0 {
+			w.Batch = 16
+		}
+		if w.MaxDeliveryTime <= 0 {
+			w.MaxDeliveryTime = 2 * time.Minute
+		}
+		if w.Log == nil {
+			w.Log = slog.New(slog.DiscardHandler)
+		}
+	})
+}
+
+// Wake makes the worker look for messages now; the engine calls it right after
+// queueing one, so a code goes out within milliseconds instead of at the next poll.
+func (w *Worker) Wake() {
+	w.init()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers messages until ctx is cancelled.
+func (w *Worker) Run(ctx context.Context) {
+	w.init()
+	t := time.NewTicker(w.PollInterval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := w.RunOnce(ctx)
+			if err != nil && ctx.Err() == nil {
+				w.Log.Error("outbox: claiming messages failed", "err", err)
+			}
+			if n < w.Batch || err != nil {
+				break // drained; a full batch means more may be waiting
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce claims one batch of due messages and delivers them, returning how many it
+// claimed.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+	w.init()
+	msgs, err := w.Store.ClaimMessages(ctx, w.Now(), w.Lease, w.Batch)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	for _, m := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.deliver(ctx, m)
+		}()
+	}
+	wg.Wait()
+	return len(msgs), nil
+}
+
+func (w *Worker) deliver(ctx context.Context, m store.Message) {
+	sendCtx, cancel := context.WithTimeout(ctx, w.Lease/2)
+	providerID, err := w.Sender.Send(sendCtx, Outbound{ID: m.ID, To: m.To, Channel: m.Channel, Body: m.Body, Code: m.Code})
+	cancel()
+	now := w.Now()
+	scrub := false
+	if s, ok := w.Sender.(ScrubbingSender); ok {
+		scrub = s.ScrubAfterSend()
+	} else {
+		scrub = true
+	}
+	outcome := "sent"
+	wait := backoff(m.Attempts) // drawn once: the give-up test and the retry time agree
+	_, uerr := w.Store.UpdateMessage(context.WithoutCancel(ctx), m.ID, func(cur store.Message) (store.Message, error) {
+		cur.LeaseUntil = time.Time{}
+		switch {
+		case err == nil:
+			cur.Status = store.MessageSent
+			cur.ProviderID = providerID
+			cur.SentAt = now
+			cur.LastError = ""
+			if scrub {
+				// The code has done its job; do not keep it at rest.
+				cur.Code, cur.Body = "", ""
+			}
+		case IsPermanent(err) || now.Sub(cur.CreatedAt)+wait > w.MaxDeliveryTime:
+			cur.Status = store.MessageFailed
+			cur.LastError = err.Error()
+			cur.Code, cur.Body = "", ""
+			outcome = "failed"
+		default:
+			cur.Status = store.MessagePending
+			cur.LastError = err.Error()
+			cur.NextAttemptAt = now.Add(wait)
+			outcome = "retry"
+		}
+		return cur, nil
+	})
+	if uerr != nil {
+		w.Log.Error("outbox: recording delivery failed", "message_id", m.ID, "err", uerr)
+	}
+	switch outcome {
+	case "sent":
+		w.Log.Info("outbox: message sent", "message_id", m.ID, "channel", m.Channel, "attempt", m.Attempts)
+	case "retry":
+		w.Log.Warn("outbox: delivery failed, will retry", "message_id", m.ID, "channel", m.Channel, "attempt", m.Attempts, "err", err)
+	case "failed":
+		w.Log.Error("outbox: delivery given up", "message_id", m.ID, "channel", m.Channel, "attempt", m.Attempts, "err", err)
+	}
+	if w.OnResult != nil {
+		w.OnResult(m.Channel, outcome)
+	}
+}
+
+// backoff is the wait before attempt n+1: 1 s doubling to at most 30 s, with up to
+// 20 % jitter so that a provider outage does not end in synchronised retries.
+func backoff(attempts int) time.Duration {
+	d := time.Second << min(max(attempts-1, 0), 5)
+	d = min(d, 30*time.Second)
+	return d + time.Duration(rand.Int64N(int64(d)/5+1))
+}

@@ -1,0 +1,203 @@
+// Package oauth serves the OAuth 2.0 and OpenID Connect endpoints of one
+// authorization server: discovery, keys, token (interaction_code and refresh_token
+// grants), userinfo, revocation and logout. The interact endpoint, which starts an
+// IDX transaction, lives with the IDX protocol in package idxserver.
+package oauth
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/engine/clients"
+	"github.com/gatehouse-id/gatehouse/engine/metrics"
+	"github.com/gatehouse-id/gatehouse/engine/store"
+)
+
+// Server is the OAuth 2.0 / OIDC side of the engine.
+type Server struct {
+	issuer  string
+	base    string // OAuth base URL: issuer if it holds /oauth2, else issuer + /oauth2
+	clients *clients.Registry
+	store   store.Store
+	keys    *KeySet
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *metrics.Metrics
+}
+
+// Options configure a Server.
+type Options struct {
+	Issuer  string
+	Clients *clients.Registry
+	Store   store.Store
+	Keys    *KeySet
+	Now     func() time.Time
+	Log     *slog.Logger
+	Metrics *metrics.Metrics // nil records nothing
+}
+
+// New returns a Server.
+func New(o Options) *Server {
+	return &Server{
+		issuer: o.Issuer, base: BaseURL(o.Issuer), clients: o.Clients, store: o.Store,
+		keys: o.Keys, now: o.Now, log: o.Log, metrics: o.Metrics,
+	}
+}
+
+// BaseURL is where the OAuth endpoints of issuer live, derived as every client
+// derives it (PROTOCOL.md 1.1).
+func BaseURL(issuer string) string {
+	if strings.Contains(issuer, "/oauth2") {
+		return issuer
+	}
+	return issuer + "/oauth2"
+}
+
+// Path returns the path part of an absolute URL.
+func Path(abs string) string {
+	u, err := url.Parse(abs)
+	if err != nil {
+		return "/"
+	}
+	return u.Path
+}
+
+// Register adds the endpoints to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	issuerPath := Path(s.issuer)
+	base := Path(s.base)
+	mux.HandleFunc("GET "+issuerPath+"/.well-known/openid-configuration", s.handleDiscovery)
+	mux.HandleFunc("GET "+issuerPath+"/.well-known/oauth-authorization-server", s.handleDiscovery)
+	mux.HandleFunc("GET "+base+"/v1/keys", s.handleKeys)
+	mux.HandleFunc("POST "+base+"/v1/token", s.handleToken)
+	mux.HandleFunc("GET "+base+"/v1/userinfo", s.handleUserInfo)
+	mux.HandleFunc("POST "+base+"/v1/userinfo", s.handleUserInfo)
+	mux.HandleFunc("POST "+base+"/v1/revoke", s.handleRevoke)
+	mux.HandleFunc("GET "+base+"/v1/logout", s.handleLogout)
+	mux.HandleFunc("GET "+base+"/v1/authorize", s.handleAuthorize)
+}
+
+// ---- OAuth error responses (RFC 6749 5.2) ----
+
+// Error is an OAuth error: the code and description clients show.
+type Error struct {
+	Status      int
+	Code        string
+	Description string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Description }
+
+// WriteError writes e in the OAuth JSON shape. Both members are always present:
+// okta-auth-js needs both to build an OAuthError.
+func WriteError(w http.ResponseWriter, e *Error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	if e.Status == http.StatusUnauthorized && e.Code == "invalid_client" {
+		h.Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+	}
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": e.Code, "error_description": e.Description})
+}
+
+func invalidRequest(desc string) *Error {
+	return &Error{http.StatusBadRequest, "invalid_request", desc}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ---- form parsing and client authentication ----
+
+// maxFormBytes bounds token, revoke and interact bodies; real ones are under 4 KiB.
+const maxFormBytes = 16 << 10
+
+// ReadForm parses the query and a form-encoded body together — the Go IDX SDK sends
+// token parameters in the query string (PROTOCOL.md 4.4) — and refuses any parameter
+// given twice (RFC 6749 3.2).
+func ReadForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return nil, invalidRequest("The request body could not be read as a form (at most 16 KiB, application/x-www-form-urlencoded).")
+	}
+	for k, v := range r.Form {
+		if len(v) > 1 {
+			return nil, invalidRequest("The parameter '" + sanitize(k) + "' was given more than once.")
+		}
+	}
+	return r.Form, nil
+}
+
+// sanitize keeps client-supplied names in error descriptions short and printable.
+func sanitize(s string) string {
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// AuthenticateClient finds the calling client from HTTP Basic authentication
+// (RFC 6749 2.3.1; the id alone, without a colon, as okta-auth-js sends it for public
+// clients) or the client_id / client_secret parameters, and checks its secret.
+// required=false allows an anonymous caller (revocation from the Go IDX SDK); then
+// the returned client is nil.
+func (s *Server) AuthenticateClient(r *http.Request, form url.Values, required bool) (*clients.Client, *Error) {
+	id, secret, fromHeader, err := clientCredentials(r, form)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		if required {
+			return nil, invalidRequest("The client_id parameter is missing.")
+		}
+		return nil, nil
+	}
+	c, lookupErr := s.clients.Lookup(id)
+	if lookupErr != nil {
+		return nil, &Error{http.StatusUnauthorized, "invalid_client", "Client authentication failed."}
+	}
+	if !c.CheckSecret(secret) {
+		if !c.Confidential() && !fromHeader {
+			return nil, &Error{http.StatusUnauthorized, "invalid_client", "This client is public and must not send a client_secret."}
+		}
+		return nil, &Error{http.StatusUnauthorized, "invalid_client", "Client authentication failed."}
+	}
+	return c, nil
+}
+
+func clientCredentials(r *http.Request, form url.Values) (id, secret string, fromHeader bool, e *Error) {
+	formID, formSecret := form.Get("client_id"), form.Get("client_secret")
+	auth := r.Header.Get("Authorization")
+	if scheme, rest, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Basic") {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
+		if err != nil {
+			return "", "", false, &Error{http.StatusUnauthorized, "invalid_client", "The Basic authorization header is malformed."}
+		}
+		user, pass, _ := strings.Cut(string(raw), ":")
+		if u, err := url.QueryUnescape(user); err == nil {
+			user = u
+		}
+		if p, err := url.QueryUnescape(pass); err == nil {
+			pass = p
+		}
+		if formSecret != "" || (formID != "" && formID != user) {
+			return "", "", false, invalidRequest("Use one client authentication method, not two.")
+		}
+		return user, pass, true, nil
+	}
+	return formID, formSecret, false, nil
+}

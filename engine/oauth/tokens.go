@@ -1,0 +1,183 @@
+package oauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/gatehouse-id/gatehouse/engine/clients"
+	"github.com/gatehouse-id/gatehouse/engine/opaque"
+	"github.com/gatehouse-id/gatehouse/engine/store"
+)
+
+// Grant is what a token response is minted from: an interaction code or a refresh
+// token carries one.
+type Grant struct {
+	Client   *clients.Client
+	User     store.User
+	Phones   []store.PhoneEnrollment
+	Scopes   []string
+	Nonce    string // only for the first ID token of a sign-in
+	AuthTime time.Time
+	AMR      []string
+}
+
+// accessClaims are the claims of a JWT access token, named as Okta names them.
+type accessClaims struct {
+	Ver      int      `json:"ver"`
+	JTI      string   `json:"jti"`
+	Issuer   string   `json:"iss"`
+	Audience string   `json:"aud"`
+	IssuedAt int64    `json:"iat"`
+	Expiry   int64    `json:"exp"`
+	ClientID string   `json:"cid"`
+	UserID   string   `json:"uid"`
+	Scopes   []string `json:"scp"`
+	AuthTime int64    `json:"auth_time"`
+	Subject  string   `json:"sub"`
+}
+
+// mintedToken is a signed access token with what revocation needs to know of it.
+type mintedToken struct {
+	Raw    string
+	JTI    string
+	Expiry time.Time
+}
+
+func (s *Server) mintAccessToken(g Grant, now time.Time) (mintedToken, error) {
+	exp := now.Add(g.Client.AccessTokenTTL)
+	c := accessClaims{
+		Ver: 1, JTI: "AT." + opaque.New(16), Issuer: s.issuer, Audience: s.issuer,
+		IssuedAt: now.Unix(), Expiry: exp.Unix(), ClientID: g.Client.ID, UserID: g.User.ID,
+		Scopes: g.Scopes, AuthTime: g.AuthTime.Unix(), Subject: g.User.ID,
+	}
+	raw, err := jwt.Signed(s.keys.Signer()).Claims(c).Serialize()
+	if err != nil {
+		return mintedToken{}, err
+	}
+	return mintedToken{Raw: raw, JTI: c.JTI, Expiry: exp}, nil
+}
+
+func (s *Server) mintIDToken(g Grant, accessToken string, now time.Time) (string, error) {
+	claims := map[string]any{
+		"ver":       1,
+		"jti":       "ID." + opaque.New(16),
+		"iss":       s.issuer,
+		"aud":       g.Client.ID, // a string: okta-jwt-verifier-golang refuses an array
+		"sub":       g.User.ID,
+		"iat":       now.Unix(),
+		"exp":       now.Add(g.Client.IDTokenTTL).Unix(),
+		"auth_time": g.AuthTime.Unix(),
+		"amr":       g.AMR,
+		"idp":       s.issuer,
+		"at_hash":   atHash(accessToken),
+	}
+	if g.Nonce != "" {
+		claims["nonce"] = g.Nonce
+	}
+	for k, v := range profileClaims(g.User, g.Phones, g.Scopes) {
+		claims[k] = v
+	}
+	return jwt.Signed(s.keys.Signer()).Claims(claims).Serialize()
+}
+
+// atHash is the OIDC at_hash: base64url of the left half of SHA-256 of the token.
+func atHash(accessToken string) string {
+	sum := sha256.Sum256([]byte(accessToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+// profileClaims are the standard claims the granted scopes release (OIDC Core 5.4).
+func profileClaims(u store.User, phones []store.PhoneEnrollment, scopes []string) map[string]any {
+	c := map[string]any{}
+	if slices.Contains(scopes, "profile") {
+		name := u.GivenName
+		if u.FamilyName != "" {
+			if name != "" {
+				name += " "
+			}
+			name += u.FamilyName
+		}
+		if name == "" {
+			name = u.Login
+		}
+		c["name"] = name
+		c["preferred_username"] = u.Login
+		if u.GivenName != "" {
+			c["given_name"] = u.GivenName
+		}
+		if u.FamilyName != "" {
+			c["family_name"] = u.FamilyName
+		}
+		if u.Locale != "" {
+			c["locale"] = u.Locale
+		}
+		c["updated_at"] = u.UpdatedAt.Unix()
+	}
+	if slices.Contains(scopes, "email") && u.Email != "" {
+		c["email"] = u.Email
+		// Addresses are set by operators, not proven by the user: say so.
+		c["email_verified"] = false
+	}
+	if slices.Contains(scopes, "phone") && len(phones) > 0 {
+		c["phone_number"] = phones[0].Number
+		c["phone_number_verified"] = true // a code sent to it was entered
+	}
+	return c
+}
+
+var errInvalidToken = errors.New("invalid token")
+
+// verifyAccessToken checks an access token's signature, issuer and expiry.
+func (s *Server) verifyAccessToken(ctx context.Context, raw string, now time.Time) (accessClaims, error) {
+	var c accessClaims
+	if len(raw) > 8192 {
+		return c, errInvalidToken
+	}
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil || len(tok.Headers) != 1 {
+		return c, errInvalidToken
+	}
+	key, ok := s.keys.PublicKey(ctx, tok.Headers[0].KeyID, now)
+	if !ok {
+		return c, errInvalidToken
+	}
+	if err := tok.Claims(key, &c); err != nil {
+		return c, errInvalidToken
+	}
+	if c.Issuer != s.issuer || c.Audience != s.issuer || c.Ver != 1 || c.JTI == "" || c.UserID == "" {
+		return c, errInvalidToken
+	}
+	if now.Unix() >= c.Expiry {
+		return c, errInvalidToken
+	}
+	return c, nil
+}
+
+// idTokenHintClaims reads an ID token given back to us (logout): signature and
+// issuer must hold; expiry does not matter, as OIDC RP-Initiated Logout allows.
+func (s *Server) idTokenHintClaims(ctx context.Context, raw string, now time.Time) (aud, sub string, err error) {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil || len(tok.Headers) != 1 {
+		return "", "", errInvalidToken
+	}
+	key, ok := s.keys.PublicKey(ctx, tok.Headers[0].KeyID, now)
+	if !ok {
+		return "", "", errInvalidToken
+	}
+	var c struct {
+		Issuer   string `json:"iss"`
+		Audience string `json:"aud"`
+		Subject  string `json:"sub"`
+	}
+	if err := tok.Claims(key, &c); err != nil || c.Issuer != s.issuer {
+		return "", "", errInvalidToken
+	}
+	return c.Audience, c.Subject, nil
+}

@@ -1,0 +1,214 @@
+// Package enginetest starts a real engine on loopback for tests: SQLite in a temporary
+// folder, the dev outbox as the message sender, a controllable clock, and helpers
+// that walk the IDX protocol over real HTTP. Tests of the engine, the SDK, the sample
+// app and the benchmark share it.
+package enginetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/engine"
+	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/messaging"
+	"github.com/gatehouse-id/gatehouse/engine/opaque"
+	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/store/sqlite"
+)
+
+// Fixed test identities.
+const (
+	ClientID    = "test-app"
+	RedirectURI = "http://127.0.0.1:3000/login/callback"
+	AppOrigin   = "http://127.0.0.1:3000"
+	Password    = "correct horse battery staple"
+)
+
+// Clock is a settable clock: real time plus an offset tests move forward.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is the current test time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// Options adjust the engine a test starts.
+type Options struct {
+	// Configure changes the configuration before the engine starts.
+	Configure func(*config.Config)
+	// RealHashing uses the configured argon2id parameters instead of cheap ones.
+	RealHashing bool
+	// Logs receives the engine's logs (JSON); nil discards them.
+	Logs io.Writer
+	// DataDir holds the database; empty means a fresh temporary folder.
+	DataDir string
+	// Sender delivers messages; nil means the dev outbox (codes readable with Outbox).
+	Sender messaging.Sender
+}
+
+// Harness is a running engine.
+type Harness struct {
+	URL    string // origin, e.g. http://127.0.0.1:41234
+	Issuer string
+	Config config.Config
+	Store  store.Store
+	Engine *engine.Engine
+	Clock  *Clock
+	Server *httptest.Server
+}
+
+// Config returns the test configuration for an engine at origin.
+func Config(origin, dataDir string) config.Config {
+	cfg := config.Defaults()
+	cfg.Issuer = origin + "/oauth2/default"
+	cfg.Database = "sqlite:" + filepath.Join(dataDir, "gatehouse.db")
+	cfg.DevOutbox = true
+	cfg.Clients = []config.Client{config.ClientDefaults(config.Client{
+		ID: ClientID, Name: "Test app",
+		RedirectURIs:           []string{RedirectURI},
+		PostLogoutRedirectURIs: []string{AppOrigin + "/"},
+		Grants:                 []string{config.GrantInteractionCode, config.GrantRefreshToken},
+		Scopes:                 []string{"openid", "profile", "email", "phone", "offline_access"},
+	})}
+	cfg.CORS.AllowedOrigins = []string{AppOrigin}
+	return cfg
+}
+
+// Start runs an engine for the test; it stops when the test ends.
+func Start(t testing.TB, o Options) *Harness {
+	t.Helper()
+	dir := o.DataDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	origin := "http://" + srv.Listener.Addr().String()
+	cfg := Config(origin, dir)
+	if o.Configure != nil {
+		o.Configure(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test configuration: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := sqlite.Open(ctx, strings.TrimPrefix(cfg.Database, "sqlite:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &Clock{}
+	logs := o.Logs
+	if logs == nil {
+		logs = io.Discard
+	}
+	deps := engine.Deps{Store: st, Sender: o.Sender, Now: clock.Now, DevOut: io.Discard, Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if !o.RealHashing {
+		p := password.CheapParams
+		deps.HashParams = &p
+	}
+	eng, err := engine.New(ctx, cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = eng.Handler()
+	srv.Start()
+	done := make(chan struct{})
+	go func() { eng.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+		st.Close()
+	})
+	return &Harness{URL: origin, Issuer: cfg.Issuer, Config: cfg, Store: st, Engine: eng, Clock: clock, Server: srv}
+}
+
+// CreateUser stores a user with Password and, if phone is not empty, that phone
+// enrolled for SMS and voice.
+func (h *Harness) CreateUser(t testing.TB, login, phone string) store.User {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond)
+	u := store.User{ID: opaque.ID("00u"), Login: login, Email: login, GivenName: "Test", FamilyName: "User", CreatedAt: now, UpdatedAt: now}
+	if err := h.Store.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := h.Engine.Hasher().Hash(ctx, Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Store.SetPassword(ctx, store.PasswordCredential{UserID: u.ID, Hash: hash, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if phone != "" {
+		if err := h.Store.CreatePhoneEnrollment(ctx, store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: u.ID, Number: phone, SMS: true, Voice: true, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u
+}
+
+// OutboxEntry is one entry of GET /dev/outbox.
+type OutboxEntry = engine.OutboxEntry
+
+// Outbox reads GET /dev/outbox?phone=number over HTTP, newest first.
+func (h *Harness) Outbox(t testing.TB, number string) []OutboxEntry {
+	t.Helper()
+	resp, err := http.Get(h.URL + "/dev/outbox?phone=" + url.QueryEscape(number))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /dev/outbox: %s", resp.Status)
+	}
+	var out []OutboxEntry
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// LatestCode is the code of the newest message to number.
+func (h *Harness) LatestCode(t testing.TB, number string) string {
+	t.Helper()
+	msgs := h.Outbox(t, number)
+	if len(msgs) == 0 {
+		t.Fatalf("no message was sent to %s", number)
+	}
+	return msgs[0].Code
+}
+
+// PKCE is a verifier and its S256 challenge.
+type PKCE struct{ Verifier, Challenge string }
+
+// NewPKCE makes a fresh PKCE pair.
+func NewPKCE() PKCE {
+	v := opaque.New(32)
+	sum := sha256.Sum256([]byte(v))
+	return PKCE{Verifier: v, Challenge: base64.RawURLEncoding.EncodeToString(sum[:])}
+}
