@@ -1,0 +1,210 @@
+// Package app is Gatehouse's sample web application: server-rendered sign-in
+// pages (username and password, the authenticator, SMS or voice, the code), a
+// profile page and sign-out, built only on the public Go SDK (package idx)
+// and the standard library. Pointed at another issuer, client id and secret —
+// an Okta org's embedded-sign-in app — it works unchanged.
+//
+// The pages need no JavaScript; one small script only counts down the
+// "send again" wait. Sessions are kept on the server (see SessionStore), the
+// session cookie is HttpOnly and SameSite=Lax (and Secure on https), every
+// POST is checked by net/http's CrossOriginProtection, and every response
+// carries a strict Content-Security-Policy.
+package app
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/idx"
+)
+
+// Config configures the app. Issuer, ClientID and RedirectURI are required.
+type Config struct {
+	// Issuer is the OAuth issuer, e.g. "http://127.0.0.1:8080/oauth2/default"
+	// for `gatehouse demo` or "https://example.okta.com/oauth2/default".
+	Issuer string
+	// ClientID and ClientSecret identify the app's OAuth client; leave the
+	// secret empty for a public client.
+	ClientID, ClientSecret string
+	// RedirectURI is the redirect URI registered for the client, normally
+	// this app's own "/login/callback". The embedded sign-in never redirects
+	// there, but the server checks it is registered. Its scheme also decides
+	// whether the session cookie is Secure: https → Secure.
+	RedirectURI string
+	// Scopes requested. Defaults to openid, profile, email and
+	// offline_access (a refresh token, revoked at sign-out).
+	Scopes []string
+	// HTTPClient sends the SDK's requests. Defaults to the SDK's client.
+	HTTPClient *http.Client
+	// Sessions keeps sessions. Defaults to a MemorySessionStore, which is
+	// right for one process; see SessionStore for several.
+	Sessions SessionStore
+	// SessionIdleTimeout ends a session left unused that long. Defaults to
+	// 30 minutes, the engine's sign-in transaction lifetime.
+	SessionIdleTimeout time.Duration
+	// ResendInterval is how long the server makes the user wait between two
+	// codes to one phone. Defaults to 30 seconds (Gatehouse and Okta).
+	ResendInterval time.Duration
+	// Now is the app's clock for the resend countdown. Defaults to
+	// time.Now; tests share the engine's clock through it.
+	Now func() time.Time
+	// Logger receives the app's errors. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// contentSecurityPolicy allows only the app's own stylesheet, script, images
+// and form targets, and forbids framing (clickjacking).
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// server holds what every handler needs.
+type server struct {
+	client         *idx.Client
+	sessions       SessionStore
+	cookies        sessionCookies
+	idleTimeout    time.Duration
+	resendInterval time.Duration
+	now            func() time.Time
+	log            *slog.Logger
+	pages          map[string]*template.Template
+}
+
+// New returns the app as an http.Handler. It makes no network call: the
+// issuer is first contacted when someone signs in.
+func New(cfg Config) (http.Handler, error) {
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{"openid", "profile", "email", "offline_access"}
+	}
+	client, err := idx.NewClient(idx.Config{
+		Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		RedirectURI: cfg.RedirectURI, Scopes: cfg.Scopes, HTTPClient: cfg.HTTPClient,
+	})
+	if err != nil {
+		return nil, err
+	}
+	redirect, err := url.Parse(cfg.RedirectURI)
+	if err != nil || (redirect.Scheme != "http" && redirect.Scheme != "https") {
+		return nil, fmt.Errorf("app: redirect URI %q must be an absolute http(s) URL", cfg.RedirectURI)
+	}
+	s := &server{
+		client:         client,
+		sessions:       cfg.Sessions,
+		cookies:        newSessionCookies(redirect.Scheme == "https"),
+		idleTimeout:    cfg.SessionIdleTimeout,
+		resendInterval: cfg.ResendInterval,
+		now:            cfg.Now,
+		log:            cfg.Logger,
+	}
+	if s.sessions == nil {
+		s.sessions = NewMemorySessionStore(0)
+	}
+	if s.idleTimeout <= 0 {
+		s.idleTimeout = 30 * time.Minute
+	}
+	if s.resendInterval <= 0 {
+		s.resendInterval = 30 * time.Second
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	return s.routes(), nil
+}
+
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.home)
+	mux.HandleFunc("GET /login", s.signInPage)
+	mux.HandleFunc("POST /login", s.signIn)
+	mux.HandleFunc("GET /login/authenticator", s.stepPage(pathSelect))
+	mux.HandleFunc("POST /login/authenticator", s.chooseAuthenticator)
+	mux.HandleFunc("GET /login/phone", s.stepPage(pathPhone))
+	mux.HandleFunc("POST /login/phone", s.chooseMethod)
+	mux.HandleFunc("GET /login/enroll", s.stepPage(pathEnroll))
+	mux.HandleFunc("POST /login/enroll", s.enrollPhone)
+	mux.HandleFunc("GET /login/code", s.stepPage(pathCode))
+	mux.HandleFunc("POST /login/code", s.verifyCode)
+	mux.HandleFunc("POST /login/resend", s.resend)
+	mux.HandleFunc("POST /login/switch", s.switchMethod)
+	mux.HandleFunc("POST /login/cancel", s.cancel)
+	mux.HandleFunc("GET /login/unsupported", s.stepPage(pathUnsupported))
+	mux.HandleFunc("GET /login/callback", func(w http.ResponseWriter, r *http.Request) {
+		// Registered because the server requires a redirect URI; the
+		// embedded flow finishes without visiting it.
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+	mux.HandleFunc("POST /logout", s.signOut)
+	static, _ := fs.Sub(staticFiles, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.renderMessage(w, http.StatusNotFound, "Page not found", "There is nothing at this address.")
+	})
+
+	// CSRF: browsers label every request with Sec-Fetch-Site (or Origin);
+	// a POST from another site is refused before any handler runs. The
+	// SameSite=Lax cookie is a second barrier.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.renderMessage(w, http.StatusForbidden, "Request blocked",
+			"This form was sent from another site, so it was ignored. Go back to the sign-in page and try again.")
+	}))
+	return securityHeaders(limitBodies(csrf.Handler(mux)))
+}
+
+// securityHeaders sets the headers every response carries. Pages show
+// per-user data, so nothing but the static files may be cached.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBodies caps request bodies: the app's forms are a few hundred bytes.
+func limitBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func cacheFor(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(d.Seconds())))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isOAuthCode reports whether err is an OAuth error with the given code.
+func isOAuthCode(err error, code string) bool {
+	var oe *idx.OAuthError
+	return errors.As(err, &oe) && oe.Code == code
+}

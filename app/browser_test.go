@@ -1,0 +1,355 @@
+package app
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/internal/enginetest"
+	"github.com/gatehouse-id/gatehouse/internal/testenv"
+)
+
+// The browser test drives Debian's Chromium, headless, through the real app
+// in front of a real engine: what a person does, click by click. With
+// UPDATE_SCREENSHOTS=1 it also writes the screenshots in docs/screenshots/.
+
+const (
+	laptopWidth, laptopHeight = 1280, 860
+	mobileWidth, mobileHeight = 390, 844
+)
+
+// findChromium returns the Chromium binary, or stops the test (a skip, or a
+// failure under GATEHOUSE_REQUIRE_SERVICES).
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	testenv.Unavailable(t, "Chromium", `neither "chromium" nor "chromium-browser" is on PATH (Debian: apt-get install chromium)`)
+	return ""
+}
+
+// startBrowser starts headless Chromium for the test and returns its
+// context. Each scenario opens its own incognito-like browser context, so
+// cookies never leak between them.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := findChromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(laptopWidth, laptopHeight),
+		// Containers run as root without user namespaces: no sandbox.
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// The machine has no internet; without these Chromium keeps trying.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("lang", "en-US"),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// The first run starts the browser; it must not carry a timeout.
+	if err := chromedp.Do(browserCtx); err != nil {
+		testenv.Unavailable(t, "Chromium", "it did not start: "+err.Error())
+	}
+	return browserCtx
+}
+
+// tab is one scenario's browser tab on the app.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+	url string
+}
+
+func newTab(t *testing.T, browserCtx context.Context, appURL string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(laptopWidth, laptopHeight)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancelTimeout)
+	return &tab{t: t, ctx: ctx, url: appURL}
+}
+
+// do runs actions, failing the test on error.
+func (b *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("reading %s: %v", sel, err)
+	}
+	return s
+}
+
+func (b *tab) value(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("reading the value of %s: %v", sel, err)
+	}
+	return s
+}
+
+func (b *tab) location() string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return strings.TrimPrefix(s, b.url)
+}
+
+// contains checks the text of sel holds every want.
+func (b *tab) contains(sel string, wants ...string) {
+	b.t.Helper()
+	got := b.text(sel)
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			b.t.Errorf("%s shows %q, want it to contain %q", sel, got, w)
+		}
+	}
+}
+
+// screenshot takes a full-page PNG; with UPDATE_SCREENSHOTS=1 it is written
+// to docs/screenshots/name.png.
+func (b *tab) screenshot(name string) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if os.Getenv("UPDATE_SCREENSHOTS") != "1" {
+		return
+	}
+	dir := filepath.Join("..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// Selectors of the pages.
+const (
+	selSignInButton = `form[action="/login"] button[type="submit"]`
+	selOption       = `button.option`
+	selNext         = `form[action="/login/phone"] button[type="submit"]`
+	selVerify       = `form[action="/login/code"] button[type="submit"]`
+	selResend       = `form[action="/login/resend"] button`
+	selBack         = `form[action="/login/cancel"] button`
+	selSignOut      = `form[action="/logout"] button`
+)
+
+// signInToCode walks pages 1–3 with the right password and method.
+func (b *tab) signInToCode(login, method string) {
+	b.t.Helper()
+	b.do("sign in",
+		chromedp.Navigate(b.url+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), login),
+		chromedp.SendKeys(chromedp.CSS("#password"), enginetest.Password),
+		chromedp.Click(chromedp.CSS(selSignInButton)),
+		chromedp.WaitVisible(chromedp.CSS(selOption)),
+		chromedp.Click(chromedp.CSS(selOption)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="method"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="method"][value="`+method+`"]`)),
+		chromedp.Click(chromedp.CSS(selNext)),
+		chromedp.WaitVisible(chromedp.CSS("#code")),
+	)
+}
+
+// enterCode types a code on the code page and submits it.
+func (b *tab) enterCode(code string) {
+	b.t.Helper()
+	b.do("enter the code",
+		chromedp.Clear(chromedp.CSS("#code")),
+		chromedp.SendKeys(chromedp.CSS("#code"), code),
+		chromedp.Click(chromedp.CSS(selVerify)),
+	)
+}
+
+func TestBrowser(t *testing.T) {
+	start := time.Now()
+	browserCtx := startBrowser(t)
+	ta := startApp(t, nil)
+	h := ta.h
+	newUser := func(login, phone, given, family string) store.User {
+		u := h.CreateUser(t, login, phone)
+		u, err := h.Store.UpdateUser(context.Background(), u.ID, func(u store.User) (store.User, error) {
+			u.GivenName, u.FamilyName = given, family
+			return u, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+
+	t.Run("SMS path to the profile, with screenshots", func(t *testing.T) {
+		alice := newUser("alice@example.com", "+12015550123", "Alice", "Anderson")
+		b := newTab(t, browserCtx, ta.url)
+		b.do("open the app", chromedp.Navigate(b.url+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))
+		if b.location() != "/login" {
+			t.Errorf("the app opened at %q, want /login", b.location())
+		}
+		b.contains("h1", "Sign in")
+		b.screenshot("sign-in")
+		b.do("mobile width", chromedp.EmulateViewport(mobileWidth, mobileHeight, chromedp.EmulateScale(2)))
+		b.screenshot("sign-in-mobile")
+		b.do("laptop width", chromedp.EmulateViewport(laptopWidth, laptopHeight))
+
+		b.do("wrong password",
+			chromedp.SendKeys(chromedp.CSS("#username"), "alice@example.com"),
+			chromedp.SendKeys(chromedp.CSS("#password"), "not my password"),
+			chromedp.Click(chromedp.CSS(selSignInButton)),
+			chromedp.WaitVisible(chromedp.CSS(".alert-error")),
+		)
+		b.contains(".alert-error", "That username and password don't match.")
+		if b.value("#username") != "alice@example.com" || b.value("#password") != "" {
+			t.Errorf("after a wrong password: username %q, password %q", b.value("#username"), b.value("#password"))
+		}
+		b.screenshot("sign-in-error")
+
+		b.do("right password",
+			chromedp.SendKeys(chromedp.CSS("#password"), enginetest.Password),
+			chromedp.Click(chromedp.CSS(selSignInButton)),
+			chromedp.WaitVisible(chromedp.CSS(selOption)),
+		)
+		b.contains("h1", "Verify it's you")
+		b.contains(selOption, "Phone", "+1 XXX-XXX-0123")
+		b.screenshot("select-authenticator")
+
+		b.do("choose the phone", chromedp.Click(chromedp.CSS(selOption)), chromedp.WaitVisible(chromedp.CSS(`input[name="method"]`)))
+		b.contains("h1", "Verify with your phone")
+		b.contains(".lede", "+1 XXX-XXX-0123")
+		b.screenshot("verify-with-phone")
+
+		b.do("text me", chromedp.Click(chromedp.CSS(selNext)), chromedp.WaitVisible(chromedp.CSS("#code")))
+		b.contains("h1", "Enter code")
+		b.contains(selResend, "Send again")
+		b.contains("#resend-wait", "You can ask for a new code in")
+		b.screenshot("enter-code")
+
+		b.enterCode(h.LatestCode(t, "+12015550123"))
+		b.do("the profile", chromedp.WaitVisible(chromedp.CSS(".details")))
+		if b.location() != "/" {
+			t.Errorf("signed in at %q, want /", b.location())
+		}
+		b.contains("h1", "Welcome, Alice Anderson")
+		b.contains(".details", "Alice Anderson", "alice@example.com", alice.ID, "Password and text message", "UTC")
+		b.screenshot("home")
+
+		b.do("sign out", chromedp.Click(chromedp.CSS(selSignOut)), chromedp.WaitVisible(chromedp.CSS(".alert-info")))
+		b.contains(".alert-info", "You have signed out.")
+		if b.location() != "/login" {
+			t.Errorf("signed out at %q, want /login", b.location())
+		}
+		b.screenshot("signed-out")
+		b.do("back to /", chromedp.Navigate(b.url+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))
+	})
+
+	t.Run("voice path", func(t *testing.T) {
+		newUser("vera@example.com", "+12015550124", "Vera", "Voss")
+		b := newTab(t, browserCtx, ta.url)
+		b.signInToCode("vera@example.com", "voice")
+		b.contains(".lede", "We're calling", "+1 XXX-XXX-0124")
+		b.contains(`form[action="/login/switch"] button`, "Text me instead")
+		if ch := h.Outbox(t, "+12015550124")[0].Channel; ch != "voice" {
+			t.Errorf("the code went by %s, want voice", ch)
+		}
+		b.enterCode(h.LatestCode(t, "+12015550124"))
+		b.do("the profile", chromedp.WaitVisible(chromedp.CSS(".details")))
+		b.contains(".details", "Vera Voss", "vera@example.com", "Password and voice call")
+	})
+
+	t.Run("wrong code, then the right one", func(t *testing.T) {
+		newUser("walt@example.com", "+12015550125", "Walt", "Whitman")
+		b := newTab(t, browserCtx, ta.url)
+		b.signInToCode("walt@example.com", "sms")
+		code := h.LatestCode(t, "+12015550125")
+		wrong := "000000"
+		if code == wrong {
+			wrong = "111111"
+		}
+		b.enterCode(wrong)
+		b.do("the error", chromedp.WaitVisible(chromedp.CSS("#code-error")))
+		b.contains("#code-error", "That code isn't right.")
+		if got := b.value("#code"); got != wrong {
+			t.Errorf("the code field holds %q after a wrong code, want %q kept", got, wrong)
+		}
+		b.screenshot("enter-code-error")
+		b.enterCode(code)
+		b.do("the profile", chromedp.WaitVisible(chromedp.CSS(".details")))
+		b.contains(".details", "walt@example.com")
+	})
+
+	t.Run("send again after the countdown", func(t *testing.T) {
+		newUser("rita@example.com", "+12015550126", "Rita", "Resend")
+		b := newTab(t, browserCtx, ta.url)
+		b.signInToCode("rita@example.com", "sms")
+		if disabled, err := chromedp.Run(b.ctx, chromedp.AttributeValue(chromedp.CSS(selResend), "disabled")); err != nil || !disabled.Exists {
+			t.Fatalf("the resend button is not disabled right after the code was sent (%v)", err)
+		}
+		// Move the engine (and the app) 28.5 s on; the page then counts
+		// down the last seconds in the browser and enables the button.
+		h.Clock.Advance(28500 * time.Millisecond)
+		b.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#code")))
+		b.contains("#resend-wait", "You can ask for a new code in")
+		b.do("the countdown ends", chromedp.WaitEnabled(chromedp.CSS(selResend)), chromedp.WaitNotVisible(chromedp.CSS("#resend-wait")))
+		b.contains("[data-ready-status]", "You can ask for a new code now.")
+		first := h.LatestCode(t, "+12015550126")
+		b.do("send again", chromedp.Click(chromedp.CSS(selResend)), chromedp.WaitVisible(chromedp.CSS(".alert-info")))
+		b.contains(".alert-info", "We sent you a new code.")
+		msgs := h.Outbox(t, "+12015550126")
+		if len(msgs) != 2 {
+			t.Fatalf("%d messages after sending again, want 2", len(msgs))
+		}
+		if msgs[0].Code == first {
+			t.Log("the new code happens to equal the first one")
+		}
+		b.enterCode(msgs[0].Code)
+		b.do("the profile", chromedp.WaitVisible(chromedp.CSS(".details")))
+		b.contains(".details", "rita@example.com")
+	})
+
+	t.Run("back to sign in", func(t *testing.T) {
+		newUser("carl@example.com", "+12015550127", "Carl", "Cancel")
+		b := newTab(t, browserCtx, ta.url)
+		b.signInToCode("carl@example.com", "sms")
+		b.do("back", chromedp.Click(chromedp.CSS(selBack)), chromedp.WaitVisible(chromedp.CSS("#password")))
+		if b.location() != "/login" {
+			t.Errorf("back to sign in landed on %q", b.location())
+		}
+		b.contains("h1", "Sign in")
+		if got := b.value("#username"); got != "carl@example.com" {
+			t.Errorf("username after going back: %q", got)
+		}
+		b.do("the code page is gone", chromedp.Navigate(b.url+"/login/code"), chromedp.WaitVisible(chromedp.CSS("#password")))
+	})
+	t.Logf("browser test took %s", time.Since(start).Round(100*time.Millisecond))
+}

@@ -1,0 +1,133 @@
+package app
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/idx"
+)
+
+// Message keys the app reacts to beyond showing them.
+const (
+	keySessionExpired = "idx.session.expired"
+	keySMSLimit       = "errors.E0000150"
+	keyCallLimit      = "errors.E0000151"
+	keyFactorLocked   = "oie.tooManyRequests"
+	keyPasswordLimit  = "tooManyRequests"
+)
+
+// humanWords are the app's own words for the i18n keys the engine (and Okta)
+// send. The servers' English texts are written for developers as much as for
+// people ("Authentication failed"); these say what happened and what to do.
+// A key not listed here shows the server's text, which for Gatehouse's own
+// "gatehouse." keys is written to be shown as is.
+var humanWords = map[string]string{
+	"errors.E0000004":                     "That username and password don't match. Check them and try again.",
+	"model.validation.field.blank":        "This field can't be empty.",
+	keyPasswordLimit:                      "Too many sign-in attempts. Wait a few minutes, then try again.",
+	"api.authn.error.PASSCODE_INVALID":    "That code isn't right. Check the latest message and try again.",
+	"gatehouse.passcode.expired":          "That code has expired or was replaced by a newer one. Ask for a new code.",
+	keySMSLimit:                           "Too many text messages were sent to this phone. Wait a little, then ask for a new code.",
+	keyCallLimit:                          "Too many calls were made to this phone. Wait a little, then ask for a new code.",
+	keySessionExpired:                     "Your sign-in expired before it was finished. Please sign in again.",
+	"security.access_denied":              "Your account can't sign in here. Contact your administrator.",
+	"api.factors.error.sms.invalid_phone": "That doesn't look like a phone number. Include the country code, e.g. +1 201 555 0123.",
+	"errors.E0000009":                     "Something went wrong on our side. Try again in a moment.",
+	"E0000003":                            "Something went wrong with that request. Try again.",
+}
+
+// humanText returns the words to show for a server message.
+func humanText(m idx.Message) string {
+	if m.Key == keyFactorLocked {
+		// The engine passes the minutes left as the first parameter.
+		if len(m.Params) > 0 {
+			if mins := fmt.Sprint(m.Params[0]); mins != "" && mins != "1" {
+				return "Too many incorrect codes. Phone verification is locked for " + mins + " minutes. Try again later."
+			}
+		}
+		return "Too many incorrect codes. Phone verification is locked for a few minutes. Try again later."
+	}
+	if s, ok := humanWords[m.Key]; ok {
+		return s
+	}
+	if t := strings.TrimSpace(m.Text); t != "" {
+		return t
+	}
+	return "Something went wrong. Try again."
+}
+
+// rateLimited reports whether any message is a rate limit or lockout, which
+// the app answers with HTTP 429.
+func rateLimited(msgs []idx.Message) bool {
+	for _, m := range msgs {
+		switch m.Key {
+		case keySMSLimit, keyCallLimit, keyFactorLocked, keyPasswordLimit:
+			return true
+		}
+	}
+	return false
+}
+
+// hasError reports whether msgs holds an error.
+func hasError(msgs []idx.Message) bool {
+	for _, m := range msgs {
+		if m.Class == "" || m.Class == "ERROR" {
+			return true
+		}
+	}
+	return false
+}
+
+// formErrors splits messages into the page-level ones and those about one
+// field, keyed by the app's field name.
+type formErrors struct {
+	Global []string
+	Fields map[string]string
+}
+
+// fieldOf maps the SDK's input names to the names the app's forms use.
+var fieldOf = map[string]string{
+	"username":         "username",
+	"password":         "password",
+	"verificationCode": "code",
+	"methodType":       "method",
+	"phoneNumber":      "phone",
+	"authenticator":    "authenticator",
+}
+
+func newFormErrors() formErrors { return formErrors{Fields: map[string]string{}} }
+
+// add files one server message under its field, or globally.
+func (e *formErrors) add(m idx.Message) {
+	text := humanText(m)
+	if f, ok := fieldOf[m.Field]; ok && m.Field != "" {
+		if _, dup := e.Fields[f]; !dup {
+			e.Fields[f] = text
+		}
+		return
+	}
+	e.addGlobal(text)
+}
+
+func (e *formErrors) addGlobal(text string) {
+	for _, g := range e.Global {
+		if g == text {
+			return
+		}
+	}
+	e.Global = append(e.Global, text)
+}
+
+func (e formErrors) any() bool { return len(e.Global) > 0 || len(e.Fields) > 0 }
+
+// errorsFrom files the error and warning messages; informational ones
+// (which Okta sometimes adds) are not mistakes to show in red.
+func errorsFrom(msgs []idx.Message) formErrors {
+	e := newFormErrors()
+	for _, m := range msgs {
+		if m.Class != "INFO" {
+			e.add(m)
+		}
+	}
+	return e
+}

@@ -1,0 +1,624 @@
+package app
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/gatehouse-id/gatehouse/idx"
+)
+
+// The sign-in pages, one per kind of step.
+const (
+	pathSignIn      = "/login"
+	pathSelect      = "/login/authenticator"
+	pathPhone       = "/login/phone"
+	pathEnroll      = "/login/enroll"
+	pathCode        = "/login/code"
+	pathUnsupported = "/login/unsupported"
+)
+
+// Step names of the IDX remediations the pages handle.
+const (
+	stepIdentify         = "identify"
+	stepSelect           = "select-authenticator-authenticate"
+	stepSelectEnroll     = "select-authenticator-enroll"
+	stepVerificationData = "authenticator-verification-data"
+	stepEnrollmentData   = "authenticator-enrollment-data"
+	stepChallenge        = "challenge-authenticator"
+	stepEnrollChallenge  = "enroll-authenticator"
+)
+
+// pageFor is the page that handles a step. Steps this app does not know
+// (an Okta org may offer other authenticators) land on a page that says so.
+func pageFor(step string) string {
+	switch step {
+	case stepIdentify:
+		return pathSignIn
+	case stepSelect, stepSelectEnroll:
+		return pathSelect
+	case stepVerificationData:
+		return pathPhone
+	case stepEnrollmentData:
+		return pathEnroll
+	case stepChallenge, stepEnrollChallenge:
+		return pathCode
+	default:
+		return pathUnsupported
+	}
+}
+
+// visit is one request's session: its id (empty until first saved) and data.
+type visit struct {
+	id   string
+	sess *Session
+}
+
+// load returns the request's session, or a fresh empty one.
+func (s *server) load(r *http.Request) *visit {
+	id := s.cookies.read(r)
+	if id == "" {
+		return &visit{sess: &Session{}}
+	}
+	sess, err := s.sessions.Load(r.Context(), storeKey(id))
+	if err != nil {
+		if !errors.Is(err, ErrSessionNotFound) {
+			s.log.Error("loading session", "err", err)
+		}
+		return &visit{sess: &Session{}}
+	}
+	return &visit{id: id, sess: sess}
+}
+
+// save stores the session, issuing a cookie if it is new. A failure is
+// logged and reported; the page shown then says to try again.
+func (s *server) save(w http.ResponseWriter, r *http.Request, v *visit) bool {
+	if v.id == "" {
+		v.id = newSessionID()
+		s.cookies.set(w, v.id)
+	}
+	if err := s.sessions.Save(r.Context(), storeKey(v.id), v.sess, s.idleTimeout); err != nil {
+		s.log.Error("saving session", "err", err)
+		s.renderMessage(w, http.StatusServiceUnavailable, "Please try again",
+			"We couldn't keep track of your sign-in just now. Wait a moment and try again.")
+		return false
+	}
+	return true
+}
+
+// rotate gives the session a new id, so an id planted or seen before the
+// sign-in (session fixation) is worthless afterwards.
+func (s *server) rotate(w http.ResponseWriter, r *http.Request, v *visit) {
+	if v.id != "" {
+		if err := s.sessions.Delete(r.Context(), storeKey(v.id)); err != nil {
+			s.log.Error("deleting session", "err", err)
+		}
+	}
+	v.id = ""
+}
+
+// redirectWith saves the session (with an optional notice for the next
+// page) and redirects with 303, so reloading never re-posts a form.
+func (s *server) redirectWith(w http.ResponseWriter, r *http.Request, v *visit, to string, n *notice) {
+	if n != nil {
+		v.sess.Notice = n
+	}
+	if !s.save(w, r, v) {
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// takeNotice removes and returns the session's one-time notice.
+func (v *visit) takeNotice() *notice {
+	n := v.sess.Notice
+	v.sess.Notice = nil
+	return n
+}
+
+// signInPage is page 1: username and password.
+func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
+	v := s.load(r)
+	if v.sess.signedIn() {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	page := &view{Title: "Sign in", Step: 1}
+	page.Input.Username = v.sess.Username
+	if n := v.takeNotice(); n != nil {
+		page.Notice = n
+		if !s.save(w, r, v) {
+			return
+		}
+	}
+	s.render(w, http.StatusOK, "signin", page)
+}
+
+// signIn posts the username and password.
+func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
+	v := s.load(r)
+	if v.sess.signedIn() {
+		// A stale sign-in page from before: the user is signed in already.
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	password := r.PostFormValue("password")
+	errs := newFormErrors()
+	if username == "" {
+		errs.Fields["username"] = "Enter your username."
+	}
+	if password == "" {
+		errs.Fields["password"] = "Enter your password."
+	}
+	if errs.any() {
+		page := &view{Title: "Sign in", Step: 1, Errors: errs}
+		page.Input.Username = username
+		s.render(w, http.StatusUnprocessableEntity, "signin", page)
+		return
+	}
+	v.sess.Username = username
+	// Retry on the transaction of a previous wrong password; anything else
+	// (none, or one at a later step) starts afresh.
+	var st *idx.State
+	if v.sess.Step == stepIdentify {
+		st = v.sess.State
+	}
+	opts := idx.Options{Username: username, Password: password}
+	tx, err := s.client.Authenticate(r.Context(), st, opts)
+	if err == nil && st != nil && tx.Status == idx.StatusTerminal {
+		// The old transaction expired while the page sat open: the user
+		// does not care, start a new one.
+		tx, err = s.client.Authenticate(r.Context(), nil, opts)
+	}
+	s.follow(w, r, v, pathSignIn, tx, err)
+}
+
+// stepPage shows the current step if it belongs on page here, else
+// redirects to where it belongs.
+func (s *server) stepPage(here string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v := s.load(r)
+		if v.sess.State == nil {
+			to := pathSignIn
+			if v.sess.signedIn() {
+				to = "/"
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
+			return
+		}
+		tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{})
+		s.follow(w, r, v, here, tx, err)
+	}
+}
+
+// current re-reads the transaction for a POST that needs it; it reports
+// false after answering the request itself (no transaction, an error).
+func (s *server) current(w http.ResponseWriter, r *http.Request, v *visit, here string) (*idx.Transaction, bool) {
+	if v.sess.State == nil {
+		s.lost(w, r, v)
+		return nil, false
+	}
+	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{})
+	if err != nil || tx.Status != idx.StatusPending || pageFor(tx.NextStep.Name) != here {
+		s.follow(w, r, v, here, tx, err)
+		return nil, false
+	}
+	return tx, true
+}
+
+// chooseAuthenticator posts page 2: the authenticator (the phone).
+func (s *server) chooseAuthenticator(w http.ResponseWriter, r *http.Request) {
+	v := s.load(r)
+	choice := r.PostFormValue("authenticator")
+	if choice == "" {
+		if tx, ok := s.current(w, r, v, pathSelect); ok {
+			errs := newFormErrors()
+			errs.addGlobal("Choose how you want to verify.")
+			s.renderStep(w, r, v, tx, errs, nil)
+		}
+		return
+	}
+	if v.sess.State == nil {
+		s.lost(w, r, v)
+		return
+	}
+	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{Authenticator: choice})
+	if err == nil && tx.Status == idx.StatusPending && pageFor(tx.NextStep.Name) == pathSelect && len(tx.Messages) == 0 {
+		// Nothing was posted: the choice matched no option.
+		tx.Messages = []idx.Message{{Text: "That option isn't available. Choose one from the list.", Class: "ERROR"}}
+	}
+	s.follow(w, r, v, pathSelect, tx, err)
+}
+
+// chooseMethod posts page 3: SMS or voice call. The server sends the code.
+func (s *server) chooseMethod(w http.ResponseWriter, r *http.Request) {
+	v := s.load(r)
+	m := r.PostFormValue("method")
+	if m != "sms" && m != "voice" {
+		if tx, ok := s.current(w, r, v, pathPhone); ok {
+			errs := newFormErrors()
+			errs.Fields["method"] = "Choose how to get your code."
+			s.renderStep(w, r, v, tx, errs, nil)
+		}
+		return
+	}
+	if v.sess.State == nil {
+		s.lost(w, r, v)
+		return
+	}
+	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{MethodType: m})
+	s.noteCodeSent(v, tx, err, m)
+	s.follow(w, r, v, pathPhone, tx, err, inputKept{Method: m})
+}
+
+// enrollPhone posts the number and method of a phone being enrolled.
+func (s *server) enrollPhone(w http.ResponseWriter, r *http.Request) {
+	v := s.load(r)
+	number := strings.TrimSpace(r.PostFormValue("phone"))
+	m := r.PostFormValue("method")
+	kept := inputKept{Phone: number, Method: m}
+	errs := newFormErrors()
+	if number == "" {
+		errs.Fields["phone"] = "Enter your phone number."
+	}
+	if m != "sms" && m != "voice" {
+		errs.Fields["method"] = "Choose how to get your code."
+	}
+	if errs.any() {
+		if tx, ok := s.current(w, r, v, pathEnroll); ok {
+			s.renderStep(w, r, v, tx, errs, &kept)
+		}
+		return
+	}
+	if v.sess.State == nil {
+		s.lost(w, r, v)
+		return
+	}
+	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{PhoneNumber: number, MethodType: m})
+	s.noteCodeSent(v, tx, err, m)
+	s.follow(w, r, v, pathEnroll, tx, err, kept)
+}
+
+// noteCodeSent records when the server sent a code, which starts the resend
+// countdown, after a request that chose a method.
+func (s *server) noteCodeSent(v *visit, tx *idx.Transaction, err error, method string) {
+	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && pageFor(tx.NextStep.Name) == pathCode {
+		v.sess.CodeSentAt, v.sess.Method = s.now(), method
+	}
+}
+
+// verifyCode posts page 4: the code.
+func (s *server) verifyCode(w http.ResponseWriter, r *http.Request) {
+	v := s.load(r)
+	code := strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || r == '-' {
+			return -1 // people paste "123 456"
+		}
+		return r
+	}, r.PostFormValue("code"))
+	if code == "" {
+		if tx, ok := s.current(w, r, v, pathCode); ok {
+			errs := newFormErrors()
+			errs.Fields["code"] = "Enter the code we sent you."
+			s.renderStep(w, r, v, tx, errs, nil)
+		}
+		return
+	}
+	if v.sess.State == nil {
+		s.lost(w, r, v)
+		return
+	}
+	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{VerificationCode: code})
+	s.follow(w, r, v, pathCode, tx, err, inputKept{Code: code})
+}
+
+// resend asks for a new code by the same method.
+func (s *server) resend(w http.ResponseWriter, r *http.Request) {
+	v := s.load(r)
+	if v.sess.State == nil {
+		s.lost(w, r, v)
+		return
+	}
+	tx, err := s.client.Resend(r.Context(), v.sess.State)
+	if errors.Is(err, idx.ErrActionUnavailable) {
+		if tx, ok := s.current(w, r, v, pathCode); ok {
+			errs := newFormErrors()
+			errs.addGlobal("A new code can't be sent at this point. Go back to sign in to start again.")
+			s.renderStep(w, r, v, tx, errs, nil)
+		}
+		return
+	}
+	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && !hasError(tx.Messages) {
+		v.sess.CodeSentAt = s.now()
+		v.sess.State, v.sess.Step = tx.State, tx.NextStep.Name
+		s.redirectWith(w, r, v, pathCode, &notice{Kind: "info", Text: "We sent you a new code." + sentBy(v.sess.Method)})
+		return
+	}
+	s.follow(w, r, v, pathCode, tx, err)
+}
+
+func sentBy(m string) string {
+	if m == "voice" {
+		return " Your phone will ring in a moment."
+	}
+	return ""
+}
+
+// switchMethod sends a new code by the other method ("call me instead"): it
+// chooses the phone being verified again, with that method. Naming the select
+// step is what makes the SDK re-select the current phone; a choice without
+// it would be ignored.
+func (s *server) switchMethod(w http.ResponseWriter, r *http.Request) {
+	v := s.load(r)
+	m := r.PostFormValue("method")
+	tx, ok := s.current(w, r, v, pathCode)
+	if !ok {
+		return
+	}
+	phone := phoneChoice(tx)
+	if (m != "sms" && m != "voice") || tx.NextStep.Name != stepChallenge || phone == "" {
+		errs := newFormErrors()
+		errs.addGlobal("That way of getting a code isn't available here.")
+		s.renderStep(w, r, v, tx, errs, nil)
+		return
+	}
+	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{Step: stepSelect, Authenticator: phone, MethodType: m})
+	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && !hasError(tx.Messages) && pageFor(tx.NextStep.Name) == pathCode {
+		v.sess.CodeSentAt, v.sess.Method = s.now(), m
+		v.sess.State, v.sess.Step = tx.State, tx.NextStep.Name
+		text := "We sent a new code by text message."
+		if m == "voice" {
+			text = "We're calling you now with a new code."
+		}
+		s.redirectWith(w, r, v, pathCode, &notice{Kind: "info", Text: text})
+		return
+	}
+	s.follow(w, r, v, pathCode, tx, err)
+}
+
+// cancel abandons the sign-in ("back to sign in").
+func (s *server) cancel(w http.ResponseWriter, r *http.Request) {
+	v := s.load(r)
+	if v.sess.State != nil {
+		// Best effort: the transaction would expire on its own anyway.
+		if _, err := s.client.Cancel(r.Context(), v.sess.State); err != nil {
+			s.log.Warn("cancelling the sign-in", "err", err)
+		}
+	}
+	v.sess.clearTransaction()
+	s.redirectWith(w, r, v, pathSignIn, nil)
+}
+
+// isNoTransaction reports an SDK call made without a usable transaction.
+func isNoTransaction(err error) bool { return errors.Is(err, idx.ErrNoTransaction) }
+
+// lost answers a request that needs a transaction the session no longer has.
+func (s *server) lost(w http.ResponseWriter, r *http.Request, v *visit) {
+	if v.sess.signedIn() {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	v.sess.clearTransaction()
+	s.redirectWith(w, r, v, pathSignIn, &notice{Kind: "error", Text: "Your sign-in ended before it was finished. Please sign in again."})
+}
+
+// unavailable answers an SDK call that failed (network, protocol): the
+// transaction is kept, so trying again may work.
+func (s *server) unavailable(w http.ResponseWriter, err error) {
+	s.log.Error("sign-in request failed", "err", err)
+	s.renderMessage(w, http.StatusBadGateway, "We can't sign you in right now",
+		"The sign-in service didn't answer as expected. Wait a moment, then go back and try again.")
+}
+
+// inputKept is what the user typed, shown again when a page comes back with
+// an error. There is deliberately no place for the password.
+type inputKept struct{ Username, Code, Phone, Method string }
+
+// follow acts on the outcome of an SDK call made from page here: it stores
+// the new state, then shows here again (with the server's messages) if the
+// transaction is still on this page, or redirects to the page of its next
+// step, the profile page on success, or the sign-in page when it ended.
+func (s *server) follow(w http.ResponseWriter, r *http.Request, v *visit, here string, tx *idx.Transaction, err error, kept ...inputKept) {
+	switch {
+	case isNoTransaction(err):
+		s.lost(w, r, v)
+		return
+	case err != nil:
+		s.unavailable(w, err)
+		return
+	}
+	switch tx.Status {
+	case idx.StatusSuccess:
+		s.signedIn(w, r, v, tx.Tokens)
+		return
+	case idx.StatusCanceled:
+		v.sess.clearTransaction()
+		s.redirectWith(w, r, v, pathSignIn, nil)
+		return
+	case idx.StatusTerminal:
+		// The transaction is over (expired, denied): back to the start,
+		// with the reason.
+		v.sess.clearTransaction()
+		errs := errorsFrom(tx.Messages)
+		text := "Your sign-in couldn't be finished. Please sign in again."
+		if len(errs.Global) > 0 {
+			text = errs.Global[0]
+		}
+		s.redirectWith(w, r, v, pathSignIn, &notice{Kind: "error", Text: text})
+		return
+	}
+	v.sess.State, v.sess.Step = tx.State, tx.NextStep.Name
+	if a := tx.NextStep.Authenticator; a != nil {
+		switch {
+		case tx.NextStep.Name == stepChallenge && len(a.Methods) == 1:
+			v.sess.Method = a.Methods[0] // the code step lists only the method used
+		case tx.NextStep.Name == stepVerificationData:
+			v.sess.PhoneMethods = a.Methods
+		}
+	}
+	next := pageFor(tx.NextStep.Name)
+	if next != here {
+		// A message that came with a move to another step (unusual) is
+		// carried over rather than lost.
+		var n *notice
+		if errs := errorsFrom(tx.Messages); errs.any() {
+			text := ""
+			for _, t := range errs.Fields {
+				text = t
+			}
+			if len(errs.Global) > 0 {
+				text = errs.Global[0]
+			}
+			n = &notice{Kind: "error", Text: text}
+		}
+		s.redirectWith(w, r, v, next, n)
+		return
+	}
+	if !s.save(w, r, v) {
+		return
+	}
+	var in *inputKept
+	if len(kept) > 0 {
+		in = &kept[0]
+	}
+	s.renderStep(w, r, v, tx, errorsFrom(tx.Messages), in)
+}
+
+// renderStep shows the page of the transaction's current step.
+func (s *server) renderStep(w http.ResponseWriter, r *http.Request, v *visit, tx *idx.Transaction, errs formErrors, in *inputKept) {
+	step := tx.NextStep
+	page := &view{Errors: errs, Username: v.sess.Username, Notice: v.takeNotice()}
+	if page.Notice != nil {
+		if !s.save(w, r, v) {
+			return
+		}
+	}
+	if in != nil {
+		page.Input = *in
+	}
+	status := http.StatusOK
+	switch {
+	case rateLimited(tx.Messages):
+		status = http.StatusTooManyRequests
+	case errs.any():
+		status = http.StatusUnprocessableEntity
+	}
+	if a := step.Authenticator; a != nil {
+		page.Phone = a.Profile["phoneNumber"]
+	}
+	var name string
+	switch pageFor(step.Name) {
+	case pathSignIn:
+		name, page.Title, page.Step = "signin", "Sign in", 1
+		page.Input.Username = v.sess.Username
+	case pathSelect:
+		name, page.Title, page.Step = "select", "Verify it's you", 2
+		page.Enroll = step.Name == stepSelectEnroll
+		if page.Enroll {
+			page.Title = "Set up phone verification"
+		}
+		page.Options = optionsFor(step)
+	case pathPhone:
+		name, page.Title, page.Step = "phone", "Verify with your phone", 3
+		page.Methods = methodsFrom(optionValues(step, "methodType"))
+		if len(page.Methods) == 0 && step.Authenticator != nil {
+			page.Methods = methodsFrom(step.Authenticator.Methods)
+		}
+	case pathEnroll:
+		name, page.Title, page.Step = "enroll", "Add your phone", 3
+		page.Methods = methodsFrom(optionValues(step, "methodType"))
+		if len(page.Methods) == 0 {
+			page.Methods = methodLabels
+		}
+	case pathCode:
+		name, page.Title, page.Step = "code", "Enter code", 4
+		page.Method = v.sess.Method
+		page.CanResend = step.CanResend
+		if wait := v.sess.CodeSentAt.Add(s.resendInterval).Sub(s.now()); !v.sess.CodeSentAt.IsZero() && wait > 0 {
+			page.ResendWait = int((wait + time.Second - 1) / time.Second)
+		}
+		if step.Name == stepChallenge && len(v.sess.PhoneMethods) > 1 {
+			page.OtherMethod = "voice"
+			if page.Method == "voice" {
+				page.OtherMethod = "sms"
+			}
+		}
+		page.Countdown = page.ResendWait > 0 && (page.CanResend || page.OtherMethod != "")
+	default:
+		name, page.Title = "unsupported", "This step isn't supported"
+		page.StepName = step.Name
+	}
+	if page.Input.Method == "" && len(page.Methods) > 0 {
+		page.Input.Method = page.Methods[0].Value
+	}
+	s.render(w, status, name, page)
+}
+
+// phoneChoice is what names the phone of a code step again in the
+// select step the server offers with it: its enrollment id (its key if it has
+// none), or "" if no option of that step is for it.
+func phoneChoice(tx *idx.Transaction) string {
+	phone := tx.NextStep.Authenticator
+	if phone == nil {
+		return ""
+	}
+	for _, step := range tx.AvailableSteps {
+		if step.Name != stepSelect {
+			continue
+		}
+		for _, in := range step.Inputs {
+			if in.Name != "authenticator" {
+				continue
+			}
+			for _, o := range in.Options {
+				switch {
+				case phone.EnrollmentID != "" && o.Authenticator != nil && o.Authenticator.EnrollmentID == phone.EnrollmentID:
+					return phone.EnrollmentID
+				case phone.EnrollmentID == "" && phone.Key != "" && o.Value == phone.Key:
+					return phone.Key
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// optionsFor lists a select step's options with the masked number of each
+// phone. A phone is chosen by its enrollment id, which tells several apart.
+func optionsFor(step *idx.NextStep) []authOption {
+	var out []authOption
+	for _, in := range step.Inputs {
+		if in.Name != "authenticator" {
+			continue
+		}
+		for _, o := range in.Options {
+			opt := authOption{Value: o.Value, Label: o.Label}
+			if a := o.Authenticator; a != nil {
+				if a.EnrollmentID != "" {
+					opt.Value = a.EnrollmentID
+				}
+				opt.Detail = a.Profile["phoneNumber"]
+			}
+			if opt.Value != "" {
+				out = append(out, opt)
+			}
+		}
+	}
+	return out
+}
+
+// optionValues lists the values an input of the step accepts.
+func optionValues(step *idx.NextStep, input string) []string {
+	var out []string
+	for _, in := range step.Inputs {
+		if in.Name == input {
+			for _, o := range in.Options {
+				out = append(out, o.Value)
+			}
+		}
+	}
+	return out
+}
