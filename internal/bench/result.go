@@ -1,0 +1,289 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is what one run measured. Its JSON form is what --json prints.
+type Result struct {
+	FlowsPerSecond float64 `json:"flows_per_second"`
+	// CeilingFlowsPerSecond is cores ÷ the time of one hash: no engine can sign
+	// people in faster than it can verify their passwords.
+	CeilingFlowsPerSecond float64 `json:"ceiling_flows_per_second"`
+	Ratio                 float64 `json:"ratio"` // FlowsPerSecond ÷ CeilingFlowsPerSecond
+	// RatioToCoresLeft compares with the ceiling of the cores the engine had to
+	// itself: all of them less what the bench and other processes kept busy over the
+	// run. The load generator shares the machine, so this says how close the engine
+	// itself came.
+	RatioToCoresLeft float64 `json:"ratio_to_cores_left"`
+
+	// CPUMsPerFlow is the engine process's CPU time (user + system) per sign-in; nil
+	// when the engine's process is unknown (--url without --pid).
+	CPUMsPerFlow *float64 `json:"cpu_ms_per_flow"`
+	// ClientCPUMsPerFlow is the bench's own CPU time per sign-in: the load generator
+	// shares the machine with the engine.
+	ClientCPUMsPerFlow float64 `json:"client_cpu_ms_per_flow"`
+	// OtherCPUMsPerFlow is the CPU time of every other process on the machine per
+	// sign-in: with --store postgres and a local server, mostly PostgreSQL's.
+	OtherCPUMsPerFlow float64  `json:"other_cpu_ms_per_flow"`
+	PeakRSSMiB        *float64 `json:"peak_rss_mib"`
+	// Engine splits the engine's CPU time; nil when CPUMsPerFlow is.
+	Engine *EngineUse `json:"engine,omitempty"`
+
+	Flows      int            `json:"flows"` // sign-ins completed in the measurement window
+	ErrorCount int            `json:"error_count"`
+	Errors     map[string]int `json:"errors"` // failed sign-ins by "step: what went wrong"
+
+	Steps StepLatencies `json:"steps"` // per step, successful sign-ins only
+	Flow  Latency       `json:"flow"`  // the whole sign-in: the sum of its steps
+	// CodeLookup is the bench reading each code from the outbox, between choose_sms
+	// and answer; it is not part of any step or of the flow.
+	CodeLookup Latency `json:"code_lookup"`
+
+	Hash    HashCost `json:"hash"`
+	Machine Machine  `json:"machine"`
+	Run     RunInfo  `json:"run"`
+}
+
+// EngineUse is how the engine process spent its CPU time, per sign-in.
+type EngineUse struct {
+	UserMsPerFlow   float64 `json:"user_ms_per_flow"`
+	SystemMsPerFlow float64 `json:"system_ms_per_flow"` // the kernel: network, file I/O, page faults
+	// PageFaultsPerFlow counts minor page faults: memory the process touched for the
+	// first time since the kernel gave it (or took it back).
+	PageFaultsPerFlow float64 `json:"page_faults_per_flow"`
+}
+
+// StepLatency is one step's latency.
+type StepLatency struct {
+	Step string
+	Latency
+}
+
+// StepLatencies are the steps in the order of a sign-in. As JSON they are an object
+// keyed by step name, in that order.
+type StepLatencies []StepLatency
+
+// MarshalJSON writes the steps as an object in sign-in order.
+func (s StepLatencies) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, st := range s {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		name, _ := json.Marshal(st.Step)
+		lat, err := json.Marshal(st.Latency)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(lat)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, keeping the order.
+func (s *StepLatencies) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // {
+		return err
+	}
+	*s = nil
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string)
+		var lat Latency
+		if err := dec.Decode(&lat); err != nil {
+			return err
+		}
+		*s = append(*s, StepLatency{Step: name, Latency: lat})
+	}
+	_, err := dec.Token() // }
+	return err
+}
+
+// Machine describes where the run happened and what else ran there.
+type Machine struct {
+	Cores      int     `json:"cores"`
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	CPUModel   string  `json:"cpu_model"`
+	MemoryGiB  float64 `json:"memory_gib"`
+	GoVersion  string  `json:"go_version"`
+	OS         string  `json:"os"`
+	// LoadAverageBefore and After are the 1-minute load averages around the run.
+	LoadAverageBefore float64 `json:"load_average_before"`
+	LoadAverageAfter  float64 `json:"load_average_after"`
+	// OtherProcessesCores is how many cores, on average over the measurement window,
+	// processes other than the engine and the bench kept busy.
+	OtherProcessesCores float64 `json:"other_processes_cores"`
+	// StealCores is how many cores, on average, the hypervisor of a virtual machine
+	// gave to other guests while this one wanted them.
+	StealCores float64 `json:"steal_cores"`
+}
+
+// RunInfo is how the run was set up.
+type RunInfo struct {
+	Target           string    `json:"target"`
+	Store            string    `json:"store"`
+	Users            int       `json:"users"`
+	Concurrency      int       `json:"concurrency"`
+	Rate             float64   `json:"rate,omitempty"`
+	DurationSeconds  float64   `json:"duration_s"`
+	WarmupSeconds    float64   `json:"warmup_s"`
+	MeasuredSeconds  float64   `json:"measured_s"`
+	LogLevel         string    `json:"log_level,omitempty"`
+	EngineEnv        []string  `json:"engine_env,omitempty"`
+	SeedSeconds      float64   `json:"seed_s"`
+	EngineCPUSeconds float64   `json:"engine_cpu_s"`
+	StartedAt        time.Time `json:"started_at"`
+	Command          string    `json:"command,omitempty"`
+}
+
+// summarise fills the counts and latencies from the sign-ins of the window.
+func (r *Result) summarise(w window) {
+	var steps [numSteps]samples
+	var flow, lookup samples
+	for _, res := range w.results {
+		if res.failed {
+			r.ErrorCount++
+			r.Errors[res.failure]++
+			continue
+		}
+		r.Flows++
+		var total time.Duration
+		for s, d := range res.steps {
+			steps[s] = append(steps[s], d)
+			total += d
+		}
+		flow = append(flow, total)
+		lookup = append(lookup, res.codeLookup)
+	}
+	r.Steps = make(StepLatencies, 0, numSteps)
+	for s := range numSteps {
+		r.Steps = append(r.Steps, StepLatency{Step: s.String(), Latency: steps[s].summarise()})
+	}
+	r.Flow = flow.summarise()
+	r.CodeLookup = lookup.summarise()
+}
+
+// WriteJSON writes r as indented JSON.
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// Title is a one-line description of the run.
+func (r *Result) Title() string {
+	store := map[string]string{"sqlite": "SQLite", "postgres": "PostgreSQL"}[r.Run.Store]
+	if store == "" {
+		store = r.Run.Store
+	}
+	title := fmt.Sprintf("%s, %s users, concurrency %d", store, thousands(r.Run.Users), r.Run.Concurrency)
+	if r.Run.Rate > 0 {
+		title += fmt.Sprintf(", paced at %.0f/s", r.Run.Rate)
+	}
+	return title + ", " + r.Hash.Params
+}
+
+// WriteTable writes r as a table for people.
+func (r *Result) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Gatehouse sign-in benchmark: %s\n", r.Title())
+	fmt.Fprintf(&b, "%d cores (%s), %s, %.0f s measured after %.0f s warm-up, target: %s\n\n",
+		r.Machine.Cores, r.Machine.CPUModel, r.Machine.GoVersion, r.Run.MeasuredSeconds, r.Run.WarmupSeconds, r.Run.Target)
+
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	if r.Hash.Mode == "cheap" {
+		fmt.Fprintf(tw, "sign-ins per second\t%.1f\t(cheap hashing: the engine's own cost bounds it, not the ceiling)\n", r.FlowsPerSecond)
+	} else {
+		fmt.Fprintf(tw, "sign-ins per second\t%.1f\t(%.3f × ceiling; %.3f × the ceiling of the cores the bench and other processes left)\n",
+			r.FlowsPerSecond, r.Ratio, r.RatioToCoresLeft)
+	}
+	fmt.Fprintf(tw, "ceiling\t%.1f\t(%d cores ÷ %.2f ms per hash [%.2f before, %.2f after the run]; %.2f ms with every core hashing)\n",
+		r.CeilingFlowsPerSecond, r.Machine.Cores, r.Hash.Millis, r.Hash.MillisBefore, r.Hash.MillisAfter, r.Hash.AllCoresMillis)
+	fmt.Fprintf(tw, "sign-ins\t%d\t\n", r.Flows)
+	fmt.Fprintf(tw, "errors\t%d\t%s\n", r.ErrorCount, errorSummary(r.Errors))
+	if r.CPUMsPerFlow != nil && r.Engine != nil {
+		fmt.Fprintf(tw, "engine CPU per sign-in\t%.2f ms\t(%.2f user, %.2f system; %.0f page faults)\n",
+			*r.CPUMsPerFlow, r.Engine.UserMsPerFlow, r.Engine.SystemMsPerFlow, r.Engine.PageFaultsPerFlow)
+	} else {
+		fmt.Fprintf(tw, "engine CPU per sign-in\tunknown\t(give --pid)\n")
+	}
+	fmt.Fprintf(tw, "bench CPU per sign-in\t%.2f ms\t(the load generator, same machine)\n", r.ClientCPUMsPerFlow)
+	fmt.Fprintf(tw, "other CPU per sign-in\t%.2f ms\t(every other process: a local PostgreSQL server, anything else running)\n", r.OtherCPUMsPerFlow)
+	if r.PeakRSSMiB != nil {
+		fmt.Fprintf(tw, "engine peak RSS\t%.0f MiB\t\n", *r.PeakRSSMiB)
+	}
+	fmt.Fprintf(tw, "other load\t%.2f cores\t(%.2f stolen by the hypervisor; load average %.2f before, %.2f after)\n",
+		r.Machine.OtherProcessesCores, r.Machine.StealCores, r.Machine.LoadAverageBefore, r.Machine.LoadAverageAfter)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	b.WriteString("\n")
+	// The step names left-aligned, the figures right-aligned: padded by hand, since
+	// tabwriter aligns every column one way.
+	fmt.Fprintf(&b, "%-22s %8s %8s %8s %8s\n", "step", "p50 ms", "p95 ms", "p99 ms", "max ms")
+	row := func(name string, l Latency) {
+		fmt.Fprintf(&b, "%-22s %8s %8s %8s %8s\n", name, latencyCell(l.P50), latencyCell(l.P95), latencyCell(l.P99), latencyCell(l.Max))
+	}
+	for _, s := range r.Steps {
+		row(s.Step, s.Latency)
+	}
+	row("whole sign-in", r.Flow)
+	row("(bench: code lookup)", r.CodeLookup)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func latencyCell(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func errorSummary(errs map[string]int) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	kinds := make([]string, 0, len(errs))
+	for k := range errs {
+		kinds = append(kinds, k)
+	}
+	slices.SortFunc(kinds, func(a, b string) int { return errs[b] - errs[a] })
+	parts := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%d × %s", errs[k], k))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// round keeps three decimals: enough for every figure reported.
+func round(v float64) float64 { return math.Round(v*1000) / 1000 }

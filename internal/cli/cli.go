@@ -1,0 +1,114 @@
+// Package cli is the gatehouse command: flag parsing and wiring for each subcommand.
+// Logic lives in the engine, the SDK and the sample app; this package connects them.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// env is the process's standard streams, passed in so tests can drive the CLI.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+const usage = `gatehouse — an identity engine that speaks Okta's IDX protocol
+
+Usage:
+  gatehouse demo  [flags]            engine + sample app + demo users, no configuration
+  gatehouse serve --config FILE      the engine, configured by FILE (see docs/configuration.md)
+  gatehouse users [--config FILE | --database DSN] COMMAND ...
+                                     create, list, show, set-password, delete, add-phone, remove-phone
+  gatehouse bench [flags]            sign-ins per second over HTTP (see docs/performance.md)
+  gatehouse help [COMMAND]
+
+Run "gatehouse COMMAND -h" for a command's flags.
+`
+
+// errUsage means the command line was wrong; the message has been printed.
+var errUsage = errors.New("usage")
+
+// Main runs the gatehouse command with args (without the program name) and returns
+// the exit status.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, args, stdin, stdout, stderr)
+}
+
+// Run is Main with a context whose end stops servers, for tests.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = e.serve(ctx, rest)
+	case "demo":
+		err = e.demo(ctx, rest)
+	case "users":
+		err = e.users(ctx, rest)
+	case "bench", benchEngineCommand:
+		err = e.bench(ctx, cmd, rest)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return 1
+	}
+}
+
+// newFlagSet returns a flag set that prints its usage to stderr and returns errors.
+func (e env) newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: gatehouse %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags, mapping failures to errUsage (flag has printed why).
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
+// newLogger returns a structured logger at level, as JSON or as text.
+func newLogger(w io.Writer, level string, json bool) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
+	opts := &slog.HandlerOptions{Level: l}
+	if json {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

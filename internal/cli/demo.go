@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/engine"
+	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
+	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/messaging"
+	"github.com/gatehouse-id/gatehouse/engine/opaque"
+	"github.com/gatehouse-id/gatehouse/engine/store"
+)
+
+// Demo defaults. The demo client and users are fixed so that docs, tests and the
+// interop suite can name them.
+const (
+	DemoClientID        = "gatehouse-demo"
+	DemoDefaultPassword = "gatehouse-demo"
+	DemoAlice           = "alice@example.com"
+	DemoAlicePhone      = "+12015550123"
+	DemoBob             = "bob@example.com"
+)
+
+// demoOptions are the demo's flags.
+type demoOptions struct {
+	engineAddr, appAddr, dataDir, password, logLevel string
+}
+
+func (e env) demo(ctx context.Context, args []string) error {
+	fs := e.newFlagSet("demo", "demo [flags]")
+	var o demoOptions
+	fs.StringVar(&o.engineAddr, "engine-addr", "127.0.0.1:8080", "engine listen address (host:port); the issuer follows it")
+	fs.StringVar(&o.appAddr, "app-addr", "127.0.0.1:3000", "sample app address; the demo client's redirect URI follows it")
+	fs.StringVar(&o.dataDir, "data-dir", "gatehouse-demo-data", "folder for the demo's SQLite database")
+	fs.StringVar(&o.password, "demo-password", DemoDefaultPassword, "password of the demo users (set on every start)")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "engine log level: debug, info, warn, error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := demoConfig(o)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	log := newLogger(e.stderr, o.logLevel, false)
+	st, err := engine.OpenStore(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := seedDemo(ctx, st, o.password, cfg.PasswordHashing.Params()); err != nil {
+		return fmt.Errorf("seeding the demo users: %w", err)
+	}
+	eng, err := engine.New(ctx, cfg, engine.Deps{Store: st, Sender: &messaging.DevOutbox{Out: e.stdout}, Log: log})
+	if err != nil {
+		return err
+	}
+	appHandler, err := newDemoApp(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.engineAddr)
+	if err != nil {
+		return fmt.Errorf("--engine-addr: %w", err)
+	}
+	appLn, err := net.Listen("tcp", o.appAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("--app-addr: %w", err)
+	}
+	e.printDemoBanner(cfg, o)
+	return serveEngineAndApp(ctx, log, ln, eng.Handler(), eng.Run, appLn, appHandler)
+}
+
+// demoConfig is the demo's configuration: the engine on engineAddr, SQLite in the
+// data folder, the dev outbox on, and one public client for the sample app.
+func demoConfig(o demoOptions) (config.Config, error) {
+	host, _, err := net.SplitHostPort(o.engineAddr)
+	if err != nil || host == "" {
+		return config.Config{}, fmt.Errorf("--engine-addr %q: give host:port, e.g. 127.0.0.1:8080", o.engineAddr)
+	}
+	if h, _, err := net.SplitHostPort(o.appAddr); err != nil || h == "" {
+		return config.Config{}, fmt.Errorf("--app-addr %q: give host:port, e.g. 127.0.0.1:3000", o.appAddr)
+	}
+	app := "http://" + o.appAddr
+	cfg := config.Defaults()
+	cfg.Issuer = "http://" + o.engineAddr + "/oauth2/default"
+	cfg.Listen = o.engineAddr
+	cfg.Database = "sqlite:" + filepath.Join(o.dataDir, "gatehouse.db")
+	cfg.DevOutbox = true
+	cfg.LogLevel = o.logLevel
+	cfg.Clients = []config.Client{config.ClientDefaults(config.Client{
+		ID:                     DemoClientID,
+		Name:                   "Gatehouse demo app",
+		RedirectURIs:           []string{app + "/login/callback"},
+		PostLogoutRedirectURIs: []string{app + "/"},
+		Grants:                 []string{config.GrantInteractionCode, config.GrantRefreshToken},
+		Scopes:                 []string{"openid", "profile", "email", "phone", "offline_access"},
+	})}
+	cfg.CORS.AllowedOrigins = []string{app}
+	if err := cfg.Validate(); err != nil {
+		return config.Config{}, err
+	}
+	return cfg, nil
+}
+
+// seedDemo creates the demo users if missing, and (re)sets their password so that
+// --demo-password holds on every start. Existing data is otherwise kept.
+func seedDemo(ctx context.Context, st store.Store, pw string, params password.Params) error {
+	if len(pw) < minPasswordLen {
+		return fmt.Errorf("--demo-password must have at least %d characters", minPasswordLen)
+	}
+	now := time.Now().Truncate(time.Millisecond)
+	users := []struct {
+		login, given, family, phone string
+	}{
+		{DemoAlice, "Alice", "Anderson", DemoAlicePhone},
+		{DemoBob, "Bob", "Baker", ""},
+	}
+	for _, d := range users {
+		u, err := st.GetUserByLogin(ctx, d.login)
+		if errors.Is(err, store.ErrNotFound) {
+			u = store.User{ID: opaque.ID("00u"), Login: d.login, Email: d.login, GivenName: d.given, FamilyName: d.family,
+				Locale: "en-US", CreatedAt: now, UpdatedAt: now}
+			if err := st.CreateUser(ctx, u); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		if err := ensurePassword(ctx, st, u.ID, pw, params); err != nil {
+			return err
+		}
+		if d.phone == "" {
+			continue
+		}
+		phones, err := st.ListPhoneEnrollments(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if len(phones) == 0 {
+			e := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: u.ID, Number: d.phone, SMS: true, Voice: true, CreatedAt: now}
+			if err := st.CreatePhoneEnrollment(ctx, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ensurePassword sets pw unless it is already the user's password.
+func ensurePassword(ctx context.Context, st store.Store, userID, pw string, params password.Params) error {
+	cred, err := st.GetPassword(ctx, userID)
+	if err == nil {
+		h, herr := password.NewHasher(params, 1, 1)
+		if herr != nil {
+			return herr
+		}
+		if res, verr := h.Verify(ctx, cred.Hash, pw); verr == nil && res.OK && !res.NeedsRehash {
+			return nil
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	hash, err := password.HashWith(params, pw)
+	if err != nil {
+		return err
+	}
+	return st.SetPassword(ctx, store.PasswordCredential{UserID: userID, Hash: hash, UpdatedAt: time.Now().Truncate(time.Millisecond)})
+}
+
+func (e env) printDemoBanner(cfg config.Config, o demoOptions) {
+	engineURL := "http://" + o.engineAddr
+	lines := []string{
+		"",
+		"Open http://" + o.appAddr + " and sign in as " + DemoAlice + " / " + o.password,
+		"(the code goes to " + phone.Mask(DemoAlicePhone) + ": it is printed below and shown on " + engineURL + "/dev/outbox)",
+		"",
+		"Gatehouse demo is running: the engine and the sample app. Ctrl-C stops both;",
+		"starting it again keeps its data.",
+		"",
+		"  Sample app    http://" + o.appAddr + "   (--app-addr moves it; the redirect URI follows)",
+		"  Issuer        " + cfg.Issuer,
+		"  Client id     " + DemoClientID + "  (public client, PKCE S256; redirect URI " + cfg.Clients[0].RedirectURIs[0] + ")",
+		"  Dev outbox    " + engineURL + "/dev/outbox   (JSON; a browser gets a page)",
+		"  Users         " + DemoAlice + "   phone " + phone.Mask(DemoAlicePhone) + " (" + DemoAlicePhone + "), SMS and voice",
+		"                " + DemoBob + "     no phone: enrolls one while signing in",
+		"  Password      " + o.password + "   (both users; --demo-password changes it)",
+		"  Data          " + filepath.Join(o.dataDir, "gatehouse.db") + " (SQLite)",
+		"",
+		"Codes the engine \"sends\" by SMS or voice appear below and on the dev outbox page.",
+		"",
+	}
+	fmt.Fprintln(e.stdout, strings.Join(lines, "\n"))
+}

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/engine"
+	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/messaging"
+	"github.com/gatehouse-id/gatehouse/engine/messaging/twilio"
+	"github.com/gatehouse-id/gatehouse/engine/messaging/webhook"
+)
+
+func (e env) serve(ctx context.Context, args []string) error {
+	fs := e.newFlagSet("serve", "serve --config FILE")
+	configPath := fs.String("config", "", "configuration file (YAML); see docs/configuration.md")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *configPath == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg.LogLevel, true)
+	st, err := engine.OpenStore(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sender, err := senderFor(cfg, e)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(ctx, cfg, engine.Deps{Store: st, Sender: sender, Log: log, DevOut: e.stderr})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("gatehouse engine listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer)
+	background := eng.Run
+	if addr := cfg.MetricsListen; addr != "" && addr != "off" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", eng.MetricsHandler())
+		background = func(ctx context.Context) {
+			go func() { _ = serveHTTP(ctx, mln, mux, log, nil) }()
+			eng.Run(ctx)
+		}
+	}
+	return serveHTTP(ctx, ln, eng.Handler(), log, background)
+}
+
+// senderFor builds the configured message provider.
+func senderFor(cfg config.Config, e env) (messaging.Sender, error) {
+	switch cfg.Messaging.Provider {
+	case "outbox":
+		return &messaging.DevOutbox{Out: e.stdout}, nil
+	case "twilio":
+		// Not returned directly: a nil *twilio.Sender would be a non-nil Sender.
+		s, err := twilio.New(cfg.Messaging.Twilio)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case "webhook":
+		s, err := webhook.New(cfg.Messaging.Webhook)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	default:
+		return nil, fmt.Errorf("messaging.provider %q is not available in this build", cfg.Messaging.Provider)
+	}
+}
+
+// serveHTTP serves h on ln until ctx ends, then stops accepting and lets in-flight
+// requests finish for up to 20 seconds. background runs beside it with the same
+// lifetime.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, background func(context.Context)) error {
+	srv := newHTTPServer(h, log)
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	if background != nil {
+		go background(bgCtx)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	stopBackground()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// newHTTPServer sets the timeouts a server facing the internet needs: slow clients
+// cannot hold connections open indefinitely.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
