@@ -86,8 +86,8 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	login := strings.ToLower(identifier)
 	failKey := "pwfail:" + opaque.Hash(login)
 	now := s.now()
-	if th, err := s.store.GetThrottle(ctx, failKey); err == nil &&
-		th.Count >= s.settings.MaxPasswordFailures && now.Before(th.WindowStart.Add(s.settings.PasswordFailureWindow)) {
+	failures, err := s.store.GetThrottle(ctx, failKey)
+	if err == nil && failures.Count >= s.settings.MaxPasswordFailures && now.Before(failures.WindowStart.Add(s.settings.PasswordFailureWindow)) {
 		s.log.Warn("sign-in refused: too many wrong passwords for this username", logAttrs(v)...)
 		s.metrics.SignIn(metrics.SignInRateLimited)
 		s.fail(w, http.StatusTooManyRequests, v, msgTooManyRequests)
@@ -147,7 +147,7 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	if result.NeedsRehash {
 		go s.rehash(user.ID, passcode)
 	}
-	if _, err := s.store.GetThrottle(ctx, failKey); err == nil {
+	if failures.Count > 0 { // earlier failures no longer count; nothing to write otherwise
 		_, _ = s.store.UpdateThrottle(ctx, failKey, func(t store.Throttle) (store.Throttle, error) {
 			t.Count = 0
 			return t, nil

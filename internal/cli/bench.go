@@ -136,6 +136,7 @@ func (e env) benchEngine(ctx context.Context, args []string) error {
 	}
 	log := newLogger(e.stderr, cfg.LogLevel, true)
 	deps.Log = log
+	tuneGCForHashing() // measure the engine as serve runs it
 	st, err := engine.OpenStore(ctx, cfg.Database)
 	if err != nil {
 		return err

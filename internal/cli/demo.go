@@ -57,6 +57,7 @@ func (e env) demo(ctx context.Context, args []string) error {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
 	log := newLogger(e.stderr, o.logLevel, false)
+	tuneGCForHashing()
 	st, err := engine.OpenStore(ctx, cfg.Database)
 	if err != nil {
 		return err

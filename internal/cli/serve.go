@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine"
@@ -31,6 +33,7 @@ func (e env) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(e.stderr, cfg.LogLevel, true)
+	tuneGCForHashing()
 	st, err := engine.OpenStore(ctx, cfg.Database)
 	if err != nil {
 		return err
@@ -86,6 +89,19 @@ func senderFor(cfg config.Config, e env) (messaging.Sender, error) {
 		return s, nil
 	default:
 		return nil, fmt.Errorf("messaging.provider %q is not available in this build", cfg.Messaging.Provider)
+	}
+}
+
+// tuneGCForHashing raises the garbage collector's target for an engine process.
+// Every password check allocates argon2id's memory (19 MiB by default); with Go's
+// default GOGC=100 the heap goal sits just above that, so nearly every check starts a
+// collection and the pages go back to the kernel, to be faulted in again by the next
+// check. GOGC=200 keeps them: measured with `gatehouse bench` (1,000 users, 4
+// clients) 62.7 → 69.6 sign-ins/s, 29.1 → 26.1 ms of CPU and 432 → 59 page faults
+// per sign-in, for 148 → 186 MiB peak RSS. An explicit GOGC in the environment wins.
+func tuneGCForHashing() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
 	}
 }
 
