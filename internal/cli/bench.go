@@ -12,7 +12,6 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
-	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/messaging"
 	"github.com/gatehouse-id/gatehouse/internal/bench"
 )
@@ -114,18 +113,12 @@ func (e env) benchEngine(ctx context.Context, args []string) error {
 	hash := fs.String("hash", "real", "real or cheap")
 	listenFD := fs.Int("listen-fd", 0, "serve on this inherited listening socket instead of the configured address")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *configPath == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
-	cfg, err := config.Load(*configPath)
+	cfg, log, st, err := e.openConfigured(ctx, fs, args, configPath) // as serve does
 	if err != nil {
 		return err
 	}
-	deps := engine.Deps{Sender: &messaging.DevOutbox{}, NoSendLimits: true}
+	defer st.Close()
+	deps := engine.Deps{Store: st, Log: log, Sender: &messaging.DevOutbox{}, NoSendLimits: true}
 	switch *hash {
 	case "real":
 	case "cheap":
@@ -134,15 +127,6 @@ func (e env) benchEngine(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("--hash %q: use real or cheap", *hash)
 	}
-	log := newLogger(e.stderr, cfg.LogLevel, true)
-	deps.Log = log
-	tuneGCForHashing() // measure the engine as serve runs it
-	st, err := engine.OpenStore(ctx, cfg.Database)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	deps.Store = st
 	eng, err := engine.New(ctx, cfg, deps)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,25 +17,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/messaging"
 	"github.com/gatehouse-id/gatehouse/engine/messaging/twilio"
 	"github.com/gatehouse-id/gatehouse/engine/messaging/webhook"
+	"github.com/gatehouse-id/gatehouse/engine/store"
 )
 
 func (e env) serve(ctx context.Context, args []string) error {
 	fs := e.newFlagSet("serve", "serve --config FILE")
 	configPath := fs.String("config", "", "configuration file (YAML); see docs/configuration.md")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *configPath == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
-	cfg, err := config.Load(*configPath)
-	if err != nil {
-		return err
-	}
-	log := newLogger(e.stderr, cfg.LogLevel, true)
-	tuneGCForHashing()
-	st, err := engine.OpenStore(ctx, cfg.Database)
+	cfg, log, st, err := e.openConfigured(ctx, fs, args, configPath)
 	if err != nil {
 		return err
 	}
@@ -67,6 +56,30 @@ func (e env) serve(ctx context.Context, args []string) error {
 		}
 	}
 	return serveHTTP(ctx, ln, eng.Handler(), log, background)
+}
+
+// openConfigured is what every engine process does first: parse its flags (a
+// --config is required), load and validate the configuration, set up JSON logs and
+// the garbage collector, and open the store, which the caller closes.
+func (e env) openConfigured(ctx context.Context, fs *flag.FlagSet, args []string, configPath *string) (config.Config, *slog.Logger, store.Store, error) {
+	if err := parse(fs, args); err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	if *configPath == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return config.Config{}, nil, nil, errUsage
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	log := newLogger(e.stderr, cfg.LogLevel, true)
+	tuneGCForHashing()
+	st, err := engine.OpenStore(ctx, cfg.Database)
+	if err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	return cfg, log, st, nil
 }
 
 // senderFor builds the configured message provider.
