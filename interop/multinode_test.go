@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
+	"github.com/gatehouse-id/gatehouse/idx"
 	"github.com/gatehouse-id/gatehouse/internal/testenv"
 )
 
@@ -59,6 +60,7 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 		}
 	}
 	run("users", "--database", dsn, "create", "alice@example.com", "--given-name", "Alice", "--phone", phone, "--password-stdin")
+	run("users", "--database", dsn, "create", "carol@example.com", "--given-name", "Carol", "--phone", "+12015550177", "--password-stdin")
 
 	// Both nodes start at once on a schema that has no signing key yet: they must
 	// agree on one.
@@ -81,6 +83,8 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	if a, b := nodes[0].get(t, "/oauth2/default/v1/keys"), nodes[1].get(t, "/oauth2/default/v1/keys"); a != b {
 		t.Fatalf("the nodes publish different keys:\n%s\n%s", a, b)
 	}
+
+	checkSharedCounters(t, ctx, front.URL, issuer, proxy)
 
 	script := exec.CommandContext(ctx, "node", filepath.Join(dir, "scripts", "multinode-flow.js"))
 	script.Dir = dir
@@ -138,6 +142,58 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 		if !paths[p] {
 			t.Errorf("no %s after the kill (served: %v)", p, after)
 		}
+	}
+}
+
+// checkSharedCounters signs carol in through the alternating proxy with the Go SDK
+// (every SDK call is an introspect and a post, so consecutive requests land on
+// different nodes) and checks that the per-number send limit and the wrong-code
+// lockout hold across nodes: they live in the database, not in a node's memory.
+func checkSharedCounters(t *testing.T, ctx context.Context, base, issuer string, proxy *alternatingProxy) {
+	t.Helper()
+	client, err := idx.NewClient(idx.Config{Issuer: issuer, ClientID: "multi-node-app", RedirectURI: "http://127.0.0.1:3000/login/callback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := client.Authenticate(ctx, nil, idx.Options{Username: "carol@example.com", Password: "multi-node-Passw0rd", Authenticator: "phone_number", MethodType: "sms"})
+	if err != nil || tx.NextStep == nil || tx.NextStep.Name != "challenge-authenticator" {
+		t.Fatalf("carol to the code step: %+v %v", tx, err)
+	}
+	tx, err = client.Resend(ctx, tx.State)
+	if err != nil || len(tx.Messages) != 1 || tx.Messages[0].Key != "errors.E0000150" {
+		t.Fatalf("a resend within 30 s, on the other node: %+v %v", tx, err)
+	}
+	wrong := "000000"
+	if resp, err := http.Get(base + "/dev/outbox?phone=%2B12015550177"); err == nil {
+		var msgs []struct{ Code string }
+		_ = json.NewDecoder(resp.Body).Decode(&msgs)
+		resp.Body.Close()
+		if len(msgs) > 0 && msgs[0].Code == wrong {
+			wrong = "111111"
+		}
+	}
+	for i := 1; i <= 5; i++ {
+		// An SDK call is two requests; one more in between moves the next answer to
+		// the other node.
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+		}
+		tx, err = client.Authenticate(ctx, tx.State, idx.Options{VerificationCode: wrong})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(tx.Messages) != 1 || tx.Messages[0].Key != "oie.tooManyRequests" {
+		t.Fatalf("5 wrong codes spread over both nodes did not lock the phone: %+v", tx.Messages)
+	}
+	nodes := map[string]bool{}
+	for _, s := range proxy.log() {
+		if s.path == "/idp/idx/challenge/answer" {
+			nodes[s.node] = true
+		}
+	}
+	if len(nodes) != 2 {
+		t.Errorf("the wrong codes went to %d node(s), want both", len(nodes))
 	}
 }
 
