@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,8 +11,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/internal/browsertest"
 	"github.com/gatehouse-id/gatehouse/internal/enginetest"
-	"github.com/gatehouse-id/gatehouse/internal/testenv"
 )
 
 // The browser test drives Debian's Chromium, headless, through the real app
@@ -25,48 +24,12 @@ const (
 	mobileWidth, mobileHeight = 390, 844
 )
 
-// findChromium returns the Chromium binary, or stops the test (a skip, or a
-// failure under GATEHOUSE_REQUIRE_SERVICES).
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.Unavailable(t, "Chromium", `neither "chromium" nor "chromium-browser" is on PATH (Debian: apt-get install chromium)`)
-	return ""
-}
-
 // startBrowser starts headless Chromium for the test and returns its
 // context. Each scenario opens its own incognito-like browser context, so
 // cookies never leak between them.
 func startBrowser(t *testing.T) context.Context {
 	t.Helper()
-	path := findChromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(laptopWidth, laptopHeight),
-		// Containers run as root without user namespaces: no sandbox.
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		// The machine has no internet; without these Chromium keeps trying.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("lang", "en-US"),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	// The first run starts the browser; it must not carry a timeout.
-	if err := chromedp.Do(browserCtx); err != nil {
-		testenv.Unavailable(t, "Chromium", "it did not start: "+err.Error())
-	}
-	return browserCtx
+	return browsertest.Start(t, laptopWidth, laptopHeight)
 }
 
 // tab is one scenario's browser tab on the app.

@@ -331,7 +331,7 @@ func (n *node) kill(t *testing.T) {
 // until the test ends.
 func startNode(t *testing.T, ctx context.Context, bin, name, issuer, dsn string) *node {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	cfg := fmt.Sprintf(`issuer: %s
 listen: %s
 database: %q
@@ -380,16 +380,6 @@ clients:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // postgresSchema creates an empty schema for the test and returns a DSN that uses

@@ -26,6 +26,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/gatehouse-id/gatehouse/internal/browsertest"
 	"github.com/gatehouse-id/gatehouse/internal/testenv"
 )
 
@@ -51,17 +52,17 @@ func TestSignInWidget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	chromium := findChromium(t)
+	browsertest.Chromium(t) // before npm and the build: skip early without it
 	dist := prepareWidget(t, ctx)
 	bin := buildGatehouse(t, ctx)
 
-	pageAddr := freeAddr(t)
+	pageAddr := testenv.FreeAddr(t)
 	pageOrigin := "http://" + pageAddr
 	eng := startWidgetEngine(t, ctx, bin, pageOrigin)
 	page := serveWidgetPage(t, pageAddr, dist, eng)
 	defer page.Close()
 
-	b := newWidgetBrowser(t, chromium, pageOrigin, eng.base)
+	b := newWidgetBrowser(t, pageOrigin, eng.base)
 	defer b.report()
 
 	// 1. The identify form.
@@ -196,18 +197,6 @@ const (
 	widgetPhone    = "+12015550123"
 )
 
-// findChromium returns Debian's Chromium, or stops the test.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.Unavailable(t, "Chromium", `neither "chromium" nor "chromium-browser" is on PATH (Debian: apt-get install chromium)`)
-	return ""
-}
-
 // prepareWidget makes sure signin-widget/node_modules holds what its
 // package-lock.json pins (running npm ci if not) and returns the widget's dist
 // folder. Without npm or the npm registry the test is skipped (failed under
@@ -300,7 +289,7 @@ type widgetEngine struct {
 func startWidgetEngine(t *testing.T, ctx context.Context, bin, pageOrigin string) *widgetEngine {
 	t.Helper()
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	e := &widgetEngine{base: "http://" + addr}
 	e.issuer = e.base + "/oauth2/default"
 	dsn := "sqlite:" + filepath.Join(dir, "gatehouse.db")
@@ -336,7 +325,7 @@ cors:
 	}
 	e.userID = string(m[1])
 
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd := exec.Command(bin, "serve", "--config", path)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -508,30 +497,9 @@ type widgetRequest struct {
 	acao, acac  string // Access-Control-Allow-Origin and -Credentials
 }
 
-func newWidgetBrowser(t *testing.T, chromium, pageOrigin, engineBase string) *widgetBrowser {
+func newWidgetBrowser(t *testing.T, pageOrigin, engineBase string) *widgetBrowser {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		// Containers run as root without user namespaces: no sandbox.
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		// The machine has no internet; without these Chromium keeps trying.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("lang", "en-US"),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	// The first run starts the browser; it must not carry a timeout.
-	if err := chromedp.Do(browserCtx); err != nil {
-		testenv.Unavailable(t, "Chromium", "it did not start: "+err.Error())
-	}
+	browserCtx := browsertest.Start(t, 1280, 900)
 	b := &widgetBrowser{t: t, origin: pageOrigin, engine: engineBase, shots: t.TempDir(), requests: map[network.RequestID]*widgetRequest{}}
 	tabCtx, cancelTab := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext(), chromedp.WithListener(b.onEvent))
 	t.Cleanup(cancelTab)
@@ -775,22 +743,4 @@ func (b *widgetBrowser) report() {
 		}
 	}
 	b.t.Log(s.String())
-}
-
-// lockedBuffer collects a process's output; the test reads it while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

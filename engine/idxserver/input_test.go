@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/internal/enginetest"
+	"github.com/gatehouse-id/gatehouse/internal/testenv"
 )
 
 type rawAnswer struct {
@@ -119,7 +120,7 @@ func TestCORSForBrowserClients(t *testing.T) {
 }
 
 func TestSecretsNeverReachTheLogs(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	h := enginetest.Start(t, enginetest.Options{Logs: &logs})
 	h.CreateUser(t, alice, alicePhone)
 	f := h.Interact(t)
@@ -147,23 +148,6 @@ func TestSecretsNeverReachTheLogs(t *testing.T) {
 			t.Errorf("the logs contain the %s", name)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // FuzzIDXEndpoints posts arbitrary bodies to every IDX endpoint of a live engine and

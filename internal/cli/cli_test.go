@@ -5,18 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/store/sqlite"
+	"github.com/gatehouse-id/gatehouse/internal/testenv"
 )
 
 type result struct {
@@ -99,39 +98,12 @@ func TestServeRefusesABadConfig(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startDemo runs the demo until the test ends and waits until it answers.
-func startDemo(t *testing.T, dataDir string, extra ...string) (engineURL, appURL string, out *lockedBuffer, stop func()) {
+func startDemo(t *testing.T, dataDir string, extra ...string) (engineURL, appURL string, out *testenv.SyncBuffer, stop func()) {
 	t.Helper()
-	addr, appAddr := freeAddr(t), freeAddr(t)
+	addr, appAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &lockedBuffer{}
+	out = &testenv.SyncBuffer{}
 	done := make(chan int, 1)
 	args := append([]string{"demo", "--engine-addr", addr, "--app-addr", appAddr, "--data-dir", dataDir}, extra...)
 	go func() { done <- Run(ctx, args, strings.NewReader(""), out, io.Discard) }()

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/store/sqlite"
 	"github.com/gatehouse-id/gatehouse/idx"
+	"github.com/gatehouse-id/gatehouse/internal/testenv"
 )
 
 // TestOutboxSurvivesKill9 kills the engine with SIGKILL while it is handing a code to
@@ -46,7 +47,7 @@ func TestOutboxSurvivesKill9(t *testing.T) {
 	const secret = "crash-test-webhook-secret"
 	gateway := providertest.NewGateway(t, secret)
 	gateway.HangNext(1) // the first delivery never gets an answer: the node dies first
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "gatehouse.yaml")
 	writeFile(t, cfgPath, fmt.Sprintf(`issuer: http://%s/oauth2/default
 listen: %s

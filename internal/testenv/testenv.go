@@ -4,7 +4,10 @@
 package testenv
 
 import (
+	"bytes"
+	"net"
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -25,4 +28,36 @@ func Unavailable(t testing.TB, service, why string) {
 		t.Fatalf("%s is required (%s is set) but unavailable: %s", service, RequireServicesEnv, why)
 	}
 	t.Skipf("skipping: %s is unavailable (%s); set it up or run .ci/run, which installs it", service, why)
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment ago, for a
+// server the test starts in another process.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// SyncBuffer collects output that a test reads while something else still writes
+// it (a server's logs, a process's output).
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
