@@ -360,10 +360,39 @@ type Throttle struct {
 	ExpiresAt    time.Time // GarbageCollect removes it after this
 }
 
+// ThrottleReservation asks for Units attempts of a budget of Max per Window on Key.
+type ThrottleReservation struct {
+	Key    string
+	Units  int // <= 0 means 1
+	Max    int
+	Window time.Duration
+}
+
+// ThrottleResult is a reservation's key as it stands after ReserveThrottles: its
+// count in the current window (including the units just asked for, whether or not
+// they were granted), when that window started, and whether the units fit.
+type ThrottleResult struct {
+	Key         string
+	Count       int
+	WindowStart time.Time
+	Admitted    bool
+}
+
 // ThrottleStore keeps throttles.
 type ThrottleStore interface {
 	// UpdateThrottle runs fn on the throttle named key — a zero Throttle with only Key
 	// set if there is none yet — and stores what fn returns.
 	UpdateThrottle(ctx context.Context, key string, fn func(Throttle) (Throttle, error)) (Throttle, error)
 	GetThrottle(ctx context.Context, key string) (Throttle, error)
+	// ReserveThrottles counts the reservations' units on their keys in one database
+	// transaction, each key checked and incremented by one statement. A key whose
+	// window (fixed, starting at its first unit) ended at or before now starts a new
+	// window at now. If every key stays within its Max the counts are kept and every
+	// result is Admitted; otherwise nothing is kept and the results tell which keys
+	// did not fit. Concurrent callers (on any node) never get more than Max units of
+	// one window between them. Results come back in the order of rs.
+	ReserveThrottles(ctx context.Context, now time.Time, rs []ThrottleReservation) ([]ThrottleResult, error)
+	// DeleteThrottles removes every throttle whose key starts with prefix (a
+	// non-empty prefix) and says how many it removed.
+	DeleteThrottles(ctx context.Context, prefix string) (int64, error)
 }

@@ -73,6 +73,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SigningKeys", testSigningKeys},
 		{"Secrets", testSecrets},
 		{"Throttles", testThrottles},
+		{"ReserveThrottles", testReserveThrottles},
+		{"DeleteThrottles", testDeleteThrottles},
 
 		{"GarbageCollect", testGarbageCollect},
 
@@ -81,6 +83,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentRefreshTokenRotate", testConcurrentRefreshTokenRotate},
 		{"ConcurrentChallengeConsume", testConcurrentChallengeConsume},
 		{"ConcurrentThrottleIncrement", testConcurrentThrottleIncrement},
+		{"ConcurrentReserve", testConcurrentReserve},
 		{"ConcurrentClaimMessages", testConcurrentClaimMessages},
 		{"ConcurrentGetOrCreateSecret", testConcurrentGetOrCreateSecret},
 		{"ConcurrentUpdateTransaction", testConcurrentUpdateTransaction},

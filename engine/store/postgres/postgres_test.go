@@ -252,3 +252,12 @@ func mustOK(t *testing.T, what string, err error) {
 		t.Fatalf("%s: %v", what, err)
 	}
 }
+
+// TestTwoNodes opens two stores on one schema, as two engine nodes.
+func TestTwoNodes(t *testing.T) {
+	admin(t)
+	conformance.RunTwoNodeTests(t, func(t *testing.T) (store.Store, store.Store) {
+		dsn := newSchema(t)
+		return open(t, dsn), open(t, dsn)
+	})
+}

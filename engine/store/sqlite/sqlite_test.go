@@ -191,3 +191,20 @@ func TestOpenRejectsUnusablePaths(t *testing.T) {
 		t.Error("Open under a file: no error")
 	}
 }
+
+// TestTwoNodes opens two stores on one file, as two engine processes on one host.
+func TestTwoNodes(t *testing.T) {
+	conformance.RunTwoNodeTests(t, func(t *testing.T) (store.Store, store.Store) {
+		path := filepath.Join(t.TempDir(), "shared.db")
+		var stores [2]store.Store
+		for i := range stores {
+			s, err := sqlite.Open(t.Context(), path)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			stores[i] = s
+		}
+		return stores[0], stores[1]
+	})
+}
