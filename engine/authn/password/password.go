@@ -2,21 +2,27 @@
 // bounded pool, so that a burst of sign-ins queues for the CPU instead of allocating
 // one 19 MiB argon2 buffer per request until the process runs out of memory.
 //
+// The pool's queue is shared fairly: callers wait in arrival order, and with
+// SetQueueShare one key (a client address) may hold only part of the queue, so that
+// one client flooding sign-ins is turned away while everyone else still gets a place.
+//
 // Hashes are stored in the PHC string format that libargon2 and most password
 // libraries use: $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash> (unpadded standard
 // base64), so they can move to or from other systems.
 package password
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -66,7 +72,8 @@ func (p Params) String() string {
 	return fmt.Sprintf("argon2id m=%d,t=%d,p=%d", p.MemoryKiB, p.Iterations, p.Parallelism)
 }
 
-// ErrBusy is returned when the hashing queue is full; callers answer "try again later".
+// ErrBusy is returned when the hashing queue is full, or when the caller's key has
+// its share of it waiting; callers answer "try again later".
 var ErrBusy = errors.New("password: hashing queue full")
 
 // ErrTooLong is returned for passwords longer than MaxPasswordBytes.
@@ -75,17 +82,40 @@ var ErrTooLong = errors.New("password: too long")
 // ErrMalformedHash is returned when a stored hash cannot be decoded.
 var ErrMalformedHash = errors.New("password: malformed hash")
 
-// Hasher hashes and verifies passwords with at most Workers argon2id computations at a
-// time and at most MaxQueue callers waiting.
+// Hasher hashes and verifies passwords with at most workers argon2id computations at a
+// time and at most maxQueue callers waiting, of which at most keyLimit with one key.
+// Waiting callers are served strictly in arrival order.
 type Hasher struct {
-	params  Params
-	slots   chan struct{}
-	waiting atomic.Int64
-	// maxQueue bounds how many callers may wait; beyond it Verify returns ErrBusy.
-	maxQueue int64
+	params Params
 	// dummy is a hash of a random password under params, verified when the user does
 	// not exist so that an unknown user costs as much as a wrong password.
 	dummy string
+
+	mu       sync.Mutex
+	workers  int
+	inFlight int // slots held, including those handed to a waiter not yet running
+	// queue holds *waiter in arrival order. A slot freed while it is not empty goes
+	// to its front, so a newcomer never overtakes a waiting caller.
+	queue *list.List
+	// maxQueue bounds queue.Len(); beyond it Verify returns ErrBusy.
+	maxQueue int
+	// keyLimit bounds how many waiters one non-empty key may have in the queue.
+	keyLimit int
+	// perKey counts the waiters of each non-empty key; a key is deleted when its
+	// count drops to zero, so the map holds only keys that are waiting now.
+	perKey map[string]int
+	// onQueued and onGranted, when set (by tests), are called with the key of a
+	// caller that joined the queue, after it did, and of a waiter that was handed
+	// a slot, with mu held.
+	onQueued, onGranted func(key string)
+}
+
+// waiter is a caller in the queue. ready is closed when a slot is handed to it.
+type waiter struct {
+	key     string
+	ready   chan struct{}
+	elem    *list.Element
+	granted bool // set with mu held, when ready is closed
 }
 
 // NewHasher returns a Hasher. workers <= 0 means runtime.GOMAXPROCS(0); maxQueue <= 0
@@ -100,7 +130,7 @@ func NewHasher(params Params, workers, maxQueue int) (*Hasher, error) {
 	if maxQueue <= 0 {
 		maxQueue = 64 * workers
 	}
-	h := &Hasher{params: params, slots: make(chan struct{}, workers), maxQueue: int64(maxQueue)}
+	h := &Hasher{params: params, workers: workers, queue: list.New(), maxQueue: maxQueue, keyLimit: maxQueue, perKey: map[string]int{}}
 	dummyPassword := make([]byte, 32)
 	if _, err := rand.Read(dummyPassword); err != nil {
 		return nil, err
@@ -116,40 +146,119 @@ func NewHasher(params Params, workers, maxQueue int) (*Hasher, error) {
 // Params returns the parameters new hashes are made with.
 func (h *Hasher) Params() Params { return h.params }
 
+// SetQueueShare bounds the waiting callers of one key (see VerifyAs) to
+// ceil(share × the queue bound), at least one. The default, 1, lets one key fill the
+// whole queue; a share outside (0, 1], or NaN, also means 1. Callers already waiting
+// keep their places.
+func (h *Hasher) SetQueueShare(share float64) {
+	if !(share > 0 && share <= 1) {
+		share = 1
+	}
+	limit := int(math.Ceil(share * float64(h.maxQueue)))
+	limit = max(1, min(limit, h.maxQueue))
+	h.mu.Lock()
+	h.keyLimit = limit
+	h.mu.Unlock()
+}
+
 // InFlight reports how many hashes are being computed now.
-func (h *Hasher) InFlight() int { return len(h.slots) }
+func (h *Hasher) InFlight() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.inFlight
+}
 
 // QueueLength reports how many callers are waiting for a hashing slot.
-func (h *Hasher) QueueLength() int { return int(h.waiting.Load()) }
+func (h *Hasher) QueueLength() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.queue.Len()
+}
 
-// acquire waits for a hashing slot, honouring ctx and the queue bound.
-func (h *Hasher) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
+// acquire takes a hashing slot, waiting for one in arrival order if all are in use,
+// within the queue bound and key's share of it, until ctx ends. Every nil return
+// must be followed by one release.
+func (h *Hasher) acquire(ctx context.Context, key string) error {
+	h.mu.Lock()
+	if h.inFlight < h.workers && h.queue.Len() == 0 {
+		h.inFlight++
+		h.mu.Unlock()
 		return nil
-	default:
 	}
-	if h.waiting.Add(1) > h.maxQueue {
-		h.waiting.Add(-1)
+	if h.queue.Len() >= h.maxQueue || (key != "" && h.perKey[key] >= h.keyLimit) {
+		h.mu.Unlock()
 		return ErrBusy
 	}
-	defer h.waiting.Add(-1)
+	w := &waiter{key: key, ready: make(chan struct{})}
+	w.elem = h.queue.PushBack(w)
+	if key != "" {
+		h.perKey[key]++
+	}
+	onQueued := h.onQueued
+	h.mu.Unlock()
+	if onQueued != nil {
+		onQueued(key)
+	}
+
 	select {
-	case h.slots <- struct{}{}:
+	case <-w.ready:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w.granted {
+		// release handed us a slot as ctx ended: pass it on rather than hash for a
+		// caller that has gone.
+		h.releaseLocked()
+	} else {
+		h.dequeue(w)
+	}
+	return ctx.Err()
+}
+
+// dequeue removes w from the queue and its key's count; mu must be held.
+func (h *Hasher) dequeue(w *waiter) {
+	h.queue.Remove(w.elem)
+	if w.key != "" {
+		if h.perKey[w.key] <= 1 {
+			delete(h.perKey, w.key)
+		} else {
+			h.perKey[w.key]--
+		}
 	}
 }
 
-func (h *Hasher) release() { <-h.slots }
+// release frees a slot taken by acquire, handing it to the longest-waiting caller
+// if there is one.
+func (h *Hasher) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.releaseLocked()
+}
+
+// releaseLocked is release with mu held.
+func (h *Hasher) releaseLocked() {
+	front := h.queue.Front()
+	if front == nil {
+		h.inFlight--
+		return
+	}
+	w := front.Value.(*waiter)
+	h.dequeue(w)
+	w.granted = true
+	close(w.ready)
+	if h.onGranted != nil {
+		h.onGranted(w.key)
+	}
+}
 
 // Hash returns the PHC-encoded argon2id hash of password with a fresh random salt.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if len(password) > MaxPasswordBytes {
 		return "", ErrTooLong
 	}
-	if err := h.acquire(ctx); err != nil {
+	if err := h.acquire(ctx, ""); err != nil {
 		return "", err
 	}
 	defer h.release()
@@ -174,8 +283,17 @@ type Result struct {
 }
 
 // Verify reports whether password matches encoded. An empty encoded hash (an unknown
-// user) is verified against a dummy hash and never matches, at the same cost.
+// user) is verified against a dummy hash and never matches, at the same cost. It is
+// VerifyAs with no key: bounded only by the whole queue.
 func (h *Hasher) Verify(ctx context.Context, encoded, password string) (Result, error) {
+	return h.VerifyAs(ctx, "", encoded, password)
+}
+
+// VerifyAs is Verify on behalf of key, the throttling key of the client's address:
+// if key already has its share of the queue waiting (see SetQueueShare), it returns
+// ErrBusy at once while other keys can still queue. An empty key is counted only
+// against the whole queue.
+func (h *Hasher) VerifyAs(ctx context.Context, key string, encoded, password string) (Result, error) {
 	if len(password) > MaxPasswordBytes {
 		return Result{}, ErrTooLong
 	}
@@ -187,7 +305,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	if err := h.acquire(ctx, key); err != nil {
 		return Result{}, err
 	}
 	got := argon2.IDKey([]byte(password), salt, params.Iterations, params.MemoryKiB, params.Parallelism, uint32(len(want)))

@@ -124,9 +124,14 @@ func TestPoolBoundsConcurrencyAndQueue(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	h.slots <- struct{}{} // occupy the only slot
+	if err := h.acquire(ctx, ""); err != nil { // occupy the only slot
+		t.Fatal(err)
+	}
 	if _, err := h.Verify(cctx, enc, "pw"); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled wait: %v", err)
 	}
-	<-h.slots
+	h.release()
+	if h.InFlight() != 0 || h.QueueLength() != 0 {
+		t.Errorf("after the cancelled wait: %d in flight, %d waiting", h.InFlight(), h.QueueLength())
+	}
 }
