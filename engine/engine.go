@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/idxserver"
@@ -24,6 +25,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
 
 // Deps are what the engine needs besides its configuration.
@@ -39,8 +41,11 @@ type Deps struct {
 	// HashParams overrides the configured argon2id parameters without their minimum.
 	// Only the benchmark's --hash cheap sets it.
 	HashParams *password.Params
-	// NoSendLimits turns off per-number send limits; only the benchmark sets it.
-	NoSendLimits bool
+	// UnreachableLimits raises every sign-in and send limit out of reach while still
+	// counting against it, so that a benchmark signing the same seeded users in many
+	// times a minute from one address measures what the limits cost without being
+	// stopped by them. Only the benchmark sets it.
+	UnreachableLimits bool
 }
 
 // Engine is a running engine: an http.Handler plus background work.
@@ -92,6 +97,8 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		return nil, err
 	}
 	registry := clients.NewRegistry(cfg.Clients)
+	hasher.SetQueueShare(cfg.RateLimits.HashQueueShare)
+	limiter := throttle.New(d.Store, now)
 	m := metrics.New(func() float64 { return float64(hasher.QueueLength()) }, func() float64 { return float64(hasher.InFlight()) })
 	worker := &messaging.Worker{
 		Store: d.Store, Sender: d.Sender, Now: now, Log: d.Log,
@@ -99,20 +106,32 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		Lease: deliveryLease(cfg.Messaging),
 	}
 	signOn := policy.SignOn{
-		RequirePhone: cfg.SignOn.RequirePhone, PhoneEnrollment: cfg.SignOn.PhoneEnrollment,
+		RequirePhone: cfg.SignOn.RequirePhone, PhoneEnrollment: cfg.SignOn.PhoneEnrollment == config.EnrollSignIn,
 		SMS: cfg.Phone.SMS, Voice: cfg.Phone.Voice,
+	}
+	limits, settings := limitsFrom(cfg), idxserver.Settings{
+		TransactionTTL: cfg.SignOn.TransactionTTL, InteractionCodeTTL: cfg.SignOn.InteractionCodeTTL,
+		CodeTTL: cfg.Phone.CodeTTL, MaxAttempts: cfg.Phone.MaxAttempts, Lockout: cfg.Phone.Lockout,
+		SendInterval: cfg.Phone.SendInterval, MaxSends: cfg.Phone.MaxSends, SendWindow: cfg.Phone.SendWindow,
+		DefaultRegion: cfg.Phone.DefaultRegion, ProductName: cfg.ProductName,
+	}
+	requestsPerIP := cfg.RateLimits.RequestsPerIPPerMinute
+	if d.UnreachableLimits {
+		const far = 1 << 30
+		limits.IdentifyPerTransaction, limits.TransactionsPerIP, limits.TransactionsTotal = far, far, far
+		limits.PasswordPerSource.Max, limits.PasswordUnknown.Max = far, far
+		limits.SendsPerTransaction, limits.NumbersPerTransaction = far, far
+		limits.SendsPerUserPerDay, limits.UnverifiedSendsPerUserPerDay = far, far
+		limits.SendsPerIPPerHour, limits.UnverifiedSendsPerIPPerHour, limits.SendsPerHour = far, far, far
+		settings.MaxSends, settings.SendInterval = far, time.Millisecond
+		requestsPerIP = far
 	}
 	idx := idxserver.New(idxserver.Options{
 		Issuer: cfg.Issuer, Clients: registry, Store: d.Store, Hasher: hasher, Policy: signOn,
-		Settings: idxserver.Settings{
-			TransactionTTL: cfg.SignOn.TransactionTTL, InteractionCodeTTL: cfg.SignOn.InteractionCodeTTL,
-			CodeTTL: cfg.Phone.CodeTTL, MaxAttempts: cfg.Phone.MaxAttempts, Lockout: cfg.Phone.Lockout,
-			SendInterval: cfg.Phone.SendInterval, MaxSends: cfg.Phone.MaxSends, SendWindow: cfg.Phone.SendWindow,
-			MaxPasswordFailures: cfg.SignOn.MaxPasswordFailures, PasswordFailureWindow: cfg.SignOn.PasswordFailureWindow,
-			DefaultRegion: cfg.Phone.DefaultRegion, ProductName: cfg.ProductName,
-			NoSendLimits: d.NoSendLimits,
-		},
-		OTPKey: otpKey, Outbox: worker, Now: now, Log: d.Log, Metrics: m,
+		Settings: settings,
+		Limits:   limits,
+		Limiter:  limiter,
+		OTPKey:   otpKey, Outbox: worker, Now: now, Log: d.Log, Metrics: m,
 	})
 	oa := oauth.New(oauth.Options{Issuer: cfg.Issuer, Clients: registry, Store: d.Store, Keys: keys, Now: now, Log: d.Log, Metrics: m})
 
@@ -145,8 +164,26 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		mux.Handle("GET /metrics", m.Handler())
 	}
 	e := &Engine{cfg: cfg, store: d.Store, worker: worker, hasher: hasher, metrics: m, now: now, log: d.Log}
-	e.handler = withMiddleware(mux, cfg.CORS.AllowedOrigins, d.Log, m)
+	mux.Handle(fallbackPattern, unmatched(mux))
+	e.handler = withMiddleware(limitRequests(mux, cfg.Issuer, requestsPerIP, limiter, m, now), cfg.CORS.AllowedOrigins, d.Log, m, clientIPResolver(cfg.Server.TrustedProxies))
 	return e, nil
+}
+
+// limitsFrom gathers the sign-in's abuse limits from the configuration.
+func limitsFrom(cfg config.Config) idxserver.Limits {
+	p, so, rl := cfg.Phone, cfg.SignOn, cfg.RateLimits
+	return idxserver.Limits{
+		IdentifyPerTransaction: rl.IdentifyPerTransaction,
+		PasswordPerSource:      throttle.Limit{Max: so.MaxPasswordFailures, Window: so.PasswordFailureWindow},
+		PasswordUnknown:        throttle.Limit{Max: so.UnknownSourcePasswordChecks, Window: time.Hour},
+		KnownSourceLifetime:    so.KnownSourceLifetime,
+		TransactionsPerIP:      rl.TransactionsPerIP, TransactionsTotal: rl.TransactionsTotal,
+		SendsPerTransaction: p.MaxSendsPerTransaction, NumbersPerTransaction: p.MaxNumbersPerTransaction,
+		SendsPerUserPerDay: p.MaxSendsPerUserPerDay, UnverifiedSendsPerUserPerDay: p.MaxUnverifiedSendsPerUserPerDay,
+		SendsPerIPPerHour: p.MaxSendsPerIPPerHour, UnverifiedSendsPerIPPerHour: p.MaxUnverifiedSendsPerIPPerHour,
+		SendsPerHour: p.MaxSendsPerHour,
+		Regions:      phone.Rules{AllowedRegions: p.AllowedRegions, BlockedRegions: p.BlockedRegions},
+	}
 }
 
 // deliveryLease is how long a worker holds a claimed message: three times the
@@ -198,7 +235,7 @@ func (e *Engine) Hasher() *password.Hasher { return e.hasher }
 // deleting expired records every five minutes.
 func (e *Engine) Run(ctx context.Context) {
 	go e.worker.Run(ctx)
-	t := time.NewTicker(5 * time.Minute)
+	t := time.NewTicker(e.cfg.RateLimits.GCInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -213,7 +250,8 @@ func (e *Engine) Run(ctx context.Context) {
 				continue
 			}
 			e.log.Debug("garbage collected", "transactions", res.Transactions, "challenges", res.Challenges,
-				"interaction_codes", res.InteractionCodes, "refresh_tokens", res.RefreshTokens, "messages", res.Messages)
+				"interaction_codes", res.InteractionCodes, "refresh_tokens", res.RefreshTokens, "throttles", res.Throttles,
+				"messages", res.Messages)
 		}
 	}
 }

@@ -4,20 +4,38 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/clientip"
+	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/idxserver"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
+	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 )
 
-// withMiddleware wraps the engine's mux: panic recovery, request ids and access logs,
-// security headers, and CORS for browser clients.
-func withMiddleware(h http.Handler, origins []string, log *slog.Logger, m *metrics.Metrics) http.Handler {
-	return recoverPanics(logRequests(securityHeaders(cors(h, origins)), log, m), log)
+// withMiddleware wraps the engine's mux: panic recovery, the client IP (in the
+// request context, for every handler and the access log), request ids and access
+// logs, security headers, and CORS for browser clients.
+func withMiddleware(h http.Handler, origins []string, log *slog.Logger, m *metrics.Metrics, ips *clientip.Resolver) http.Handler {
+	return recoverPanics(ips.Middleware(logRequests(securityHeaders(cors(h, origins)), log, m)), log)
+}
+
+// clientIPResolver trusts the configured server.trusted_proxies. Validation has
+// checked that every entry parses; one that does not is skipped.
+func clientIPResolver(cidrs []string) *clientip.Resolver {
+	var trusted []netip.Prefix
+	for _, s := range cidrs {
+		if p, err := config.ParseTrustedProxy(s); err == nil {
+			trusted = append(trusted, p)
+		}
+	}
+	return clientip.NewResolver(trusted)
 }
 
 // recoverPanics turns a panic into a 500 and a log line with the stack, so that no
@@ -90,8 +108,12 @@ func logRequests(h http.Handler, log *slog.Logger, m *metrics.Metrics) http.Hand
 		if rec.status >= 500 {
 			level = slog.LevelError
 		}
+		ip := ""
+		if a := clientip.From(r.Context()); a.IsValid() {
+			ip = a.String()
+		}
 		log.Log(r.Context(), level, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "bytes", rec.bytes, "duration_ms", float64(elapsed.Microseconds())/1000)
+			"client_ip", ip, "status", rec.status, "bytes", rec.bytes, "duration_ms", float64(elapsed.Microseconds())/1000)
 	})
 }
 
@@ -141,5 +163,42 @@ func cors(h http.Handler, origins []string) http.Handler {
 			return
 		}
 		h.ServeHTTP(w, r)
+	})
+}
+
+// fallbackPattern is the method-less catch-all the engine registers for requests
+// no route takes. Every route is more specific, so it only sees the rest.
+const fallbackPattern = "/"
+
+// probeMethods are the methods tried to learn which ones a path serves.
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// unmatched answers the requests no route takes in the protocol's own error shape
+// instead of the mux's plain text: 405 with an Allow header when the path serves
+// other methods, else 404; an IDX body under /idp/idx/ and an OAuth-style JSON body
+// everywhere else. CORS preflights never get here: cors answers them.
+func unmatched(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range probeMethods {
+			probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != fallbackPattern {
+				allow = append(allow, m)
+			}
+		}
+		if !oauth.DrainBody(r.Body) {
+			w.Header().Set("Connection", "close")
+		}
+		idx := r.URL.Path == "/idp/idx" || strings.HasPrefix(r.URL.Path, "/idp/idx/")
+		switch {
+		case len(allow) > 0 && idx:
+			idxserver.WriteMethodNotAllowed(w, allow)
+		case len(allow) > 0:
+			oauth.WriteMethodNotAllowed(w, r.Method, allow)
+		case idx:
+			idxserver.WriteNotFound(w)
+		default:
+			oauth.WriteNotFound(w)
+		}
 	})
 }

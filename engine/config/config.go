@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -37,10 +38,12 @@ type Config struct {
 	// ProductName appears in the texts and calls that carry codes.
 	ProductName string `yaml:"product_name"`
 
+	Server          Server          `yaml:"server"`
 	Clients         []Client        `yaml:"clients"`
 	PasswordHashing PasswordHashing `yaml:"password_hashing"`
 	Phone           Phone           `yaml:"phone"`
 	SignOn          SignOn          `yaml:"sign_on"`
+	RateLimits      RateLimits      `yaml:"rate_limits"`
 	Messaging       Messaging       `yaml:"messaging"`
 	CORS            CORS            `yaml:"cors"`
 	Secrets         Secrets         `yaml:"secrets"`
@@ -51,6 +54,33 @@ type Config struct {
 	// /metrics on the main listener, an address gives them a listener of their own,
 	// "off" turns them off.
 	MetricsListen string `yaml:"metrics_listen"`
+}
+
+// Server is how the engine sees its clients on the network.
+type Server struct {
+	// TrustedProxies are the CIDRs (or single addresses) of proxies and app
+	// servers whose X-Forwarded-For the engine believes. The client IP is the
+	// last address in X-Forwarded-For that is not one of them.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// RateLimits are the per-client-IP request limits and the caps on open sign-ins.
+type RateLimits struct {
+	// RequestsPerIPPerMinute bounds the requests one client IP makes to each
+	// group of endpoints (interact, introspect, identify, the phone steps, token,
+	// revoke, failed userinfo) per minute.
+	RequestsPerIPPerMinute int `yaml:"requests_per_ip_per_minute"`
+	// TransactionsPerIP bounds the sign-ins one client IP may start per
+	// sign_on.transaction_ttl; TransactionsTotal bounds them for all clients.
+	TransactionsPerIP int `yaml:"transactions_per_ip"`
+	TransactionsTotal int `yaml:"transactions_total"`
+	// IdentifyPerTransaction bounds the username + password tries on one sign-in.
+	IdentifyPerTransaction int `yaml:"identify_per_transaction"`
+	// HashQueueShare is the largest share of the password-hashing queue one
+	// client IP may hold (0 < share <= 1).
+	HashQueueShare float64 `yaml:"hash_queue_share"`
+	// GCInterval is how often expired records are swept.
+	GCInterval time.Duration `yaml:"gc_interval"`
 }
 
 // Client is an OAuth 2.0 / OIDC client allowed to start sign-ins.
@@ -102,15 +132,33 @@ type Phone struct {
 	// At most MaxSends codes go to one number per SendWindow.
 	MaxSends   int           `yaml:"max_sends"`
 	SendWindow time.Duration `yaml:"send_window"`
+
+	// AllowedRegions, when not empty, are the only countries (ISO 3166 alpha-2)
+	// whose numbers may be enrolled and sent codes; BlockedRegions are never.
+	AllowedRegions []string `yaml:"allowed_regions"`
+	BlockedRegions []string `yaml:"blocked_regions"`
+	// Per sign-in: codes sent (first and resends) and distinct numbers tried.
+	MaxSendsPerTransaction   int `yaml:"max_sends_per_transaction"`
+	MaxNumbersPerTransaction int `yaml:"max_numbers_per_transaction"`
+	// Per user per day: codes sent in all, and to numbers the user has not verified.
+	MaxSendsPerUserPerDay           int `yaml:"max_sends_per_user_per_day"`
+	MaxUnverifiedSendsPerUserPerDay int `yaml:"max_unverified_sends_per_user_per_day"`
+	// Per client IP per hour: codes sent in all, and to numbers not yet verified.
+	MaxSendsPerIPPerHour           int `yaml:"max_sends_per_ip_per_hour"`
+	MaxUnverifiedSendsPerIPPerHour int `yaml:"max_unverified_sends_per_ip_per_hour"`
+	// MaxSendsPerHour is the deployment-wide circuit breaker: past it, only
+	// numbers their users have already verified get codes.
+	MaxSendsPerHour int `yaml:"max_sends_per_hour"`
 }
 
 // SignOn is the sign-on policy.
 type SignOn struct {
 	// RequirePhone asks for a phone code after the password.
 	RequirePhone bool `yaml:"require_phone"`
-	// PhoneEnrollment lets a user without a phone enroll one during sign-in;
-	// otherwise such a user is refused.
-	PhoneEnrollment bool `yaml:"phone_enrollment"`
+	// PhoneEnrollment is "sign_in" (a user without a phone enrolls one while
+	// signing in; YAML true means the same) or "admin_only" (phones are added by
+	// an operator; such a user is refused; false means the same).
+	PhoneEnrollment Enrollment `yaml:"phone_enrollment"`
 	// TransactionTTL is how long a sign-in stays open after its last step.
 	TransactionTTL time.Duration `yaml:"transaction_ttl"`
 	// InteractionCodeTTL is how long the code that ends a sign-in can be redeemed.
@@ -119,6 +167,35 @@ type SignOn struct {
 	// PasswordFailureWindow make further tries for it wait until the window ends.
 	MaxPasswordFailures   int           `yaml:"max_password_failures"`
 	PasswordFailureWindow time.Duration `yaml:"password_failure_window"`
+	// UnknownSourcePasswordChecks bounds the password checks for one username
+	// per hour from every source (device or client IP) that has never completed
+	// a sign-in as that user, together.
+	UnknownSourcePasswordChecks int `yaml:"unknown_source_password_checks"`
+	// KnownSourceLifetime is how long a device or client IP that completed a
+	// sign-in stays known for that user.
+	KnownSourceLifetime time.Duration `yaml:"known_source_lifetime"`
+}
+
+// Enrollment is who may enroll a phone: EnrollSignIn or EnrollAdminOnly.
+type Enrollment string
+
+// The values of sign_on.phone_enrollment.
+const (
+	EnrollSignIn    Enrollment = "sign_in"
+	EnrollAdminOnly Enrollment = "admin_only"
+)
+
+// UnmarshalYAML accepts sign_in, admin_only, and the booleans the key once took.
+func (e *Enrollment) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Value {
+	case "true", "sign_in":
+		*e = EnrollSignIn
+	case "false", "admin_only":
+		*e = EnrollAdminOnly
+	default:
+		return fmt.Errorf("line %d: sign_on.phone_enrollment: %q is not one of sign_in, admin_only", n.Line, n.Value)
+	}
+	return nil
 }
 
 // Messaging chooses how codes reach phones.
@@ -181,11 +258,20 @@ func Defaults() Config {
 			SMS: true, Voice: true, DefaultRegion: "US",
 			CodeTTL: 5 * time.Minute, MaxAttempts: 5, Lockout: 5 * time.Minute,
 			SendInterval: 30 * time.Second, MaxSends: 5, SendWindow: 15 * time.Minute,
+			MaxSendsPerTransaction: 3, MaxNumbersPerTransaction: 3,
+			MaxSendsPerUserPerDay: 10, MaxUnverifiedSendsPerUserPerDay: 3,
+			MaxSendsPerIPPerHour: 30, MaxUnverifiedSendsPerIPPerHour: 10,
+			MaxSendsPerHour: 1000,
 		},
 		SignOn: SignOn{
-			RequirePhone: true, PhoneEnrollment: true,
+			RequirePhone: true, PhoneEnrollment: EnrollSignIn,
 			TransactionTTL: 30 * time.Minute, InteractionCodeTTL: 60 * time.Second,
 			MaxPasswordFailures: 10, PasswordFailureWindow: 15 * time.Minute,
+			UnknownSourcePasswordChecks: 100, KnownSourceLifetime: 90 * 24 * time.Hour,
+		},
+		RateLimits: RateLimits{
+			RequestsPerIPPerMinute: 300, TransactionsPerIP: 200, TransactionsTotal: 200_000,
+			IdentifyPerTransaction: 10, HashQueueShare: 0.25, GCInterval: 5 * time.Minute,
 		},
 		Messaging: Messaging{
 			Provider: "outbox", MaxDeliveryTime: 2 * time.Minute,
@@ -240,7 +326,7 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
-var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+var unknownField = regexp.MustCompile(`(?s)line (\d+): field (.*?) not found in type config\.(\w+)`)
 
 // Parse decodes YAML over Defaults, refusing unknown keys, then validates.
 func Parse(data []byte) (Config, error) {
@@ -279,6 +365,8 @@ func sectionName(goType string) string {
 		return "sign_on"
 	case "CORS":
 		return "cors"
+	case "RateLimits":
+		return "rate_limits"
 	default:
 		return strings.ToLower(goType)
 	}
@@ -431,7 +519,45 @@ func (c *Config) Validate() error {
 	}
 	checkDuration(add, "phone.send_window", p.SendWindow, time.Minute, 24*time.Hour)
 
+	for i, r := range p.AllowedRegions {
+		if !regionPattern.MatchString(r) {
+			add("phone.allowed_regions[%d]: %q is not a two-letter country code such as US", i, r)
+		}
+	}
+	for i, r := range p.BlockedRegions {
+		if !regionPattern.MatchString(r) {
+			add("phone.blocked_regions[%d]: %q is not a two-letter country code such as US", i, r)
+		}
+	}
+	if len(p.AllowedRegions) > 0 && !slices.Contains(p.AllowedRegions, p.DefaultRegion) {
+		add("phone.allowed_regions: does not include phone.default_region %s", p.DefaultRegion)
+	}
+	checkCount(add, "phone.max_sends_per_transaction", p.MaxSendsPerTransaction, 1, 20)
+	checkCount(add, "phone.max_numbers_per_transaction", p.MaxNumbersPerTransaction, 1, 20)
+	checkCount(add, "phone.max_sends_per_user_per_day", p.MaxSendsPerUserPerDay, 1, 1000)
+	checkCount(add, "phone.max_unverified_sends_per_user_per_day", p.MaxUnverifiedSendsPerUserPerDay, 1, 1000)
+	checkCount(add, "phone.max_sends_per_ip_per_hour", p.MaxSendsPerIPPerHour, 1, 1_000_000)
+	checkCount(add, "phone.max_unverified_sends_per_ip_per_hour", p.MaxUnverifiedSendsPerIPPerHour, 1, 1_000_000)
+	checkCount(add, "phone.max_sends_per_hour", p.MaxSendsPerHour, 1, 100_000_000)
+
+	for i, cidr := range c.Server.TrustedProxies {
+		if _, err := ParseTrustedProxy(cidr); err != nil {
+			add("server.trusted_proxies[%d]: %v", i, err)
+		}
+	}
+	rl := c.RateLimits
+	checkCount(add, "rate_limits.requests_per_ip_per_minute", rl.RequestsPerIPPerMinute, 10, 10_000_000)
+	checkCount(add, "rate_limits.transactions_per_ip", rl.TransactionsPerIP, 1, 10_000_000)
+	checkCount(add, "rate_limits.transactions_total", rl.TransactionsTotal, 100, 100_000_000)
+	checkCount(add, "rate_limits.identify_per_transaction", rl.IdentifyPerTransaction, 1, 1000)
+	if !(rl.HashQueueShare > 0 && rl.HashQueueShare <= 1) {
+		add("rate_limits.hash_queue_share: %v is not above 0 and at most 1", rl.HashQueueShare)
+	}
+	checkDuration(add, "rate_limits.gc_interval", rl.GCInterval, 10*time.Second, time.Hour)
+
 	s := c.SignOn
+	checkCount(add, "sign_on.unknown_source_password_checks", s.UnknownSourcePasswordChecks, 1, 100_000)
+	checkDuration(add, "sign_on.known_source_lifetime", s.KnownSourceLifetime, time.Hour, 366*24*time.Hour)
 	checkDuration(add, "sign_on.transaction_ttl", s.TransactionTTL, time.Minute, 24*time.Hour)
 	checkDuration(add, "sign_on.interaction_code_ttl", s.InteractionCodeTTL, 5*time.Second, 60*time.Second)
 	if s.MaxPasswordFailures < 1 || s.MaxPasswordFailures > 1000 {
@@ -497,6 +623,30 @@ var (
 	regionPattern   = regexp.MustCompile(`^[A-Z]{2}$`)
 	authzServerName = regexp.MustCompile(`^/oauth2/[A-Za-z0-9_-]{1,64}$`)
 )
+
+func checkCount(add func(string, ...any), key string, n, min, max int) {
+	if n < min || n > max {
+		add("%s: %d is not between %d and %d", key, n, min, max)
+	}
+}
+
+// ParseTrustedProxy reads one server.trusted_proxies entry: a CIDR such as
+// 10.0.0.0/8, or a single address, which stands for itself alone.
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or a CIDR such as 10.0.0.0/8", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
 
 func checkDuration(add func(string, ...any), key string, d, min, max time.Duration) {
 	if d < min || d > max {

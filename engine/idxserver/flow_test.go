@@ -577,7 +577,7 @@ func TestEnrollmentDuringSignIn(t *testing.T) {
 }
 
 func TestEnrollmentOffDeniesUsersWithoutPhone(t *testing.T) {
-	h := enginetest.Start(t, enginetest.Options{Configure: func(c *config.Config) { c.SignOn.PhoneEnrollment = false }})
+	h := enginetest.Start(t, enginetest.Options{Configure: func(c *config.Config) { c.SignOn.PhoneEnrollment = config.EnrollAdminOnly }})
 	h.CreateUser(t, "bob@example.com", "")
 	f := h.Interact(t)
 	status, body := f.Identify("bob@example.com", enginetest.Password)

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
 
 // ---- request bodies ----
@@ -84,19 +85,7 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	login := strings.ToLower(identifier)
-	failKey := "pwfail:" + opaque.Hash(login)
 	now := s.now()
-	failures, err := s.store.GetThrottle(ctx, failKey)
-	if err == nil && failures.Count >= s.settings.MaxPasswordFailures && now.Before(failures.WindowStart.Add(s.settings.PasswordFailureWindow)) {
-		s.log.Warn("sign-in refused: too many wrong passwords for this username", logAttrs(v)...)
-		s.metrics.SignIn(metrics.SignInRateLimited)
-		s.fail(w, http.StatusTooManyRequests, v, msgTooManyRequests)
-		return
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.serverError(w, "reading a throttle", err)
-		return
-	}
-
 	var user store.User
 	var encoded string
 	if len(login) <= maxIdentifierLen {
@@ -116,25 +105,59 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	result, err := s.hasher.Verify(ctx, encoded, passcode)
+	// Reserve the password check before hashing (docs/security.md, "password
+	// guessing"). The budgets are per login, whether or not it names a user, so a
+	// refusal says nothing about whether the account exists.
+	src := s.source(w, r)
+	srcKey := throttle.IPSource(src.ip)
+	known := false
+	if user.ID != "" {
+		var err error
+		if k, ok, err2 := s.knownSource(ctx, user.ID, src); err2 != nil {
+			err = err2
+		} else if ok {
+			srcKey, known = k, true
+		}
+		if err != nil {
+			s.serverError(w, "reading the sign-in's source", err)
+			return
+		}
+	}
+	budgets := []throttle.Request{
+		{Key: throttle.IdentifyOnTransaction(v.tx.ID), Limit: throttle.Limit{Max: s.limits.IdentifyPerTransaction, Window: s.settings.TransactionTTL}},
+		{Key: throttle.PasswordFromSource(login, srcKey), Limit: s.limits.PasswordPerSource},
+	}
+	if !known {
+		budgets = append(budgets, throttle.Request{Key: throttle.PasswordFromUnknownSources(login), Limit: s.limits.PasswordUnknown})
+	}
+	d, err := s.limiter.Reserve(ctx, budgets...)
+	if err != nil {
+		s.serverError(w, "checking the password limits", err)
+		return
+	}
+	if !d.Allowed {
+		limit := map[throttle.Kind]string{throttle.KindIdentifyOnTx: "identify_per_transaction",
+			throttle.KindPasswordSource: "password_source", throttle.KindPasswordUnknown: "password_unknown_sources"}[d.Refused.Kind()]
+		s.log.Warn("sign-in refused: password check limit", append(logAttrs(v), "limit", limit, "known_source", known)...)
+		s.metrics.SignIn(metrics.SignInRateLimited)
+		s.metrics.RateLimited(limit)
+		s.limited(w, v, d, msgTooManyRequests)
+		return
+	}
+	result, err := s.hasher.VerifyAs(ctx, src.ip, encoded, passcode)
 	switch {
 	case errors.Is(err, password.ErrBusy):
 		s.log.Warn("sign-in refused: password hashing queue full", logAttrs(v)...)
 		s.metrics.SignIn(metrics.SignInRateLimited)
+		s.metrics.RateLimited("hash_queue")
+		w.Header().Set("Retry-After", "1")
 		s.fail(w, http.StatusTooManyRequests, v, msgTooManyRequests)
 		return
-	case errors.Is(err, context.Canceled):
-		return
-	case errors.Is(err, password.ErrMalformedHash):
-		s.log.Error("stored password hash is malformed", "user_id", user.ID)
 	case err != nil && !errors.Is(err, password.ErrTooLong):
 		s.serverError(w, "verifying a password", err)
 		return
 	}
 	if !result.OK || user.Disabled {
-		if _, err := s.store.UpdateThrottle(ctx, failKey, s.countFailure(s.settings.PasswordFailureWindow)); err != nil {
-			s.log.Error("idx: counting a failed password", "err", err)
-		}
 		attrs := logAttrs(v)
 		if user.ID != "" {
 			attrs = append(attrs, "user_id", user.ID)
@@ -147,11 +170,13 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	if result.NeedsRehash {
 		go s.rehash(user.ID, passcode)
 	}
-	if failures.Count > 0 { // earlier failures no longer count; nothing to write otherwise
-		_, _ = s.store.UpdateThrottle(ctx, failKey, func(t store.Throttle) (store.Throttle, error) {
-			t.Count = 0
-			return t, nil
-		})
+	if d.Remaining < s.limits.PasswordPerSource.Max-1 || !known {
+		// Earlier failures from this source no longer count. (From an unknown source
+		// the per-source counter always holds this attempt; from a known one only a
+		// failure leaves anything to forget.)
+		if _, err := s.limiter.Reset(ctx, throttle.PasswordFromSource(login, srcKey)); err != nil {
+			s.log.Error("idx: forgetting password failures", "err", err)
+		}
 	}
 
 	phones, err := s.store.ListPhoneEnrollments(ctx, user.ID)
@@ -183,24 +208,10 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("password verified", logAttrs(v)...)
 	if decision == policy.Done {
-		s.complete(w, ctx, v, "")
+		s.complete(w, r, v, "")
 		return
 	}
 	s.respond(w, http.StatusOK, v)
-}
-
-// countFailure increments a failure counter whose window restarts once it has passed.
-func (s *Server) countFailure(w time.Duration) func(store.Throttle) (store.Throttle, error) {
-	now := s.now()
-	return func(t store.Throttle) (store.Throttle, error) {
-		if t.WindowStart.IsZero() || !now.Before(t.WindowStart.Add(w)) {
-			t.Count, t.WindowStart = 0, now
-		}
-		t.Count++
-		t.LastAt = now
-		t.ExpiresAt = t.WindowStart.Add(w)
-		return t, nil
-	}
 }
 
 // rehash upgrades a stored hash made with older parameters after a successful sign-in.
@@ -261,7 +272,7 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, v, msgMethodUnavailable)
 		return
 	}
-	chID, ok := s.sendCode(w, ctx, v, chosen.Number, a.MethodType)
+	chID, ok := s.sendCode(w, r, v, chosen.Number, a.MethodType, true)
 	if !ok {
 		return
 	}
@@ -322,14 +333,22 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	number, err := phone.ParseNumber(a.PhoneNumber, s.settings.DefaultRegion)
 	if errors.Is(err, phone.ErrRefusedNumber) {
+		s.metrics.SendRefused(RefusedNumberType)
 		dataStep(http.StatusBadRequest, false, msgRefusedPhone)
+		return
+	}
+	if err == nil && s.limits.Regions.Check(number) != nil {
+		s.metrics.SendRefused(RefusedRegion)
+		dataStep(http.StatusBadRequest, false, msgRegionRefused)
 		return
 	}
 	if err != nil {
 		dataStep(http.StatusBadRequest, false, msgInvalidPhone)
 		return
 	}
-	chID, ok := s.sendCode(w, ctx, v, number, a.MethodType)
+	// A number the user has already verified is their own, not an enrollment.
+	verified := slices.ContainsFunc(v.phones, func(e store.PhoneEnrollment) bool { return e.Number == number })
+	chID, ok := s.sendCode(w, r, v, number, a.MethodType, verified)
 	if !ok {
 		return
 	}
@@ -362,7 +381,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	attemptKey := "otp:" + v.tx.UserID
+	attemptKey := throttle.PhoneAttempts(v.tx.UserID).String()
 	attempts, err := s.store.UpdateThrottle(ctx, attemptKey, func(t store.Throttle) (store.Throttle, error) {
 		if now.Before(t.BlockedUntil) {
 			return t, errLocked
@@ -443,14 +462,17 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("idx: resetting the code attempt counter", "err", err)
 	}
 	if v.tx.Step == store.StepEnrollChallenge {
-		e := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: v.tx.UserID, Number: v.tx.PendingPhone, SMS: true, Voice: true, CreatedAt: now}
+		// The number takes the methods the policy allows now; it was proven by one
+		// of them, so it is verified before it counts.
+		e := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: v.tx.UserID, Number: v.tx.PendingPhone,
+			SMS: s.policy.SMS, Voice: s.policy.Voice, CreatedAt: now}
 		if err := s.store.CreatePhoneEnrollment(ctx, e); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 			s.serverError(w, "storing the new phone", err)
 			return
 		}
 		s.log.Info("phone enrolled", append(logAttrs(v), "enrollment_id", e.ID)...)
 	}
-	s.complete(w, ctx, v, v.tx.Method)
+	s.complete(w, r, v, v.tx.Method)
 }
 
 // attemptWindow: wrong codes further apart than this do not add up to a lockout.
@@ -464,7 +486,8 @@ var (
 
 // complete finishes the sign-in: it stores the interaction code (by hash) and moves
 // the transaction to SUCCESS, which lives as long as the code.
-func (s *Server) complete(w http.ResponseWriter, ctx context.Context, v *view, method string) {
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, v *view, method string) {
+	ctx := r.Context()
 	now := s.now()
 	amr := policy.AMR(method)
 	expires := now.Add(s.settings.InteractionCodeTTL)
@@ -486,6 +509,7 @@ func (s *Server) complete(w http.ResponseWriter, ctx context.Context, v *view, m
 	}) {
 		return
 	}
+	s.rememberSources(ctx, v.tx.UserID, s.source(w, r))
 	s.log.Info("sign-in succeeded", append(logAttrs(v), "amr", strings.Join(amr, " "))...)
 	s.metrics.SignIn(metrics.SignInSucceeded)
 	s.respond(w, http.StatusOK, v)
@@ -503,7 +527,7 @@ func (s *Server) handleResend(w http.ResponseWriter, r *http.Request) {
 	}
 	if v.tx.Step != store.StepChallenge && v.tx.Step != store.StepEnrollChallenge {
 		if v.tx.Step == store.StepSuccess {
-			s.respond(w, http.StatusBadRequest, v)
+			s.fail(w, http.StatusBadRequest, v, msgSignInFinished)
 			return
 		}
 		s.fail(w, http.StatusBadRequest, v, msgNothingToResend)
@@ -519,7 +543,7 @@ func (s *Server) handleResend(w http.ResponseWriter, r *http.Request) {
 		}
 		number = e.Number
 	}
-	chID, ok := s.sendCode(w, ctx, v, number, v.tx.Method)
+	chID, ok := s.sendCode(w, r, v, number, v.tx.Method, v.tx.Step == store.StepChallenge)
 	if !ok {
 		return
 	}

@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/engine/clientip"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
 
 // challengePattern is a base64url SHA-256 digest: 43 characters.
@@ -89,6 +91,31 @@ func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
 	if len(state) > 512 || len(nonce) > 512 {
 		bad("invalid_request", "The state and nonce parameters may be at most 512 characters.")
 		return
+	}
+
+	// Every open sign-in is a row until it expires: cap how many one client IP, and
+	// everyone together, may start per transaction lifetime.
+	ip := clientip.Key(clientip.From(r.Context()))
+	for _, b := range []struct {
+		key   throttle.Key
+		max   int
+		limit string
+	}{
+		{throttle.TransactionsFromIP(ip), s.limits.TransactionsPerIP, "transactions_per_ip"},
+		{throttle.AllTransactions(), s.limits.TransactionsTotal, "transactions_total"},
+	} {
+		d, err := s.limiter.Take(r.Context(), b.key, throttle.Limit{Max: b.max, Window: s.settings.TransactionTTL})
+		if err != nil {
+			s.log.Error("interact: checking the sign-in limits", "err", err)
+			oauth.WriteError(w, &oauth.Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "The server could not start the sign-in; try again."})
+			return
+		}
+		if !d.Allowed {
+			s.log.Warn("interact refused: too many open sign-ins", "limit", b.limit, "client_id", client.ID)
+			s.metrics.RateLimited(b.limit)
+			throttle.WriteTooManyRequests(w, d, s.now())
+			return
+		}
 	}
 
 	handle := opaque.New(32)

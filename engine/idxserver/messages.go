@@ -1,7 +1,10 @@
 package idxserver
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 )
 
@@ -24,7 +27,7 @@ var (
 	msgPasscodeExpired      = errorMessage("gatehouse.passcode.expired", "This code has expired. Send a new code.")
 	msgSessionExpired       = errorMessage("idx.session.expired", "The session has expired.")
 	msgInvalidPhone         = errorMessage("api.factors.error.sms.invalid_phone", "Invalid Phone Number.")
-	msgRefusedPhone         = errorMessage("gatehouse.phone.refused", "Codes cannot be sent to premium-rate, shared-cost or toll-free numbers. Use a mobile or landline number.")
+	msgRefusedPhone         = errorMessage("gatehouse.phone.refused", "Codes cannot be sent to premium-rate, shared-cost, toll-free, voicemail, pager, personal or satellite numbers. Use a mobile or landline number.")
 	msgSMSLimit             = errorMessage("errors.E0000150", "You have reached the limit of sms requests, please try again later.")
 	msgCallLimit            = errorMessage("errors.E0000151", "You have reached the limit of call requests, please try again later.")
 	msgTooManyRequests      = errorMessage("tooManyRequests", "Too many requests. Try again later.")
@@ -32,6 +35,10 @@ var (
 	msgFieldBlank           = errorMessage("model.validation.field.blank", "This field cannot be left blank")
 	msgMalformed            = errorMessage("E0000003", "The request body was not well-formed.")
 	msgUnsupportedMedia     = errorMessage("E0000003", "The request must be JSON (application/json or application/ion+json, okta-version=1.0.0).")
+	msgTooLarge             = errorMessage("E0000003", "The request body is too large (at most 16 KiB).")
+	msgMethodNotAllowed     = errorMessage("gatehouse.method.not_allowed", "This endpoint does not support the request's HTTP method.")
+	msgNotFound             = errorMessage("gatehouse.endpoint.not_found", "There is no IDX endpoint at this path.")
+	msgSignInFinished       = errorMessage("gatehouse.step.finished", "This sign-in has finished; no further steps are possible. Start a new sign-in.")
 	msgServerError          = errorMessage("errors.E0000009", "Something went wrong on our side. Try again in a moment.")
 	msgStepUnavailable      = errorMessage("gatehouse.step.unavailable", "This step is not available at this point of the sign-in.")
 	msgConflict             = errorMessage("gatehouse.step.conflict", "Another request changed this sign-in at the same time. Try again.")
@@ -62,4 +69,27 @@ func sendLimitMessage(method string) Message {
 		return msgCallLimit
 	}
 	return msgSMSLimit
+}
+
+// WriteMethodNotAllowed answers, in the IDX error shape, a request to an IDX endpoint
+// with a method it does not serve; allow lists the methods it does, for the Allow
+// header.
+func WriteMethodNotAllowed(w http.ResponseWriter, allow []string) {
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeBare(w, http.StatusMethodNotAllowed, msgMethodNotAllowed)
+}
+
+// WriteNotFound answers, in the IDX error shape, a request for a path under
+// /idp/idx/ that is no endpoint.
+func WriteNotFound(w http.ResponseWriter) {
+	writeBare(w, http.StatusNotFound, msgNotFound)
+}
+
+// writeBare writes a body without remediation, labelled as every IDX answer is.
+func writeBare(w http.ResponseWriter, status int, msgs ...Message) {
+	h := w.Header()
+	h.Set("Content-Type", responseType)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(bareResponse(msgs...))
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
 
 // Settings are the limits and lifetimes of the sign-in.
@@ -44,9 +45,6 @@ type Settings struct {
 	PasswordFailureWindow time.Duration
 	DefaultRegion         string
 	ProductName           string
-	// NoSendLimits turns off the per-number send limits. Only the benchmark sets it:
-	// it signs the same seeded users in many times a minute.
-	NoSendLimits bool
 }
 
 // Wakeable is the outbox worker, told when a message was queued.
@@ -60,6 +58,9 @@ type Options struct {
 	Hasher   *password.Hasher
 	Policy   policy.SignOn
 	Settings Settings
+	Limits   Limits
+	// Limiter keeps every limit's counters; New makes one over Store if nil.
+	Limiter *throttle.Limiter
 	// OTPKey is the HMAC key one-time codes are stored under.
 	OTPKey  []byte
 	Outbox  Wakeable
@@ -70,27 +71,35 @@ type Options struct {
 
 // Server serves the IDX endpoints and interact.
 type Server struct {
-	issuer      string
-	origin      string // scheme://host of the issuer; IDX lives at its root
-	tokenURL    string
-	clients     *clients.Registry
-	store       store.Store
-	hasher      *password.Hasher
-	policy      policy.SignOn
-	settings    Settings
-	otpKey      []byte
-	outbox      Wakeable
-	now         func() time.Time
-	log         *slog.Logger
-	metrics     *metrics.Metrics
-	phoneAuthID string
-	masks       maskCache
+	issuer   string
+	origin   string // scheme://host of the issuer; IDX lives at its root
+	tokenURL string
+	clients  *clients.Registry
+	store    store.Store
+	hasher   *password.Hasher
+	policy   policy.SignOn
+	settings Settings
+	limits   Limits
+	limiter  *throttle.Limiter
+	// secureCookies: the issuer is https, so cookies are Secure.
+	secureCookies bool
+	otpKey        []byte
+	outbox        Wakeable
+	now           func() time.Time
+	log           *slog.Logger
+	metrics       *metrics.Metrics
+	phoneAuthID   string
+	masks         maskCache
 }
 
 // New returns a Server.
 func New(o Options) *Server {
 	u, _ := url.Parse(o.Issuer) // validated by config
+	if o.Limiter == nil {
+		o.Limiter = throttle.New(o.Store, o.Now)
+	}
 	return &Server{
+		limits: o.Limits, limiter: o.Limiter, secureCookies: u.Scheme == "https",
 		issuer: o.Issuer, origin: u.Scheme + "://" + u.Host, tokenURL: oauth.BaseURL(o.Issuer) + "/v1/token",
 		clients: o.Clients, store: o.Store, hasher: o.Hasher, policy: o.Policy, settings: o.Settings,
 		otpKey: o.OTPKey, outbox: o.Outbox, now: func() time.Time { return o.Now().Truncate(time.Millisecond) },
@@ -127,11 +136,12 @@ const maxBodyBytes = 16 << 10
 var errUnsupportedMedia = errors.New("unsupported media type")
 
 // checkMediaType accepts the JSON types PROTOCOL.md 2.1 lists, with okta-version
-// 1.0.0 or none. A missing Content-Type is read as JSON: curl users forget it.
+// 1.0.0 or none. A missing Content-Type is refused too: a cross-origin request
+// without one (or with a form or text/plain type) is a "simple request" that
+// browsers send without a CORS preflight, so only a JSON type guarantees that the
+// engine's CORS policy was consulted first. okta-auth-js, the Sign-In Widget and the
+// Go SDK in idx/ always send a JSON type.
 func checkMediaType(header string) error {
-	if header == "" {
-		return nil
-	}
 	mt, params, err := mime.ParseMediaType(header)
 	if err != nil {
 		return errUnsupportedMedia
@@ -160,15 +170,29 @@ func decodeJSON(body []byte, dst any) error {
 	return nil
 }
 
-// readBody reads a capped JSON body, answering for the client if it cannot.
+// readBody reads a capped JSON body, answering for the client if it cannot. A body
+// that is refused unread (wrong media type) or is too large is drained first, so
+// the client gets the answer instead of a reset connection (oauth.DrainBody).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
+		if !oauth.DrainBody(r.Body) {
+			w.Header().Set("Connection", "close")
+		}
 		s.write(w, http.StatusUnsupportedMediaType, bareResponse(msgUnsupportedMedia))
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
-		s.write(w, http.StatusRequestEntityTooLarge, bareResponse(msgMalformed))
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			oauth.DrainBody(r.Body)
+			w.Header().Set("Connection", "close")
+			s.write(w, http.StatusRequestEntityTooLarge, bareResponse(msgTooLarge))
+			return nil, false
+		}
+		// The client stopped sending or went silent past the read timeout; it
+		// will most likely not read this.
+		w.Header().Set("Connection", "close")
+		s.write(w, http.StatusBadRequest, bareResponse(msgMalformed))
 		return nil, false
 	}
 	return body, true
@@ -349,8 +373,9 @@ func (s *Server) stepIs(w http.ResponseWriter, v *view, steps ...store.Step) boo
 		}
 	}
 	if v.tx.Step == store.StepSuccess {
-		// Finished sign-ins only offer their interaction code.
-		s.respond(w, http.StatusBadRequest, v)
+		// Finished sign-ins only offer their interaction code: the answer shows it
+		// again, with a message saying why the request was refused.
+		s.fail(w, http.StatusBadRequest, v, msgSignInFinished)
 		return false
 	}
 	s.fail(w, http.StatusBadRequest, v, msgStepUnavailable)

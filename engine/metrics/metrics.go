@@ -33,6 +33,8 @@ type Metrics struct {
 	codes     *prometheus.CounterVec
 	delivered *prometheus.CounterVec
 	tokens    *prometheus.CounterVec
+	refused   *prometheus.CounterVec
+	limited   *prometheus.CounterVec
 }
 
 // New registers the engine's metrics, plus Go runtime and process metrics.
@@ -62,8 +64,16 @@ func New(hashQueue, hashInFlight func() float64) *Metrics {
 			Name: "gatehouse_tokens_issued_total",
 			Help: "Token responses issued, by grant type.",
 		}, []string{"grant"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_phone_sends_refused_total",
+			Help: "Codes not sent because a limit refused them, by reason: transaction, transaction_numbers, user, user_unverified, ip, ip_unverified, global (the circuit breaker), number, interval, number_type, region.",
+		}, []string{"reason"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_rate_limited_total",
+			Help: "Requests refused with 429 by a limit other than the send limits, by limit: requests_per_ip, transactions_per_ip, transactions_total, identify_per_transaction, password_source, password_unknown_sources, hash_queue, userinfo_failures.",
+		}, []string{"limit"}),
 	}
-	r.MustRegister(m.signIns, m.requests, m.codes, m.delivered, m.tokens,
+	r.MustRegister(m.signIns, m.requests, m.codes, m.delivered, m.tokens, m.refused, m.limited,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatehouse_password_hash_queue",
 			Help: "Sign-ins waiting for a password hashing slot.",
@@ -119,5 +129,19 @@ func (m *Metrics) Delivery(channel, result string) {
 func (m *Metrics) TokensIssued(grant string) {
 	if m != nil {
 		m.tokens.WithLabelValues(grant).Inc()
+	}
+}
+
+// SendRefused counts a code a limit did not let through, by reason.
+func (m *Metrics) SendRefused(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
+	}
+}
+
+// RateLimited counts a request a limit refused, by limit.
+func (m *Metrics) RateLimited(limit string) {
+	if m != nil {
+		m.limited.WithLabelValues(limit).Inc()
 	}
 }

@@ -7,6 +7,8 @@ package oauth
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -123,10 +125,17 @@ const maxFormBytes = 16 << 10
 
 // ReadForm parses the query and a form-encoded body together — the Go IDX SDK sends
 // token parameters in the query string (PROTOCOL.md 4.4) — and refuses any parameter
-// given twice (RFC 6749 3.2).
+// given twice (RFC 6749 3.2). A body over 16 KiB is drained (see DrainBody) and
+// refused with 413.
 func ReadForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	body := r.Body
+	r.Body = http.MaxBytesReader(w, body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			DrainBody(body)
+			w.Header().Set("Connection", "close")
+			return nil, &Error{http.StatusRequestEntityTooLarge, "invalid_request", "The request body is too large (at most 16 KiB)."}
+		}
 		return nil, invalidRequest("The request body could not be read as a form (at most 16 KiB, application/x-www-form-urlencoded).")
 	}
 	for k, v := range r.Form {
@@ -135,6 +144,37 @@ func ReadForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
 		}
 	}
 	return r.Form, nil
+}
+
+// maxDrainBytes bounds how much of a refused request body is read and thrown away.
+const maxDrainBytes = 8 << 20
+
+// DrainBody reads and discards the rest of a request body the engine refuses
+// (at most 8 MiB; the server's read timeout bounds the time), and reports whether
+// it reached the end. Call it before writing the answer: a server that answers and
+// closes while the client is still sending makes the client's TCP stack see a reset,
+// and most clients then report the reset instead of the answer. Answers to such
+// requests should carry Connection: close, so the connection is not reused.
+func DrainBody(body io.Reader) bool {
+	if body == nil {
+		return true
+	}
+	_, err := io.CopyN(io.Discard, body, maxDrainBytes+1)
+	return errors.Is(err, io.EOF)
+}
+
+// WriteMethodNotAllowed answers, in the OAuth error shape, a request whose method
+// the endpoint does not serve; allow lists the methods it does, for the Allow header.
+func WriteMethodNotAllowed(w http.ResponseWriter, method string, allow []string) {
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	WriteError(w, &Error{http.StatusMethodNotAllowed, "invalid_request",
+		"The endpoint does not support the " + sanitize(method) + " method; use " + strings.Join(allow, " or ") + "."})
+}
+
+// WriteNotFound answers, in the OAuth error shape, a request for a path that is no
+// endpoint of the engine.
+func WriteNotFound(w http.ResponseWriter) {
+	WriteError(w, &Error{http.StatusNotFound, "not_found", "There is no endpoint at this path."})
 }
 
 // sanitize keeps client-supplied names in error descriptions short and printable.

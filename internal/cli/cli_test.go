@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine"
+	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/store/sqlite"
+	"github.com/gatehouse-id/gatehouse/engine/throttle"
 	"github.com/gatehouse-id/gatehouse/internal/testenv"
 )
 
@@ -52,6 +57,25 @@ func TestUsersCommands(t *testing.T) {
 	}
 	if shown.Login != "carol@example.com" || shown.Email != "carol@example.com" || !shown.HasPassword || len(shown.Phones) != 1 || shown.Phones[0].Number != "+12015550142" {
 		t.Errorf("shown: %+v", shown)
+	}
+	// show reports the limit counters; unlock clears a user's password counters
+	// and phone lockout.
+	l := throttle.New(openTestStore(t, db), time.Now)
+	for range 3 {
+		if _, err := l.Reserve(t.Context(), throttle.Request{Key: throttle.PasswordFromUnknownSources("carol@example.com"), Limit: throttle.Limit{Max: 100, Window: time.Hour}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = run(t, "", "users", "--database", db, "show", "carol@example.com")
+	if r.code != 0 || !strings.Contains(r.stdout, "password checks from unknown sources (hour)  3 of 100") {
+		t.Errorf("show with counters: %+v", r)
+	}
+	if r := run(t, "", "users", "--database", db, "unlock", "carol@example.com"); r.code != 0 || !strings.Contains(r.stdout, "cleared 1 password-check counters") {
+		t.Errorf("unlock: %+v", r)
+	}
+	r = run(t, "", "users", "--database", db, "show", "carol@example.com", "--json")
+	if json.Unmarshal([]byte(r.stdout), &shown) != nil || shown.Limits == nil || shown.Limits.UnknownSourcePasswordChecks != 0 {
+		t.Errorf("show after unlock: %+v", r)
 	}
 	if r := run(t, "", "users", "--database", db, "add-phone", "carol@example.com", "+1 800 555 0199"); r.code != 1 || !strings.Contains(r.stderr, "toll-free") {
 		t.Errorf("toll-free phone: %+v", r)
@@ -210,7 +234,12 @@ func checkDemoApp(t *testing.T, appURL string) {
 		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
 		t.Fatalf("GET %s/login: %s %s\n%s", appURL, resp.Status, resp.Header, body)
 	}
-	resp, err = c.PostForm(appURL+"/login", url.Values{"username": {DemoAlice}, "password": {DemoDefaultPassword}})
+	// The form carries its CSRF token, as a browser would post it back.
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("the sign-in page has no CSRF token:\n%s", body)
+	}
+	resp, err = c.PostForm(appURL+"/login", url.Values{"username": {DemoAlice}, "password": {DemoDefaultPassword}, "csrf": {html.UnescapeString(string(m[1]))}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,4 +254,16 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openTestStore opens the database the CLI uses, for a test to look at or change it
+// directly; closed when the test ends.
+func openTestStore(t *testing.T, db string) store.Store {
+	t.Helper()
+	st, err := engine.OpenStore(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }

@@ -32,7 +32,13 @@ const (
 // demoOptions are the demo's flags.
 type demoOptions struct {
 	engineAddr, appAddr, dataDir, password, logLevel string
+	trustedProxies                                   []string
 }
+
+// demoTrustedProxies are the proxies the demo always trusts: the sample app calls
+// the engine from this machine and forwards the browser's address in
+// X-Forwarded-For.
+var demoTrustedProxies = []string{"127.0.0.0/8", "::1"}
 
 func (e env) demo(ctx context.Context, args []string) error {
 	fs := e.newFlagSet("demo", "demo [flags]")
@@ -42,6 +48,15 @@ func (e env) demo(ctx context.Context, args []string) error {
 	fs.StringVar(&o.dataDir, "data-dir", "gatehouse-demo-data", "folder for the demo's SQLite database")
 	fs.StringVar(&o.password, "demo-password", DemoDefaultPassword, "password of the demo users (set on every start)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "engine log level: debug, info, warn, error")
+	fs.Func("trusted-proxy", "a proxy (CIDR or address) whose X-Forwarded-For the engine believes; repeatable. "+
+		"Loopback ("+strings.Join(demoTrustedProxies, ", ")+") is always trusted: the sample app calls the engine from this machine and forwards the browser's address",
+		func(v string) error {
+			if _, err := config.ParseTrustedProxy(v); err != nil {
+				return err
+			}
+			o.trustedProxies = append(o.trustedProxies, v)
+			return nil
+		})
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -113,6 +128,7 @@ func demoConfig(o demoOptions) (config.Config, error) {
 		Scopes:                 []string{"openid", "profile", "email", "phone", "offline_access"},
 	})}
 	cfg.CORS.AllowedOrigins = []string{app}
+	cfg.Server.TrustedProxies = append(append([]string(nil), demoTrustedProxies...), o.trustedProxies...)
 	if err := cfg.Validate(); err != nil {
 		return config.Config{}, err
 	}

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine"
@@ -23,7 +25,14 @@ import (
 func (e env) serve(ctx context.Context, args []string) error {
 	fs := e.newFlagSet("serve", "serve --config FILE")
 	configPath := fs.String("config", "", "configuration file (YAML); see docs/configuration.md")
-	cfg, log, st, err := e.openConfigured(ctx, fs, args, configPath)
+	cfg, log, err := e.loadConfigured(fs, args, configPath)
+	if err != nil {
+		return err
+	}
+	if err := checkExposure(cfg, log); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -62,24 +71,75 @@ func (e env) serve(ctx context.Context, args []string) error {
 // --config is required), load and validate the configuration, set up JSON logs and
 // the garbage collector, and open the store, which the caller closes.
 func (e env) openConfigured(ctx context.Context, fs *flag.FlagSet, args []string, configPath *string) (config.Config, *slog.Logger, store.Store, error) {
-	if err := parse(fs, args); err != nil {
-		return config.Config{}, nil, nil, err
-	}
-	if *configPath == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return config.Config{}, nil, nil, errUsage
-	}
-	cfg, err := config.Load(*configPath)
+	cfg, log, err := e.loadConfigured(fs, args, configPath)
 	if err != nil {
 		return config.Config{}, nil, nil, err
 	}
-	log := newLogger(e.stderr, cfg.LogLevel, true)
-	tuneGCForHashing()
-	st, err := engine.OpenStore(ctx, cfg.Database)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return config.Config{}, nil, nil, err
 	}
 	return cfg, log, st, nil
+}
+
+// loadConfigured is the first half of openConfigured: flags, configuration, logs.
+func (e env) loadConfigured(fs *flag.FlagSet, args []string, configPath *string) (config.Config, *slog.Logger, error) {
+	if err := parse(fs, args); err != nil {
+		return config.Config{}, nil, err
+	}
+	if *configPath == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return config.Config{}, nil, errUsage
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	return cfg, newLogger(e.stderr, cfg.LogLevel, true), nil
+}
+
+// openStore is the second half: the garbage collector's tuning and the store.
+func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	tuneGCForHashing()
+	return engine.OpenStore(ctx, cfg.Database)
+}
+
+// checkExposure refuses settings that are only safe while the engine is reachable
+// from this machine alone, when listen says otherwise: an http:// issuer (tokens,
+// codes and passwords would cross the network in clear, and the issuer names what
+// clients call) and the dev outbox (it shows every one-time code). /metrics on the
+// main listener is only warned about: it holds no secrets, but it does not belong on
+// the internet.
+func checkExposure(cfg config.Config, log *slog.Logger) error {
+	if loopbackListen(cfg.Listen) {
+		return nil
+	}
+	if strings.HasPrefix(strings.ToLower(cfg.Issuer), "http://") {
+		return fmt.Errorf("issuer: %s is http://, which is only allowed while listen is a loopback address (listen is %q); use an https:// issuer and put TLS in front of the engine", cfg.Issuer, cfg.Listen)
+	}
+	if cfg.DevOutbox {
+		return fmt.Errorf("dev_outbox: true shows every one-time code to anyone who can reach the engine, and is only allowed while listen is a loopback address (listen is %q)", cfg.Listen)
+	}
+	if cfg.MetricsListen == "" {
+		log.Warn("GET /metrics is served on the main listener, which is not loopback: block it at the proxy, or set metrics_listen to a listener of its own (e.g. 127.0.0.1:9090) or to off",
+			"listen", cfg.Listen)
+	}
+	return nil
+}
+
+// loopbackListen reports whether a listen address (host:port) accepts connections
+// from this machine only: a loopback IP or "localhost". An empty host listens on
+// every interface.
+func loopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // senderFor builds the configured message provider.
@@ -149,16 +209,35 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.L
 	return nil
 }
 
+// serverLimits are the timeouts and header cap of the engine's (and the demo
+// app's) HTTP servers.
+type serverLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}
+
+// defaultLimits drop stalled clients: the headers must arrive within 10 s and the
+// whole request (which bounds the draining of refused bodies) within 30 s; an idle
+// keep-alive connection is closed after 2 minutes.
+var defaultLimits = serverLimits{
+	readHeader: 10 * time.Second, read: 30 * time.Second, write: 60 * time.Second,
+	idle: 120 * time.Second, maxHeaderBytes: 64 << 10,
+}
+
 // newHTTPServer sets the timeouts a server facing the internet needs: slow clients
 // cannot hold connections open indefinitely.
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return newHTTPServerWith(h, log, defaultLimits)
+}
+
+func newHTTPServerWith(h http.Handler, log *slog.Logger, l serverLimits) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: l.readHeader,
+		ReadTimeout:       l.read,
+		WriteTimeout:      l.write,
+		IdleTimeout:       l.idle,
+		MaxHeaderBytes:    l.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

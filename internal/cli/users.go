@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
 
 const usersUsage = `gatehouse users [--config FILE | --database DSN] COMMAND [flags] ARGS
@@ -34,12 +35,20 @@ Commands:
   delete LOGIN
   add-phone LOGIN NUMBER [--sms=false] [--voice=false] [--region US]
   remove-phone LOGIN NUMBER|ENROLLMENT_ID
+  unlock LOGIN
+
+show also prints the user's limit counters: password checks from sources that never
+signed in as the user, wrong codes and the phone lockout, codes sent today. unlock
+clears the password-check counters of LOGIN (from every source) and the phone
+lockout; it does not raise the per-address or per-number limits.
 
 LOGIN is the sign-in name (usually an email address), matched case-insensitively.
 Passwords are read from a prompt, or from the first line of standard input with
 --password-stdin; never from the command line, where other users could see them.
-Phone numbers are validated and stored in E.164; premium-rate, shared-cost and
-toll-free numbers are refused.
+Phone numbers are validated and stored in E.164; premium-rate, shared-cost,
+toll-free, UAN, voicemail, personal, pager and satellite numbers are refused, and
+with --config so are numbers outside phone.allowed_regions or in
+phone.blocked_regions.
 `
 
 // minPasswordLen follows NIST SP 800-63B 5.1.1.2.
@@ -50,7 +59,13 @@ type usersCmd struct {
 	st     store.Store
 	params password.Params
 	region string
-	now    func() time.Time
+	// phoneRules are the configuration's phone.allowed_regions and
+	// blocked_regions; empty with --database.
+	phoneRules phone.Rules
+	// cfg gives the limits show reports against: the configuration's, or the
+	// defaults with --database.
+	cfg config.Config
+	now func() time.Time
 }
 
 func (e env) users(ctx context.Context, args []string) error {
@@ -65,14 +80,15 @@ func (e env) users(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	u := usersCmd{env: e, params: password.DefaultParams, region: "US", now: func() time.Time { return time.Now().Truncate(time.Millisecond) }}
+	u := usersCmd{env: e, params: password.DefaultParams, region: "US", cfg: config.Defaults(), now: func() time.Time { return time.Now().Truncate(time.Millisecond) }}
 	dsn := *database
 	if *configPath != "" {
 		cfg, err := config.Load(*configPath)
 		if err != nil {
 			return err
 		}
-		dsn, u.params, u.region = cfg.Database, cfg.PasswordHashing.Params(), cfg.Phone.DefaultRegion
+		dsn, u.params, u.region, u.cfg = cfg.Database, cfg.PasswordHashing.Params(), cfg.Phone.DefaultRegion, cfg
+		u.phoneRules = phone.Rules{AllowedRegions: cfg.Phone.AllowedRegions, BlockedRegions: cfg.Phone.BlockedRegions}
 	}
 	st, err := engine.OpenStore(ctx, dsn)
 	if err != nil {
@@ -98,6 +114,8 @@ func (e env) users(ctx context.Context, args []string) error {
 		return u.addPhone(ctx, rest)
 	case "remove-phone":
 		return u.removePhone(ctx, rest)
+	case "unlock":
+		return u.unlock(ctx, rest)
 	default:
 		fmt.Fprintf(e.stderr, "gatehouse users: unknown command %q\n\n", cmd)
 		fs.Usage()
@@ -203,7 +221,7 @@ func (u usersCmd) create(ctx context.Context, args []string) error {
 	}
 	var e164 string
 	if *number != "" {
-		if e164, err = phone.ParseNumber(*number, u.region); err != nil {
+		if e164, err = u.phoneRules.Parse(*number, u.region); err != nil {
 			return fmt.Errorf("--phone %q: %w", *number, err)
 		}
 	}
@@ -286,6 +304,67 @@ type userJSON struct {
 	HasPassword bool        `json:"has_password"`
 	Phones      []phoneJSON `json:"phones"`
 	CreatedAt   time.Time   `json:"created_at"`
+	Limits      *limitsJSON `json:"limits,omitempty"`
+}
+
+// limitsJSON are a user's limit counters as show reports them.
+type limitsJSON struct {
+	UnknownSourcePasswordChecks int       `json:"unknown_source_password_checks"`
+	UnknownSourcePasswordMax    int       `json:"unknown_source_password_max"`
+	WrongCodes                  int       `json:"wrong_codes"`
+	PhoneLockedUntil            time.Time `json:"phone_locked_until,omitzero"`
+	CodesSentToday              int       `json:"codes_sent_today"`
+	CodesSentTodayMax           int       `json:"codes_sent_today_max"`
+	CodesToNewNumbersToday      int       `json:"codes_to_new_numbers_today"`
+	CodesToNewNumbersTodayMax   int       `json:"codes_to_new_numbers_today_max"`
+}
+
+func (u usersCmd) limitCounters(ctx context.Context, user store.User) (*limitsJSON, error) {
+	l := throttle.New(u.st, u.now)
+	day := 24 * time.Hour
+	out := &limitsJSON{UnknownSourcePasswordMax: u.cfg.SignOn.UnknownSourcePasswordChecks,
+		CodesSentTodayMax: u.cfg.Phone.MaxSendsPerUserPerDay, CodesToNewNumbersTodayMax: u.cfg.Phone.MaxUnverifiedSendsPerUserPerDay}
+	var err error
+	if out.UnknownSourcePasswordChecks, _, err = l.Count(ctx, throttle.PasswordFromUnknownSources(user.Login), throttle.Limit{Max: out.UnknownSourcePasswordMax, Window: time.Hour}); err != nil {
+		return nil, err
+	}
+	if out.CodesSentToday, _, err = l.Count(ctx, throttle.SendsForUser(user.ID), throttle.Limit{Window: day}); err != nil {
+		return nil, err
+	}
+	if out.CodesToNewNumbersToday, _, err = l.Count(ctx, throttle.UnverifiedSendsForUser(user.ID), throttle.Limit{Window: day}); err != nil {
+		return nil, err
+	}
+	otp, err := u.st.GetThrottle(ctx, throttle.PhoneAttempts(user.ID).String())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		out.WrongCodes = otp.Count
+		if u.now().Before(otp.BlockedUntil) {
+			out.PhoneLockedUntil = otp.BlockedUntil
+		}
+	}
+	return out, nil
+}
+
+func (u usersCmd) unlock(ctx context.Context, args []string) error {
+	fs := u.newFlagSet("users unlock", "users unlock LOGIN")
+	user, _, err := u.userArg(ctx, fs, args, 0)
+	if err != nil {
+		return err
+	}
+	l := throttle.New(u.st, u.now)
+	n, err := l.ResetPasswordChecks(ctx, user.Login)
+	if err != nil {
+		return err
+	}
+	m, err := l.Reset(ctx, throttle.PhoneAttempts(user.ID))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(u.stdout, "unlocked %s: cleared %d password-check counters and %d phone lockout\n", user.Login, n, m)
+	return nil
 }
 
 type phoneJSON struct {
@@ -372,6 +451,9 @@ func (u usersCmd) show(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if d.Limits, err = u.limitCounters(ctx, user); err != nil {
+		return err
+	}
 	if *asJSON {
 		return json.NewEncoder(u.stdout).Encode(d)
 	}
@@ -382,6 +464,15 @@ func (u usersCmd) show(ctx context.Context, args []string) error {
 	for _, p := range d.Phones {
 		fmt.Fprintf(tw, "phone\t%s (%s; enrollment %s)\n", p.Number, strings.Join(p.Method, ", "), p.ID)
 	}
+	lim := d.Limits
+	fmt.Fprintf(tw, "password checks from unknown sources (hour)\t%d of %d\n", lim.UnknownSourcePasswordChecks, lim.UnknownSourcePasswordMax)
+	locked := "no"
+	if !lim.PhoneLockedUntil.IsZero() {
+		locked = "until " + lim.PhoneLockedUntil.Format(time.RFC3339)
+	}
+	fmt.Fprintf(tw, "wrong codes\t%d (phone locked: %s)\n", lim.WrongCodes, locked)
+	fmt.Fprintf(tw, "codes sent (24h)\t%d of %d; to new numbers %d of %d\n", lim.CodesSentToday, lim.CodesSentTodayMax,
+		lim.CodesToNewNumbersToday, lim.CodesToNewNumbersTodayMax)
 	return tw.Flush()
 }
 
@@ -460,7 +551,7 @@ func (u usersCmd) addPhone(ctx context.Context, args []string) error {
 	if *region != "" {
 		r = strings.ToUpper(*region)
 	}
-	e164, err := phone.ParseNumber(pos[1], r)
+	e164, err := u.phoneRules.Parse(pos[1], r)
 	if err != nil {
 		return fmt.Errorf("%q: %w", pos[1], err)
 	}
@@ -488,7 +579,9 @@ func (u usersCmd) removePhone(ctx context.Context, args []string) error {
 	}
 	e164, _ := phone.ParseNumber(which, u.region)
 	for _, p := range phones {
-		if p.ID == which || (e164 != "" && p.Number == e164) {
+		// The stored number as typed also matches: a number enrolled before the
+		// rules refused its kind must stay removable.
+		if p.ID == which || p.Number == strings.TrimSpace(which) || (e164 != "" && p.Number == e164) {
 			if err := u.st.DeletePhoneEnrollment(ctx, p.ID); err != nil {
 				return err
 			}

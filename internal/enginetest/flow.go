@@ -21,6 +21,14 @@ type Flow struct {
 	// Last is the last response body; Status its HTTP status.
 	Last   map[string]any
 	Status int
+	// ClientIP, when set, is sent as X-Forwarded-For: the engine under test trusts
+	// the test as its proxy, so each Flow can be a client of its own.
+	ClientIP string
+	// Cookies, when set, keeps the engine's cookies (the device token) as a
+	// browser does.
+	Cookies http.CookieJar
+	// Header is the last response's headers.
+	Header http.Header
 	// good is the last 2xx response: where forms are taken from, as okta-auth-js does.
 	good map[string]any
 }
@@ -29,11 +37,19 @@ type Flow struct {
 // profile email phone offline_access) and introspects it.
 func (h *Harness) Interact(t testing.TB, scopes ...string) *Flow {
 	t.Helper()
+	return h.InteractAs(t, "", nil, scopes...)
+}
+
+// InteractAs is Interact for a client at clientIP (sent as X-Forwarded-For; empty
+// means the test's own address) keeping cookies in jar (nil: none, as a server-side
+// client).
+func (h *Harness) InteractAs(t testing.TB, clientIP string, jar http.CookieJar, scopes ...string) *Flow {
+	t.Helper()
 	if len(scopes) == 0 {
 		scopes = []string{"openid", "profile", "email", "phone", "offline_access"}
 	}
-	f := &Flow{t: t, h: h, PKCE: NewPKCE()}
-	status, body := h.PostForm(t, h.Issuer+"/v1/interact", url.Values{
+	f := &Flow{t: t, h: h, PKCE: NewPKCE(), ClientIP: clientIP, Cookies: jar}
+	status, body := f.postForm(h.Issuer+"/v1/interact", url.Values{
 		"client_id": {ClientID}, "redirect_uri": {RedirectURI}, "scope": {strings.Join(scopes, " ")},
 		"code_challenge": {f.PKCE.Challenge}, "code_challenge_method": {"S256"},
 		"state": {"st-123"}, "nonce": {"n-456"},
@@ -47,6 +63,37 @@ func (h *Harness) Interact(t testing.TB, scopes ...string) *Flow {
 		t.Fatalf("introspect: %d %v", f.Status, f.Last)
 	}
 	return f
+}
+
+// TryInteract starts a sign-in as InteractAs does but returns the answer instead of
+// failing the test on an error.
+func (h *Harness) TryInteract(t testing.TB, clientIP string) (int, map[string]any) {
+	f := &Flow{t: t, h: h, PKCE: NewPKCE(), ClientIP: clientIP}
+	return f.postForm(h.Issuer+"/v1/interact", url.Values{
+		"client_id": {ClientID}, "redirect_uri": {RedirectURI}, "scope": {"openid"},
+		"code_challenge": {f.PKCE.Challenge}, "code_challenge_method": {"S256"},
+	})
+}
+
+func (f *Flow) postForm(u string, form url.Values) (int, map[string]any) {
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	f.Status, f.Last = f.do(req)
+	return f.Status, f.Last
+}
+
+// do sends req as this Flow's client and decodes the JSON answer.
+func (f *Flow) do(req *http.Request) (int, map[string]any) {
+	if f.ClientIP != "" {
+		req.Header.Set("X-Forwarded-For", f.ClientIP)
+	}
+	c := &http.Client{Jar: f.Cookies}
+	resp, err := c.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.Header = resp.Header
+	return decode(f.t, resp)
 }
 
 // PostForm posts a form and decodes a JSON answer.
@@ -82,11 +129,7 @@ func (f *Flow) PostJSON(u string, body map[string]any) (int, map[string]any) {
 	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json; okta-version=1.0.0")
 	req.Header.Set("Accept", "application/json; okta-version=1.0.0")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.Status, f.Last = decode(f.t, resp)
+	f.Status, f.Last = f.do(req)
 	if f.Status/100 == 2 {
 		f.good = f.Last
 		if sh, ok := f.Last["stateHandle"].(string); ok {

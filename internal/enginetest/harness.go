@@ -14,11 +14,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
@@ -26,7 +29,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/messaging"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
-	"github.com/gatehouse-id/gatehouse/engine/store/sqlite"
+	"github.com/gatehouse-id/gatehouse/internal/testenv"
 )
 
 // Fixed test identities.
@@ -69,6 +72,9 @@ type Options struct {
 	DataDir string
 	// Sender delivers messages; nil means the dev outbox (codes readable with Outbox).
 	Sender messaging.Sender
+	// Database overrides the configuration's database, e.g. a DSN from
+	// PostgresSchema, or the same database for two engines (two nodes).
+	Database string
 }
 
 // Harness is a running engine.
@@ -109,6 +115,12 @@ func Start(t testing.TB, o Options) *Harness {
 	srv := httptest.NewUnstartedServer(nil)
 	origin := "http://" + srv.Listener.Addr().String()
 	cfg := Config(origin, dir)
+	// Tests post as many clients through X-Forwarded-For (Flow.ClientIP); the test
+	// itself is the trusted proxy.
+	cfg.Server.TrustedProxies = []string{"127.0.0.1"}
+	if o.Database != "" {
+		cfg.Database = o.Database
+	}
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
@@ -116,7 +128,7 @@ func Start(t testing.TB, o Options) *Harness {
 		t.Fatalf("test configuration: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, strings.TrimPrefix(cfg.Database, "sqlite:"))
+	st, err := engine.OpenStore(ctx, cfg.Database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,4 +223,35 @@ func NewPKCE() PKCE {
 	v := opaque.New(32)
 	sum := sha256.Sum256([]byte(v))
 	return PKCE{Verifier: v, Challenge: base64.RawURLEncoding.EncodeToString(sum[:])}
+}
+
+// PostgresSchema creates an empty PostgreSQL schema for the test, dropped when it
+// ends, and returns a DSN that uses it; without PostgreSQL the test skips (or fails
+// under .ci/run). The server is GATEHOUSE_TEST_POSTGRES_DSN, by default the local
+// one.
+func PostgresSchema(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		testenv.Unavailable(t, "PostgreSQL", err.Error())
+	}
+	schema := "gh_enginetest_" + strings.ToLower(opaque.ID(""))
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		_ = conn.Close(context.Background())
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
 }
