@@ -5,10 +5,12 @@
 // an Okta org's embedded-sign-in app — it works unchanged.
 //
 // The pages need no JavaScript; one small script only counts down the
-// "send again" wait. Sessions are kept on the server (see SessionStore), the
-// session cookie is HttpOnly and SameSite=Lax (and Secure on https), every
-// POST is checked by net/http's CrossOriginProtection, and every response
-// carries a strict Content-Security-Policy.
+// "send again" wait. Sessions are kept on the server (see SessionStore) and
+// created only when a sign-in starts; the cookies are HttpOnly and
+// SameSite=Lax (and Secure on https), the sign-in form carries a signed CSRF
+// token, every POST is checked by net/http's CrossOriginProtection, and every
+// response carries a strict Content-Security-Policy. Every call to the
+// identity server passes the browser's address on (idx.WithClientIP).
 package app
 
 import (
@@ -19,6 +21,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -47,6 +50,27 @@ type Config struct {
 	// Sessions keeps sessions. Defaults to a MemorySessionStore, which is
 	// right for one process; see SessionStore for several.
 	Sessions SessionStore
+	// MaxSignInsPerIP caps the sign-ins in progress — sessions not signed in
+	// yet — started from one client address (an IPv4 address, or an IPv6
+	// /64), so that one address cannot take the whole session store.
+	// Beyond it, a new sign-in from that address is answered 429 with
+	// Retry-After until one of them ends or expires. Signed-in sessions do
+	// not count: many people behind one NAT can be signed in at once.
+	// Defaults to 20; a negative value removes the cap. It needs a
+	// Sessions store that implements SessionCounter.
+	MaxSignInsPerIP int
+	// TrustedProxies are the networks of reverse proxies in front of the
+	// app whose X-Forwarded-For is believed: the browser's address is then
+	// the last hop in it that is not one of them. Empty (the default): the
+	// app is reached directly and the browser's address is the connection's.
+	// Never list networks that browsers connect from.
+	TrustedProxies []netip.Prefix
+	// CookieKey signs the sign-in form's CSRF token and the one-time notice
+	// cookie (HMAC-SHA256), at least 32 bytes. Defaults to a random key per
+	// process, which is right for one process; several instances serving
+	// one site need the same key (a restart only makes an open sign-in page
+	// ask for the password again).
+	CookieKey []byte
 	// SessionIdleTimeout ends a session left unused that long. Defaults to
 	// 30 minutes, the engine's sign-in transaction lifetime.
 	SessionIdleTimeout time.Duration
@@ -71,11 +95,19 @@ var templateFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
+// defaultMaxSignInsPerIP is Config.MaxSignInsPerIP's default.
+const defaultMaxSignInsPerIP = 20
+
 // server holds what every handler needs.
 type server struct {
 	client         *idx.Client
 	sessions       SessionStore
 	cookies        sessionCookies
+	forms          formTokens
+	notices        notices
+	maxPerIP       int
+	trustedProxies []netip.Prefix
+	admission      admission
 	idleTimeout    time.Duration
 	resendInterval time.Duration
 	now            func() time.Time
@@ -100,10 +132,22 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil || (redirect.Scheme != "http" && redirect.Scheme != "https") {
 		return nil, fmt.Errorf("app: redirect URI %q must be an absolute http(s) URL", cfg.RedirectURI)
 	}
+	key := cfg.CookieKey
+	switch {
+	case len(key) == 0:
+		key = []byte(randomValue())
+	case len(key) < 32:
+		return nil, fmt.Errorf("app: the cookie key must be at least 32 bytes, not %d", len(key))
+	}
+	secure := redirect.Scheme == "https"
 	s := &server{
 		client:         client,
 		sessions:       cfg.Sessions,
-		cookies:        newSessionCookies(redirect.Scheme == "https"),
+		cookies:        newSessionCookies(secure),
+		forms:          newFormTokens(key, secure),
+		notices:        newNotices(key, secure),
+		maxPerIP:       cfg.MaxSignInsPerIP,
+		trustedProxies: append([]netip.Prefix(nil), cfg.TrustedProxies...),
 		idleTimeout:    cfg.SessionIdleTimeout,
 		resendInterval: cfg.ResendInterval,
 		now:            cfg.Now,
@@ -111,6 +155,15 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if s.sessions == nil {
 		s.sessions = NewMemorySessionStore(0)
+	}
+	if s.maxPerIP == 0 {
+		s.maxPerIP = defaultMaxSignInsPerIP
+	}
+	for i, p := range s.trustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("app: invalid trusted proxy network %v", p)
+		}
+		s.trustedProxies[i] = p.Masked()
 	}
 	if s.idleTimeout <= 0 {
 		s.idleTimeout = 30 * time.Minute
@@ -167,7 +220,7 @@ func (s *server) routes() http.Handler {
 		s.renderMessage(w, http.StatusForbidden, "Request blocked",
 			"This form was sent from another site, so it was ignored. Go back to the sign-in page and try again.")
 	}))
-	return securityHeaders(limitBodies(csrf.Handler(mux)))
+	return securityHeaders(limitBodies(s.withClientIP(csrf.Handler(mux))))
 }
 
 // securityHeaders sets the headers every response carries. Pages show

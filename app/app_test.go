@@ -30,12 +30,39 @@ type testApp struct {
 // so moving it past the 30-second resend rule moves the countdown too.
 func startApp(t testing.TB, configure func(*config.Config)) *testApp {
 	t.Helper()
+	return newTestApp(t, appOptions{engine: configure})
+}
+
+// appOptions adjust newTestApp.
+type appOptions struct {
+	engine func(*config.Config) // changes the engine's configuration
+	app    func(*Config)        // changes the app's configuration
+	// maxSessions bounds the app's MemorySessionStore (0: its default).
+	maxSessions int
+	// front puts an engineFront between the app and the engine.
+	front *engineFront
+}
+
+// newTestApp starts an engine (behind o.front if given) and the app.
+func newTestApp(t testing.TB, o appOptions) *testApp {
+	t.Helper()
+	configure := o.engine
+	if o.front != nil {
+		configure = o.front.listen(t, o.engine)
+	}
 	h := enginetest.Start(t, enginetest.Options{Configure: configure})
-	store := NewMemorySessionStore(0)
-	handler, err := New(Config{
+	if o.front != nil {
+		o.front.start(t, h)
+	}
+	store := NewMemorySessionStore(o.maxSessions)
+	cfg := Config{
 		Issuer: h.Issuer, ClientID: enginetest.ClientID, RedirectURI: enginetest.RedirectURI,
 		Sessions: store, Now: h.Clock.Now, Logger: slog.New(slog.DiscardHandler),
-	})
+	}
+	if o.app != nil {
+		o.app(&cfg)
+	}
+	handler, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +76,12 @@ type agent struct {
 	t    testing.TB
 	base string
 	c    *http.Client
+	// header is added to every request, e.g. the X-Forwarded-For of a
+	// proxy in front of the app.
+	header http.Header
+	// token is the sign-in form's CSRF token, read from the sign-in page
+	// the first time the agent posts it.
+	token string
 }
 
 func (ta *testApp) agent(t testing.TB) *agent {
@@ -68,6 +101,9 @@ type reply struct {
 
 func (a *agent) do(req *http.Request) reply {
 	a.t.Helper()
+	for k, vs := range a.header {
+		req.Header[k] = vs
+	}
 	resp, err := a.c.Do(req)
 	if err != nil {
 		a.t.Fatal(err)
@@ -83,14 +119,50 @@ func (a *agent) get(path string) reply {
 	return a.do(req)
 }
 
+// post posts a form as a browser does from the app's page: a sign-in form
+// carries the page's CSRF token unless form has a "csrf" value of its own.
 func (a *agent) post(path string, form url.Values) reply {
 	a.t.Helper()
+	if path == pathSignIn && !form.Has(formField) {
+		form = cloneValues(form)
+		form.Set(formField, a.formToken())
+	}
 	req, _ := http.NewRequest(http.MethodPost, a.base+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	// What a browser sends with a form on the app's own page.
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	req.Header.Set("Origin", a.base)
 	return a.do(req)
+}
+
+// formToken reads the sign-in form's token from the sign-in page once; it
+// stays valid as long as the browser keeps its form cookie.
+func (a *agent) formToken() string {
+	a.t.Helper()
+	if a.token == "" {
+		r := a.get(pathSignIn)
+		a.token = hiddenToken(a.t, r)
+	}
+	return a.token
+}
+
+// hiddenToken reads the CSRF token of the sign-in form on a page.
+func hiddenToken(t testing.TB, r reply) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(r.body, `name="csrf" value="`)
+	if !ok {
+		t.Fatalf("no CSRF token on the page (%d):\n%s", r.status, r.body)
+	}
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
 }
 
 // expectRedirect checks r is a 303 to path and follows it.
@@ -204,7 +276,10 @@ func TestCrossSitePostsAreRefused(t *testing.T) {
 }
 
 func TestSessionCookieAttributes(t *testing.T) {
-	ta := startApp(t, nil)
+	const httpsRedirect = "https://app.example.com/login/callback"
+	ta := startApp(t, func(c *config.Config) {
+		c.Clients[0].RedirectURIs = append(c.Clients[0].RedirectURIs, httpsRedirect)
+	})
 	ta.h.CreateUser(t, "cookie@example.com", "+12015550140")
 	a := ta.agent(t)
 	r := a.post("/login", url.Values{"username": {"cookie@example.com"}, "password": {enginetest.Password}})
@@ -214,17 +289,31 @@ func TestSessionCookieAttributes(t *testing.T) {
 		t.Errorf("http app cookie: %s", c)
 	}
 
-	// Served over https (by its redirect URI), the cookie is Secure and
-	// host-only (__Host- prefix).
-	handler, err := New(Config{Issuer: ta.h.Issuer, ClientID: enginetest.ClientID, RedirectURI: "https://app.example.com/login/callback",
+	// Served over https (by its redirect URI), the cookies are Secure and
+	// host-only (__Host- prefix): the sign-in form's cookie, then the
+	// session's once a sign-in starts.
+	handler, err := New(Config{Issuer: ta.h.Issuer, ClientID: enginetest.ClientID, RedirectURI: httpsRedirect,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "https://app.example.com/logout", nil))
-	if c := rec.Header().Get("Set-Cookie"); !strings.HasPrefix(c, "__Host-gatehouse_session=") || !strings.Contains(c, "Secure") || !strings.Contains(c, "HttpOnly") {
-		t.Errorf("https app cookie: %s", c)
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://app.example.com/login", nil))
+	form := rec.Result().Cookies()
+	if c := rec.Header().Get("Set-Cookie"); len(form) != 1 || !strings.HasPrefix(c, "__Host-gatehouse_form=") || !strings.Contains(c, "Secure") ||
+		!strings.Contains(c, "HttpOnly") || !strings.Contains(c, "SameSite=Lax") || !strings.Contains(c, "Path=/") {
+		t.Fatalf("https form cookie: %s", c)
+	}
+	token := hiddenToken(t, reply{body: rec.Body.String()})
+	req := httptest.NewRequest(http.MethodPost, "https://app.example.com/login", strings.NewReader(url.Values{
+		"username": {"cookie@example.com"}, "password": {enginetest.Password}, "csrf": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(form[0])
+	rec = httptest.NewRecorder()
+	handler.ServeHTTP(rec, req)
+	if c := rec.Header().Get("Set-Cookie"); rec.Code != http.StatusSeeOther || !strings.HasPrefix(c, "__Host-gatehouse_session=") ||
+		!strings.Contains(c, "Secure") || !strings.Contains(c, "HttpOnly") {
+		t.Errorf("https sign-in: %d, cookie %s", rec.Code, c)
 	}
 }
 
@@ -700,8 +789,25 @@ func TestMessagesInHumanWords(t *testing.T) {
 		{idx.Message{}, "Something went wrong."},
 	}
 	for _, c := range cases {
-		if got := humanText(c.msg); !strings.Contains(got, c.want) {
+		if got := humanText(c.msg, 0); !strings.Contains(got, c.want) {
 			t.Errorf("humanText(%+v) = %q, want it to contain %q", c.msg, got, c.want)
+		}
+	}
+	// With the server's wait, rate limits say it instead of "a little".
+	waits := []struct {
+		msg  idx.Message
+		wait time.Duration
+		want string
+	}{
+		{idx.Message{Key: "tooManyRequests"}, 42 * time.Second, "Too many sign-in attempts. Try again in 42 seconds."},
+		{idx.Message{Key: "errors.E0000150"}, 1500 * time.Millisecond, "You can ask for a new code in 2 seconds."},
+		{idx.Message{Key: "errors.E0000151"}, time.Second, "You can ask for a new code in 1 second."},
+		{idx.Message{Key: "E0000047"}, 10 * time.Minute, "Try again in 10 minutes."},
+		{idx.Message{Key: "errors.E0000004"}, time.Minute, "That username and password don't match."},
+	}
+	for _, c := range waits {
+		if got := humanText(c.msg, c.wait); !strings.Contains(got, c.want) {
+			t.Errorf("humanText(%+v, %v) = %q, want it to contain %q", c.msg, c.wait, got, c.want)
 		}
 	}
 }
@@ -722,20 +828,102 @@ func TestMemorySessionStore(t *testing.T) {
 	if s2, _ := m.Load(ctx, "a"); s2.Username != "a" {
 		t.Error("the store shares its sessions with callers")
 	}
-	_ = m.Save(ctx, "b", &Session{}, time.Hour)
-	if err := m.Save(ctx, "c", &Session{}, time.Hour); err != ErrSessionStoreFull {
-		t.Errorf("third session in a store of two: %v", err)
-	}
 	now = now.Add(2 * time.Minute) // "a" expires
 	if _, err := m.Load(ctx, "a"); err != ErrSessionNotFound {
 		t.Errorf("expired session: %v", err)
 	}
-	if err := m.Save(ctx, "c", &Session{}, time.Hour); err != nil {
-		t.Errorf("saving once a session expired: %v", err)
-	}
+	_ = m.Save(ctx, "b", &Session{}, time.Hour)
 	_ = m.Delete(ctx, "b")
-	if _, err := m.Load(ctx, "b"); err != ErrSessionNotFound || m.Len() != 1 {
+	if _, err := m.Load(ctx, "b"); err != ErrSessionNotFound || m.Len() != 0 {
 		t.Errorf("after Delete: %v, %d sessions", err, m.Len())
+	}
+}
+
+// TestMemorySessionStoreEvictsSignInsNotSignedIn: a full store makes room
+// for a new session by dropping the sign-in in progress unused longest,
+// never a signed-in session; only a store full of those refuses.
+func TestMemorySessionStoreEvictsSignInsNotSignedIn(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemorySessionStore(3)
+	now := time.Now()
+	m.now = func() time.Time { return now }
+	signedIn := &Session{Tokens: &idx.Tokens{AccessToken: "at"}}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(m.Save(ctx, "in", signedIn, time.Hour))
+	must(m.Save(ctx, "p1", &Session{Username: "p1"}, time.Hour))
+	now = now.Add(time.Second)
+	must(m.Save(ctx, "p2", &Session{Username: "p2"}, time.Hour))
+	now = now.Add(time.Second)
+	must(m.Save(ctx, "p1", &Session{Username: "p1", Step: "identify"}, time.Hour)) // p1 used again: p2 is now the oldest
+	must(m.Save(ctx, "new", &Session{}, time.Hour))
+	if _, err := m.Load(ctx, "p2"); err != ErrSessionNotFound {
+		t.Errorf("the sign-in unused longest was kept: %v", err)
+	}
+	for _, k := range []string{"in", "p1", "new"} {
+		if _, err := m.Load(ctx, k); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+	// Signing in takes a session out of the eviction order.
+	must(m.Save(ctx, "p1", signedIn, time.Hour))
+	must(m.Save(ctx, "new", signedIn, time.Hour))
+	if err := m.Save(ctx, "one-more", &Session{}, time.Hour); err != ErrSessionStoreFull {
+		t.Errorf("a store full of signed-in sessions: %v, want ErrSessionStoreFull", err)
+	}
+	if m.Len() != 3 {
+		t.Errorf("%d sessions, want 3", m.Len())
+	}
+	// An expired signed-in session makes room.
+	must(m.Save(ctx, "in", signedIn, time.Millisecond))
+	now = now.Add(2 * time.Second)
+	must(m.Save(ctx, "one-more", &Session{}, time.Hour))
+	if _, err := m.Load(ctx, "in"); err != ErrSessionNotFound {
+		t.Errorf("the expired session is still there: %v", err)
+	}
+}
+
+// TestMemorySessionStoreCountsSignInsPerClient: SignInsInProgress counts the
+// live sessions not signed in per client, and says when the first expires.
+func TestMemorySessionStoreCountsSignInsPerClient(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemorySessionStore(0)
+	now := time.Now()
+	m.now = func() time.Time { return now }
+	count := func(client string) (int, time.Duration) {
+		t.Helper()
+		n, first, err := m.SignInsInProgress(ctx, client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, first
+	}
+	_ = m.Save(ctx, "a1", &Session{ClientIP: "192.0.2.1"}, 10*time.Minute)
+	now = now.Add(time.Minute)
+	_ = m.Save(ctx, "a2", &Session{ClientIP: "192.0.2.1"}, 10*time.Minute)
+	_ = m.Save(ctx, "b1", &Session{ClientIP: "2001:db8::/64"}, 10*time.Minute)
+	_ = m.Save(ctx, "a3", &Session{ClientIP: "192.0.2.1", Tokens: &idx.Tokens{}}, 10*time.Minute)
+	if n, first := count("192.0.2.1"); n != 2 || first != 9*time.Minute {
+		t.Errorf("192.0.2.1: %d, first expiry in %v; want 2, 9m", n, first)
+	}
+	if n, _ := count("2001:db8::/64"); n != 1 {
+		t.Errorf("2001:db8::/64: %d, want 1", n)
+	}
+	_ = m.Save(ctx, "a1", &Session{ClientIP: "192.0.2.1", Tokens: &idx.Tokens{}}, 10*time.Minute) // signed in
+	_ = m.Delete(ctx, "b1")
+	if n, first := count("192.0.2.1"); n != 1 || first != 10*time.Minute {
+		t.Errorf("after a sign-in: %d, %v; want 1, 10m", n, first)
+	}
+	if n, first := count("2001:db8::/64"); n != 0 || first != 0 {
+		t.Errorf("after Delete: %d, %v", n, first)
+	}
+	now = now.Add(11 * time.Minute)
+	if n, _ := count("192.0.2.1"); n != 0 {
+		t.Errorf("expired sessions counted: %d", n)
 	}
 }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/idx"
 )
@@ -14,6 +15,7 @@ const (
 	keyCallLimit      = "errors.E0000151"
 	keyFactorLocked   = "oie.tooManyRequests"
 	keyPasswordLimit  = "tooManyRequests"
+	keyAPILimit       = "E0000047" // Okta's API rate limit, in its classic error body
 )
 
 // humanWords are the app's own words for the i18n keys the engine (and Okta)
@@ -34,10 +36,25 @@ var humanWords = map[string]string{
 	"api.factors.error.sms.invalid_phone": "That doesn't look like a phone number. Include the country code, e.g. +1 201 555 0123.",
 	"errors.E0000009":                     "Something went wrong on our side. Try again in a moment.",
 	"E0000003":                            "Something went wrong with that request. Try again.",
+	keyAPILimit:                           "The sign-in service is getting too many requests. Wait a moment, then try again.",
 }
 
-// humanText returns the words to show for a server message.
-func humanText(m idx.Message) string {
+// withWait are the words for rate limits when the server said how long to
+// wait; the wait follows them ("… in 30 seconds.").
+var withWait = map[string]string{
+	keyPasswordLimit: "Too many sign-in attempts. Try again in",
+	keySMSLimit:      "Too many text messages were sent to this phone. You can ask for a new code in",
+	keyCallLimit:     "Too many calls were made to this phone. You can ask for a new code in",
+	keyAPILimit:      "The sign-in service is getting too many requests. Try again in",
+}
+
+// humanText returns the words to show for a server message. wait is how
+// long the server asked to wait (idx.Transaction.RetryAfter), zero if it did
+// not say; a rate limit's words then give it instead of "a little".
+func humanText(m idx.Message, wait time.Duration) string {
+	if s, ok := withWait[m.Key]; ok && wait > 0 {
+		return s + " " + waitText(wait) + "."
+	}
 	if m.Key == keyFactorLocked {
 		// The engine passes the minutes left as the first parameter.
 		if len(m.Params) > 0 {
@@ -61,7 +78,7 @@ func humanText(m idx.Message) string {
 func rateLimited(msgs []idx.Message) bool {
 	for _, m := range msgs {
 		switch m.Key {
-		case keySMSLimit, keyCallLimit, keyFactorLocked, keyPasswordLimit:
+		case keySMSLimit, keyCallLimit, keyFactorLocked, keyPasswordLimit, keyAPILimit:
 			return true
 		}
 	}
@@ -98,8 +115,8 @@ var fieldOf = map[string]string{
 func newFormErrors() formErrors { return formErrors{Fields: map[string]string{}} }
 
 // add files one server message under its field, or globally.
-func (e *formErrors) add(m idx.Message) {
-	text := humanText(m)
+func (e *formErrors) add(m idx.Message, wait time.Duration) {
+	text := humanText(m, wait)
 	if f, ok := fieldOf[m.Field]; ok && m.Field != "" {
 		if _, dup := e.Fields[f]; !dup {
 			e.Fields[f] = text
@@ -121,12 +138,13 @@ func (e *formErrors) addGlobal(text string) {
 func (e formErrors) any() bool { return len(e.Global) > 0 || len(e.Fields) > 0 }
 
 // errorsFrom files the error and warning messages; informational ones
-// (which Okta sometimes adds) are not mistakes to show in red.
-func errorsFrom(msgs []idx.Message) formErrors {
+// (which Okta sometimes adds) are not mistakes to show in red. wait is the
+// transaction's RetryAfter.
+func errorsFrom(msgs []idx.Message, wait time.Duration) formErrors {
 	e := newFormErrors()
 	for _, m := range msgs {
 		if m.Class != "INFO" {
-			e.add(m)
+			e.add(m, wait)
 		}
 	}
 	return e

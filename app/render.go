@@ -34,6 +34,7 @@ type view struct {
 	Errors   formErrors
 	Username string // who is signing in, shown on the step pages
 	Step     int    // position in the four-step sign-in, 0 elsewhere
+	CSRF     string // the sign-in form's token (formTokens)
 
 	// Inputs kept after an error (never the password).
 	Input inputKept

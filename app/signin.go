@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -50,10 +51,14 @@ func pageFor(step string) string {
 	}
 }
 
-// visit is one request's session: its id (empty until first saved) and data.
+// visit is one request's session: its id (empty while nothing is stored)
+// and data.
 type visit struct {
 	id   string
 	sess *Session
+	// dropCookie is set when the stored session was deleted (rotate): the
+	// browser's session cookie is cleared unless a new session replaces it.
+	dropCookie bool
 }
 
 // load returns the request's session, or a fresh empty one.
@@ -72,11 +77,26 @@ func (s *server) load(r *http.Request) *visit {
 	return &visit{id: id, sess: sess}
 }
 
-// save stores the session, issuing a cookie if it is new. A failure is
-// logged and reported; the page shown then says to try again.
+// save stores the session. A session is created only when there is
+// something to keep between requests — a sign-in in progress, which only
+// signIn starts, or tokens — so that no anonymous request (a page, a cancel,
+// a form post that starts nothing) stores anything on the server. Without a
+// stored session, a notice for the next page travels in a signed cookie
+// instead. A failure is logged and reported; the page shown then says to
+// try again.
 func (s *server) save(w http.ResponseWriter, r *http.Request, v *visit) bool {
 	if v.id == "" {
+		if v.sess.State == nil && !v.sess.signedIn() {
+			if v.dropCookie {
+				s.cookies.clear(w)
+			}
+			if n := v.takeNotice(); n != nil {
+				s.notices.set(w, n)
+			}
+			return true
+		}
 		v.id = newSessionID()
+		v.sess.ClientIP = clientOf(r)
 		s.cookies.set(w, v.id)
 	}
 	if err := s.sessions.Save(r.Context(), storeKey(v.id), v.sess, s.idleTimeout); err != nil {
@@ -95,6 +115,7 @@ func (s *server) rotate(w http.ResponseWriter, r *http.Request, v *visit) {
 		if err := s.sessions.Delete(r.Context(), storeKey(v.id)); err != nil {
 			s.log.Error("deleting session", "err", err)
 		}
+		v.dropCookie = true
 	}
 	v.id = ""
 }
@@ -125,13 +146,15 @@ func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	page := &view{Title: "Sign in", Step: 1}
+	page := &view{Title: "Sign in", Step: 1, CSRF: s.forms.issue(w, r)}
 	page.Input.Username = v.sess.Username
 	if n := v.takeNotice(); n != nil {
 		page.Notice = n
 		if !s.save(w, r, v) {
 			return
 		}
+	} else if v.id == "" {
+		page.Notice = s.notices.take(w, r)
 	}
 	s.render(w, http.StatusOK, "signin", page)
 }
@@ -147,17 +170,35 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
 	errs := newFormErrors()
-	if username == "" {
-		errs.Fields["username"] = "Enter your username."
-	}
-	if password == "" {
-		errs.Fields["password"] = "Enter your password."
+	status := http.StatusUnprocessableEntity
+	switch {
+	case !s.forms.valid(r):
+		// No token, or one for another form cookie: a forged post, or a
+		// page from before the cookie was cleared or the app restarted.
+		status = http.StatusForbidden
+		errs.addGlobal("This sign-in page had expired, so nothing was sent. Enter your password again.")
+	default:
+		if username == "" {
+			errs.Fields["username"] = "Enter your username."
+		}
+		if password == "" {
+			errs.Fields["password"] = "Enter your password."
+		}
 	}
 	if errs.any() {
-		page := &view{Title: "Sign in", Step: 1, Errors: errs}
+		page := &view{Title: "Sign in", Step: 1, Errors: errs, CSRF: s.forms.issue(w, r)}
 		page.Input.Username = username
-		s.render(w, http.StatusUnprocessableEntity, "signin", page)
+		s.render(w, status, "signin", page)
 		return
+	}
+	if v.id == "" {
+		// This sign-in would create the visitor's session.
+		release, wait, ok := s.admit(r)
+		if !ok {
+			s.tooManySignIns(w, wait)
+			return
+		}
+		defer release()
 	}
 	v.sess.Username = username
 	// Retry on the transaction of a previous wrong password; anything else
@@ -405,6 +446,28 @@ func (s *server) lost(w http.ResponseWriter, r *http.Request, v *visit) {
 	s.redirectWith(w, r, v, pathSignIn, &notice{Kind: "error", Text: "Your sign-in ended before it was finished. Please sign in again."})
 }
 
+// refused answers an SDK call the identity server refused with 429 Too Many
+// Requests without an IDX form (interact, token): the sign-in page again,
+// or a page saying so, with the server's wait in Retry-After and in words.
+// The transaction, if any, is kept.
+func (s *server) refused(w http.ResponseWriter, r *http.Request, v *visit, here string, wait time.Duration) {
+	s.log.Warn("the identity server refused a request: too many requests", "retry_after", wait)
+	text := "The sign-in service is getting too many requests from your network. Wait a moment, then try again."
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		text = "The sign-in service is getting too many requests from your network. Try again in " + waitText(wait) + "."
+	}
+	if here == pathSignIn {
+		page := &view{Title: "Sign in", Step: 1, CSRF: s.forms.issue(w, r)}
+		page.Input.Username = v.sess.Username
+		page.Errors = newFormErrors()
+		page.Errors.addGlobal(text)
+		s.render(w, http.StatusTooManyRequests, "signin", page)
+		return
+	}
+	s.renderMessage(w, http.StatusTooManyRequests, "Too many requests", text)
+}
+
 // unavailable answers an SDK call that failed (network, protocol): the
 // transaction is kept, so trying again may work.
 func (s *server) unavailable(w http.ResponseWriter, err error) {
@@ -427,6 +490,10 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, v *visit, here s
 		s.lost(w, r, v)
 		return
 	case err != nil:
+		if wait, ok := idx.RateLimited(err); ok {
+			s.refused(w, r, v, here, wait)
+			return
+		}
 		s.unavailable(w, err)
 		return
 	}
@@ -442,7 +509,7 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, v *visit, here s
 		// The transaction is over (expired, denied): back to the start,
 		// with the reason.
 		v.sess.clearTransaction()
-		errs := errorsFrom(tx.Messages)
+		errs := errorsFrom(tx.Messages, tx.RetryAfter)
 		text := "Your sign-in couldn't be finished. Please sign in again."
 		if len(errs.Global) > 0 {
 			text = errs.Global[0]
@@ -464,7 +531,7 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, v *visit, here s
 		// A message that came with a move to another step (unusual) is
 		// carried over rather than lost.
 		var n *notice
-		if errs := errorsFrom(tx.Messages); errs.any() {
+		if errs := errorsFrom(tx.Messages, tx.RetryAfter); errs.any() {
 			text := ""
 			for _, t := range errs.Fields {
 				text = t
@@ -484,7 +551,7 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, v *visit, here s
 	if len(kept) > 0 {
 		in = &kept[0]
 	}
-	s.renderStep(w, r, v, tx, errorsFrom(tx.Messages), in)
+	s.renderStep(w, r, v, tx, errorsFrom(tx.Messages, tx.RetryAfter), in)
 }
 
 // renderStep shows the page of the transaction's current step.
@@ -501,8 +568,13 @@ func (s *server) renderStep(w http.ResponseWriter, r *http.Request, v *visit, tx
 	}
 	status := http.StatusOK
 	switch {
-	case rateLimited(tx.Messages):
+	case rateLimited(tx.Messages) || tx.RetryAfter > 0:
+		// The engine's wait, not a guess: the same one the page's text
+		// gives (errorsFrom).
 		status = http.StatusTooManyRequests
+		if tx.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(tx.RetryAfter)))
+		}
 	case errs.any():
 		status = http.StatusUnprocessableEntity
 	}
@@ -514,6 +586,7 @@ func (s *server) renderStep(w http.ResponseWriter, r *http.Request, v *visit, tx
 	case pathSignIn:
 		name, page.Title, page.Step = "signin", "Sign in", 1
 		page.Input.Username = v.sess.Username
+		page.CSRF = s.forms.issue(w, r)
 	case pathSelect:
 		name, page.Title, page.Step = "select", "Verify it's you", 2
 		page.Enroll = step.Name == stepSelectEnroll
@@ -539,6 +612,10 @@ func (s *server) renderStep(w http.ResponseWriter, r *http.Request, v *visit, tx
 		page.CanResend = step.CanResend
 		if wait := v.sess.CodeSentAt.Add(s.resendInterval).Sub(s.now()); !v.sess.CodeSentAt.IsZero() && wait > 0 {
 			page.ResendWait = int((wait + time.Second - 1) / time.Second)
+		}
+		if tx.RetryAfter > 0 {
+			// A new code was refused: count down the wait the engine gave.
+			page.ResendWait = max(page.ResendWait, retryAfterSeconds(tx.RetryAfter))
 		}
 		if step.Name == stepChallenge && len(v.sess.PhoneMethods) > 1 {
 			page.OtherMethod = "voice"

@@ -191,11 +191,11 @@ func (c *Client) introspect(ctx context.Context, st *State) (*idxResponse, error
 }
 
 // finish turns the final response of a call into a Transaction, applying
-// okta-auth-js's status rules (PROTOCOL.md 9.2) in order: no remediation and
+// okta-auth-js's status rules in order: no remediation and
 // no interaction code → TERMINAL; a successful cancel → CANCELED; an
 // interaction code → SUCCESS with verified tokens; otherwise PENDING.
 func (c *Client) finish(ctx context.Context, st *State, resp *idxResponse, canceled bool) (*Transaction, error) {
-	tx := &Transaction{RequestSucceeded: resp.succeeded, Messages: collectMessages(resp)}
+	tx := &Transaction{RequestSucceeded: resp.succeeded, Messages: collectMessages(resp), RetryAfter: resp.retryAfter}
 	code := ""
 	if resp.succeeded {
 		code = resp.interactionCode

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +53,7 @@ type Client struct {
 	httpClient   *http.Client
 	clockSkew    time.Duration
 
-	// Derived endpoints, see PROTOCOL.md 1.1.
+	// Derived endpoints, see deriveURLs.
 	oauthBase     string
 	introspectURL string
 
@@ -117,7 +119,7 @@ func NewClient(cfg Config) (*Client, error) {
 }
 
 // deriveURLs computes the OAuth base and the introspect URL from the issuer
-// exactly as okta-auth-js does (PROTOCOL.md 1.1): the OAuth base is the issuer
+// exactly as okta-auth-js does: the OAuth base is the issuer
 // if it contains "/oauth2", else issuer+"/oauth2"; introspect is the issuer cut
 // at the first "/oauth2", plus "/idp/idx/introspect".
 func deriveURLs(issuer string) (oauthBase, introspect string) {
@@ -159,6 +161,9 @@ func (c *Client) do(ctx context.Context, method, rawURL string, header http.Head
 		req.Header[k] = vs
 	}
 	req.Header.Set("User-Agent", userAgent)
+	if ip, ok := clientIPFrom(ctx); ok {
+		req.Header.Set("X-Forwarded-For", ip)
+	}
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %s: %w", ErrNetwork, method, redactURL(rawURL), err)
@@ -202,9 +207,57 @@ func oauthErrorFrom(method, rawURL string, r *httpResponse) error {
 		ErrorDescription string `json:"error_description"`
 	}
 	if json.Unmarshal(r.body, &e) == nil && e.Error != "" {
-		return &OAuthError{Code: e.Error, Description: e.ErrorDescription, Status: r.status}
+		return &OAuthError{Code: e.Error, Description: e.ErrorDescription, Status: r.status, RetryAfter: retryAfter(r)}
 	}
-	return &HTTPError{Method: method, URL: redactURL(rawURL), Status: r.status, ContentType: r.contentType}
+	return httpErrorFrom(method, rawURL, r)
+}
+
+// httpErrorFrom describes a non-2xx response whose body is of no use.
+func httpErrorFrom(method, rawURL string, r *httpResponse) *HTTPError {
+	return &HTTPError{Method: method, URL: redactURL(rawURL), Status: r.status, ContentType: r.contentType, RetryAfter: retryAfter(r)}
+}
+
+// maxRetryAfter bounds the wait read from a response, so that a server's
+// absurd value cannot overflow a time.Duration.
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfter is how long a 429 or 503 response asks the client to wait: its
+// Retry-After header (delay-seconds or an HTTP date, RFC 9110 10.2.3), else,
+// for a 429, Okta's X-Rate-Limit-Reset (the unix time at which the limit
+// resets). Times are measured against the response's Date header when it has
+// one, so the application's clock does not need to agree with the server's.
+// Zero means the response did not say (or asked for no wait); other
+// statuses always give zero.
+func retryAfter(r *httpResponse) time.Duration {
+	if r.status != http.StatusTooManyRequests && r.status != http.StatusServiceUnavailable {
+		return 0
+	}
+	now := time.Now()
+	if d, err := http.ParseTime(r.header.Get("Date")); err == nil {
+		now = d
+	}
+	until := func(t time.Time) time.Duration { return min(max(t.Sub(now), 0), maxRetryAfter) }
+	if v := strings.TrimSpace(r.header.Get("Retry-After")); v != "" {
+		secs, err := strconv.ParseUint(v, 10, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return maxRetryAfter
+		}
+		if err == nil {
+			return time.Duration(min(secs, uint64(maxRetryAfter/time.Second))) * time.Second
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return until(t)
+		}
+	}
+	if r.status == http.StatusTooManyRequests {
+		if reset, err := strconv.ParseInt(strings.TrimSpace(r.header.Get("X-Rate-Limit-Reset")), 10, 64); err == nil && reset > 0 {
+			if reset > now.Unix()+int64(maxRetryAfter/time.Second) {
+				return maxRetryAfter
+			}
+			return until(time.Unix(reset, 0))
+		}
+	}
+	return 0
 }
 
 // discoveryDocument holds the discovery members this package reads.

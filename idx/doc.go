@@ -55,12 +55,36 @@
 // only after State.Seal (AES-256-GCM; OpenState reverses it) — never in clear
 // in the browser. See State.
 //
+// # The end user's address
+//
+// An application calling the server from its backend would otherwise put all
+// its users behind its own IP address, so that the server's per-address
+// limits count them as one. WithClientIP attaches the end user's address to
+// a context, and every request sent with that context carries it as
+// X-Forwarded-For:
+//
+//	ctx := idx.WithClientIP(r.Context(), browserIP) // e.g. the host of r.RemoteAddr
+//	tx, err := client.Authenticate(ctx, saved, opts)
+//
+// The server believes the header only from addresses it trusts: Gatehouse
+// from those listed in its server.trusted_proxies setting, so the operator
+// lists the application's servers there. Invalid addresses are ignored.
+//
 // # Errors
 //
 // Failures of the call are Go errors matching ErrNetwork, ErrProtocol
 // (with ErrUnresolvedRelatesTo), ErrDiscovery, ErrOAuth (*OAuthError),
 // ErrTokenInvalid, ErrNoTransaction or ErrActionUnavailable with errors.Is.
 // Mistakes of the user are Messages on the Transaction, never errors.
+//
+// # Rate limits
+//
+// When the server answers 429 Too Many Requests, the wait it asks for — its
+// Retry-After header, else Okta's X-Rate-Limit-Reset — is exposed: on the
+// Transaction (RetryAfter) when the answer is an IDX state, which is how
+// Gatehouse and Okta refuse a sign-in step, and on *OAuthError and
+// *HTTPError (RetryAfter) otherwise, e.g. for interact or token. RateLimited
+// tells such an error apart. Show the user that wait rather than a guess.
 //
 // # Differences from okta-auth-js's IdxTransaction
 //

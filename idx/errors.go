@@ -3,6 +3,8 @@ package idx
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"time"
 )
 
 // Sentinel errors. Every error returned by this package wraps at least one of
@@ -61,6 +63,12 @@ type OAuthError struct {
 	Description string
 	// Status is the HTTP status code of the response.
 	Status int
+	// RetryAfter is how long the server asked to wait before trying again,
+	// for a 429 Too Many Requests (or 503) response: its Retry-After header
+	// (seconds or an HTTP date), else Okta's X-Rate-Limit-Reset (unix
+	// seconds, measured against the response's Date). Zero when the server
+	// did not say, and for every other status.
+	RetryAfter time.Duration
 }
 
 func (e *OAuthError) Error() string {
@@ -83,6 +91,9 @@ type HTTPError struct {
 	Status int
 	// ContentType is the response's Content-Type header.
 	ContentType string
+	// RetryAfter is the wait a 429 (or 503) response asked for, as in
+	// OAuthError.RetryAfter; zero when it did not say.
+	RetryAfter time.Duration
 }
 
 func (e *HTTPError) Error() string {
@@ -91,6 +102,27 @@ func (e *HTTPError) Error() string {
 
 // Is makes errors.Is(err, ErrProtocol) true for every *HTTPError.
 func (e *HTTPError) Is(target error) bool { return target == ErrProtocol }
+
+// RateLimited reports whether err is the server's 429 Too Many Requests
+// answer to a request that has no IDX form to show it on — interact, token,
+// revoke, userinfo, or an IDX endpoint answering with a body that is not
+// JSON — that is, an *OAuthError or *HTTPError with Status 429. wait is its
+// RetryAfter: how long the server asked to wait, zero if it did not say.
+//
+// A 429 from an IDX endpoint with an IDX body is not an error: it comes back
+// as a Transaction whose Messages say why and whose RetryAfter says how long
+// to wait.
+func RateLimited(err error) (wait time.Duration, ok bool) {
+	var oe *OAuthError
+	if errors.As(err, &oe) && oe.Status == http.StatusTooManyRequests {
+		return oe.RetryAfter, true
+	}
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusTooManyRequests {
+		return he.RetryAfter, true
+	}
+	return 0, false
+}
 
 // protocolErrorf builds an error wrapping ErrProtocol.
 func protocolErrorf(format string, args ...any) error {

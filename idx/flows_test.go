@@ -569,7 +569,7 @@ func TestEnrollmentFlow(t *testing.T) {
 }
 
 // TestEnrollmentVoiceUpFront chooses the phone with method and number at
-// once: the select step sends them along with the choice (PROTOCOL.md 6.6),
+// once: the select step sends them along with the choice,
 // and the server goes straight to the voice challenge.
 func TestEnrollmentVoiceUpFront(t *testing.T) {
 	s := newReplayServer(t,

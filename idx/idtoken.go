@@ -25,7 +25,7 @@ type jwksCache struct {
 	fetchedAt time.Time
 }
 
-// verifyIDToken checks an ID token (PROTOCOL.md 4.4): RS256 signature by the
+// verifyIDToken checks an ID token: RS256 signature by the
 // JWKS key whose kid matches, iss equal to the configured issuer, aud
 // containing the client id (and azp equal to it when there are several
 // audiences), exp and iat present and within the clock skew, nonce equal to

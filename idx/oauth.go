@@ -22,7 +22,7 @@ type tokenResponse struct {
 }
 
 // exchangeInteractionCode redeems the interaction code at {OAuth base}/v1/token
-// as okta-auth-js does (PROTOCOL.md 4.4) and verifies the ID token against the
+// as okta-auth-js does and verifies the ID token against the
 // nonce sent at interact.
 func (c *Client) exchangeInteractionCode(ctx context.Context, st *State, code string) (*Tokens, error) {
 	form := url.Values{
@@ -132,7 +132,7 @@ func (c *Client) UserInfo(ctx context.Context, accessToken string) (map[string]a
 	}
 	if !r.ok() {
 		if code, desc := parseBearerChallenge(r.header.Get("WWW-Authenticate")); code != "" {
-			return nil, &OAuthError{Code: code, Description: desc, Status: r.status}
+			return nil, &OAuthError{Code: code, Description: desc, Status: r.status, RetryAfter: retryAfter(r)}
 		}
 		return nil, oauthErrorFrom(http.MethodGet, u, r)
 	}

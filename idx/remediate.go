@@ -87,8 +87,8 @@ const impliedAuthenticator = "\x00implied-authenticator"
 // of defence against a server that answers in circles.
 const maxStepsPerCall = 16
 
-// remediate posts remediations while the values allow (PROTOCOL.md 9.1 step
-// 4) and returns the last response: one with an interaction code, without
+// remediate posts remediations while the values allow (okta-auth-js's
+// remediate loop) and returns the last response: one with an interaction code, without
 // remediation, with a non-2xx status, or whose steps need values not given.
 func (c *Client) remediate(ctx context.Context, st *State, resp *idxResponse, vals map[string]any, step string) (*idxResponse, error) {
 	for i := 0; ; i++ {
@@ -352,7 +352,12 @@ func (c *Client) submit(ctx context.Context, st *State, f *form, body map[string
 // all (a proxy's error page) becomes *HTTPError.
 func parseIDXResponse(method, rawURL string, r *httpResponse) (*idxResponse, error) {
 	if !r.ok() && !json.Valid(r.body) {
-		return nil, &HTTPError{Method: method, URL: redactURL(rawURL), Status: r.status, ContentType: r.contentType}
+		return nil, httpErrorFrom(method, rawURL, r)
 	}
-	return parseIDXBody(r.status, r.body)
+	resp, err := parseIDXBody(r.status, r.body)
+	if err != nil {
+		return nil, err
+	}
+	resp.retryAfter = retryAfter(r)
+	return resp, nil
 }

@@ -25,7 +25,7 @@ import (
 )
 
 // The replay server serves Okta's recorded responses (testdata/fixtures,
-// copied from ../shared/idx-protocol/fixtures) over loopback HTTP. IDX calls
+// described in its README) over loopback HTTP. IDX calls
 // follow a script: each request must match the next scripted exchange (path,
 // headers, exact JSON body) and gets the scripted fixture back. The OAuth
 // endpoints are real enough to exercise the SDK: discovery (the recorded
@@ -47,12 +47,13 @@ const (
 
 // exchange is one scripted IDX request and its reply.
 type exchange struct {
-	path    string // request path, e.g. "/idp/idx/identify"
-	body    string // exact expected JSON body (compared as JSON values)
-	accept  string // expected Accept header of a remediation post
-	status  int    // reply status; 0 means 200
-	fixture string // file in testdata/fixtures, or inline JSON if it starts with "{"
-	raw     string // reply body used verbatim when set (non-JSON replies)
+	path    string            // request path, e.g. "/idp/idx/identify"
+	body    string            // exact expected JSON body (compared as JSON values)
+	accept  string            // expected Accept header of a remediation post
+	status  int               // reply status; 0 means 200
+	fixture string            // file in testdata/fixtures, or inline JSON if it starts with "{"
+	raw     string            // reply body used verbatim when set (non-JSON replies)
+	header  map[string]string // reply headers, e.g. Retry-After
 }
 
 // introspectEx is the introspect exchange for the fixture interaction handle.
@@ -77,15 +78,18 @@ type replayServer struct {
 	interacts []url.Values
 	tokenReqs []url.Values
 	revokes   []recordedRequest
-	userinfos []string // Authorization headers
-	challenge string   // code_challenge of the last interact
-	nonce     string   // nonce of the last interact
-	issued    []string // access tokens issued
-	refresh   int      // refresh tokens issued
+	userinfos []string       // Authorization headers
+	forwarded []forwardedFor // every request's X-Forwarded-For, in order
+	challenge string         // code_challenge of the last interact
+	nonce     string         // nonce of the last interact
+	issued    []string       // access tokens issued
+	refresh   int            // refresh tokens issued
 
 	// Knobs for negative tests.
 	interactStatus  int
 	interactFixture string
+	interactRaw     string            // non-JSON interact reply body when set
+	interactHeader  map[string]string // interact reply headers
 	tokenStatus     int
 	tokenFixture    string
 	mutateIDToken   func(claims map[string]any)
@@ -95,6 +99,12 @@ type replayServer struct {
 	keysStatus      int                                // non-zero: the keys endpoint fails with it
 	keysRequests    int
 	discoveryMutate func(doc map[string]any)
+}
+
+// forwardedFor is the X-Forwarded-For header one request arrived with.
+type forwardedFor struct {
+	request string   // e.g. "POST /idp/idx/introspect"
+	values  []string // every X-Forwarded-For header line; nil if none
 }
 
 type recordedRequest struct {
@@ -183,6 +193,9 @@ func (s *replayServer) fixture(name string) []byte {
 
 func (s *replayServer) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	s.forwarded = append(s.forwarded, forwardedFor{request: r.Method + " " + r.URL.Path, values: r.Header.Values("X-Forwarded-For")})
+	s.mu.Unlock()
 	switch {
 	case r.URL.Path == "/oauth2/default/.well-known/openid-configuration" && r.Method == http.MethodGet:
 		s.serveDiscovery(w)
@@ -248,6 +261,9 @@ func (s *replayServer) serveIDX(w http.ResponseWriter, r *http.Request, body []b
 	if status == 0 {
 		status = http.StatusOK
 	}
+	for k, v := range ex.header {
+		w.Header().Set(k, v)
+	}
 	if ex.raw != "" {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(status)
@@ -283,13 +299,22 @@ func (s *replayServer) serveInteract(w http.ResponseWriter, r *http.Request, bod
 	s.mu.Lock()
 	s.interacts = append(s.interacts, form)
 	s.challenge, s.nonce = form.Get("code_challenge"), form.Get("nonce")
-	status, fixture := s.interactStatus, s.interactFixture
+	status, fixture, raw := s.interactStatus, s.interactFixture, s.interactRaw
+	for k, v := range s.interactHeader {
+		w.Header().Set(k, v)
+	}
 	s.mu.Unlock()
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
 		s.problem("interact Content-Type %q", ct)
 	}
 	if status == 0 {
 		status, fixture = http.StatusOK, "oauth-interact.json"
+	}
+	if raw != "" {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(status)
+		io.WriteString(w, raw)
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -7,12 +7,13 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // idxVersion is the only IDX response version this package understands.
 const idxVersion = "1.0.0"
 
-// idxResponse is one parsed IDX state (PROTOCOL.md 5), successful or not.
+// idxResponse is one parsed IDX state, successful or not.
 type idxResponse struct {
 	// succeeded is auth-js's requestDidSucceed: the HTTP status was 2xx.
 	succeeded bool
@@ -27,6 +28,8 @@ type idxResponse struct {
 	messages []Message
 	// interactionCode comes from successWithInteractionCode.
 	interactionCode string
+	// retryAfter is the wait a 429 (or 503) reply asked for, see retryAfter.
+	retryAfter time.Duration
 	// tree is the whole body decoded once, for relatesTo resolution and
 	// context lookups.
 	tree map[string]any
@@ -53,7 +56,7 @@ type form struct {
 	related       any
 }
 
-// field is one form field (PROTOCOL.md 5.3).
+// field is one form field.
 type field struct {
 	Name     string
 	Label    string
@@ -130,8 +133,8 @@ func parseIDXBody(status int, body []byte) (*idxResponse, error) {
 	if err != nil {
 		return nil, protocolErrorf("IDX response (HTTP %d) is not a JSON object: %v", status, err)
 	}
-	// An OAuth error body stops auth-js from treating the reply as IDX state
-	// (PROTOCOL.md 2.1); so does a top-level "error" on a 2xx reply.
+	// An OAuth error body stops auth-js from treating the reply as IDX state;
+	// so does a top-level "error" on a 2xx reply.
 	if code, isString := tree["error"].(string); isString {
 		desc, hasDesc := tree["error_description"].(string)
 		if hasDesc || succeeded {
@@ -385,7 +388,7 @@ func messagesFrom(node any) ([]wireMessage, error) {
 }
 
 // collectActions finds the actions among the top-level members the way auth-js
-// does (PROTOCOL.md 5.1): a member with "rel" is an action named by its
+// does: a member with "rel" is an action named by its
 // "name"; a {"type":"object"} member whose value holds objects with "rel"
 // contributes actions named "<member>-<key>". body supplies the document order
 // of those nested keys.

@@ -42,6 +42,12 @@ type Transaction struct {
 	// RequestSucceeded is false when the last IDX request was answered with a
 	// non-2xx status (okta-auth-js's requestDidSucceed).
 	RequestSucceeded bool `json:"requestDidSucceed"`
+	// RetryAfter is how long the server asked to wait before trying again
+	// when it refused the last IDX request with 429 Too Many Requests (or
+	// 503): its Retry-After header, else Okta's X-Rate-Limit-Reset. Zero
+	// when the request succeeded or the server did not say. It is not part
+	// of the JSON encoding; send its seconds along if a front end needs them.
+	RetryAfter time.Duration `json:"-"`
 	// Tokens are the verified tokens (SUCCESS only).
 	Tokens *Tokens `json:"-"`
 	// State is what to store until the next call for this user; nil means the
