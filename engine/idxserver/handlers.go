@@ -170,11 +170,10 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	if result.NeedsRehash {
 		go s.rehash(user.ID, passcode)
 	}
-	if d.Remaining < s.limits.PasswordPerSource.Max-1 || !known {
-		// Earlier failures from this source no longer count. (From an unknown source
-		// the per-source counter always holds this attempt; from a known one only a
-		// failure leaves anything to forget.)
-		if _, err := s.limiter.Reset(ctx, throttle.PasswordFromSource(login, srcKey)); err != nil {
+	if d.Counts[1] > 1 {
+		// Earlier checks from this source no longer count. (This one does, until its
+		// window ends: a delete for every sign-in would cost more than it gives.)
+		if err := s.limiter.Reset(ctx, throttle.PasswordFromSource(login, srcKey)); err != nil {
 			s.log.Error("idx: forgetting password failures", "err", err)
 		}
 	}

@@ -172,7 +172,10 @@ func (s *Server) knownSource(ctx context.Context, userID string, src source) (th
 // completed a sign-in.
 func (s *Server) rememberSources(ctx context.Context, userID string, src source) {
 	srcs := []throttle.Source{throttle.IPSource(src.ip)}
-	if src.device != "" {
+	// Only a device token the client sent back is worth remembering: one handed
+	// out on this response may be dropped (a server-side client keeps no cookies),
+	// and remembering every such token would add a row per sign-in.
+	if src.device != "" && !src.newDevice {
 		srcs = append(srcs, throttle.DeviceSource(src.device))
 	}
 	for _, x := range srcs {

@@ -392,7 +392,10 @@ type ThrottleStore interface {
 	// did not fit. Concurrent callers (on any node) never get more than Max units of
 	// one window between them. Results come back in the order of rs.
 	ReserveThrottles(ctx context.Context, now time.Time, rs []ThrottleReservation) ([]ThrottleResult, error)
+	// DeleteThrottle removes the throttle named key; a missing one is not an error.
+	DeleteThrottle(ctx context.Context, key string) error
 	// DeleteThrottles removes every throttle whose key starts with prefix (a
-	// non-empty prefix) and says how many it removed.
+	// non-empty prefix) and says how many it removed. It may read the whole table:
+	// for operators' commands, not for every request.
 	DeleteThrottles(ctx context.Context, prefix string) (int64, error)
 }

@@ -181,6 +181,9 @@ type Decision struct {
 	// refused one, or, when allowed, the one with the fewest units left.
 	Limit, Remaining int
 	Reset            time.Time
+	// Counts are each request's count in its window after the reservation, in the
+	// order of the requests (when not Allowed, what it would have been).
+	Counts []int
 }
 
 // RetryAfter is how long to wait before the refused budget has room again: at least
@@ -235,7 +238,9 @@ func (l *Limiter) Reserve(ctx context.Context, reqs ...Request) (Decision, error
 		return Decision{}, err
 	}
 	d := Decision{Allowed: true}
+	counts := make([]int, len(res))
 	for i, r := range res {
+		counts[i] = r.Count
 		reset := r.WindowStart.Add(reqs[i].Limit.Window)
 		remaining := reqs[i].Limit.Max - r.Count
 		switch {
@@ -245,21 +250,18 @@ func (l *Limiter) Reserve(ctx context.Context, reqs ...Request) (Decision, error
 			d = Decision{Allowed: true, Limit: reqs[i].Limit.Max, Remaining: remaining, Reset: reset}
 		}
 	}
+	d.Counts = counts
 	return d, nil
 }
 
-// Reset forgets every counter of the given kind whose key starts with the subject
-// prefix the constructor made for prefixOf. It returns how many it removed.
-func (l *Limiter) Reset(ctx context.Context, keys ...Key) (int64, error) {
-	var n int64
+// Reset forgets the counters of keys.
+func (l *Limiter) Reset(ctx context.Context, keys ...Key) error {
 	for _, k := range keys {
-		m, err := l.store.DeleteThrottles(ctx, k.String())
-		if err != nil {
-			return n, err
+		if err := l.store.DeleteThrottle(ctx, k.String()); err != nil {
+			return err
 		}
-		n += m
 	}
-	return n, nil
+	return nil
 }
 
 // ResetPasswordChecks forgets login's password-check counters from every source.
@@ -268,7 +270,7 @@ func (l *Limiter) ResetPasswordChecks(ctx context.Context, login string) (int64,
 	if err != nil {
 		return a, err
 	}
-	b, err := l.Reset(ctx, PasswordFromUnknownSources(login))
+	b, err := l.store.DeleteThrottles(ctx, PasswordFromUnknownSources(login).String())
 	return a + b, err
 }
 
@@ -289,10 +291,16 @@ func (l *Limiter) Count(ctx context.Context, k Key, limit Limit) (int, time.Time
 	return t.Count, end, nil
 }
 
-// Remember marks src as known for userID until lifetime from now.
+// Remember marks src as known for userID until lifetime from now. A source already
+// known for more than half a lifetime ahead is left as it is, so that a user signing
+// in every day costs a read, not a write.
 func (l *Limiter) Remember(ctx context.Context, userID string, src Source, lifetime time.Duration) error {
 	now := l.now()
-	_, err := l.store.UpdateThrottle(ctx, KnownSource(userID, src).String(), func(t store.Throttle) (store.Throttle, error) {
+	key := KnownSource(userID, src).String()
+	if t, err := l.store.GetThrottle(ctx, key); err == nil && t.ExpiresAt.After(now.Add(lifetime/2)) {
+		return nil
+	}
+	_, err := l.store.UpdateThrottle(ctx, key, func(t store.Throttle) (store.Throttle, error) {
 		t.Count = 1
 		if t.WindowStart.IsZero() {
 			t.WindowStart = now

@@ -359,7 +359,7 @@ func (u usersCmd) unlock(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := l.Reset(ctx, throttle.PhoneAttempts(user.ID))
+	m, err := u.st.DeleteThrottles(ctx, throttle.PhoneAttempts(user.ID).String())
 	if err != nil {
 		return err
 	}

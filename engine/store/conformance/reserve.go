@@ -95,6 +95,10 @@ func testDeleteThrottles(t *testing.T, s store.Store) {
 			mustOK(t, "GetThrottle of a kept key "+k, err)
 		}
 	}
+	mustOK(t, "DeleteThrottle", s.DeleteThrottle(ctx, "pw/alicex/1"))
+	_, err = s.GetThrottle(ctx, "pw/alicex/1")
+	checkErrIs(t, "GetThrottle after DeleteThrottle", err, store.ErrNotFound)
+	mustOK(t, "DeleteThrottle of a missing key", s.DeleteThrottle(ctx, "pw/alicex/1"))
 	if _, err := s.DeleteThrottles(ctx, ""); err == nil {
 		t.Error("DeleteThrottles with an empty prefix succeeded; want an error")
 	}

@@ -117,6 +117,11 @@ func (s *Store) ReserveThrottles(ctx context.Context, now time.Time, rs []store.
 
 var errRefused = errors.New("throttle refused")
 
+func (s *Store) DeleteThrottle(ctx context.Context, key string) error {
+	_, err := s.writes.exec(ctx, `DELETE FROM throttles WHERE throttle_key = $1`, key)
+	return s.dbError(err)
+}
+
 func (s *Store) DeleteThrottles(ctx context.Context, prefix string) (int64, error) {
 	if prefix == "" {
 		return 0, errors.New("sqlstore: DeleteThrottles needs a prefix")
