@@ -14,7 +14,9 @@ import (
 // endpoints of a live engine (interact, token, revoke) and checks that every answer
 // is either a success or an OAuth error with both members — never a server error.
 func FuzzFormEndpoints(f *testing.F) {
-	h := enginetest.Start(f, enginetest.Options{})
+	// The fuzzer is one client sending far more than the per-IP limits allow;
+	// raise them so that its inputs reach the handlers.
+	h := enginetest.Start(f, enginetest.Options{Configure: enginetest.NoRequestLimits})
 	paths := []string{"/v1/interact", "/v1/token", "/v1/revoke"}
 	f.Add(uint8(0), "", "client_id=test-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A3000%2Flogin%2Fcallback&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256")
 	f.Add(uint8(1), "grant_type=interaction_code", "client_id=test-app&interaction_code=x&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")

@@ -138,10 +138,16 @@ func ReadForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
 		}
 		return nil, invalidRequest("The request body could not be read as a form (at most 16 KiB, application/x-www-form-urlencoded).")
 	}
+	// The first repeated parameter in sorted order, so that the answer does not
+	// depend on map iteration order.
+	dup, repeated := "", false
 	for k, v := range r.Form {
-		if len(v) > 1 {
-			return nil, invalidRequest("The parameter '" + sanitize(k) + "' was given more than once.")
+		if len(v) > 1 && (!repeated || k < dup) {
+			dup, repeated = k, true
 		}
+	}
+	if repeated {
+		return nil, invalidRequest("The parameter '" + sanitize(dup) + "' was given more than once.")
 	}
 	return r.Form, nil
 }
