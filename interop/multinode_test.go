@@ -22,10 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/idx"
+	"github.com/gatehouse-id/gatehouse/internal/enginetest"
 	"github.com/gatehouse-id/gatehouse/internal/testenv"
 )
 
@@ -40,7 +38,7 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dsn := postgresSchema(t, ctx)
+	dsn := enginetest.PostgresSchema(t)
 	dir, _ := prepareNodeSuite(t, ctx)
 	bin := buildGatehouse(t, ctx)
 
@@ -380,31 +378,4 @@ clients:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// postgresSchema creates an empty schema for the test and returns a DSN that uses
-// it; the schema is dropped afterwards.
-func postgresSchema(t *testing.T, ctx context.Context) string {
-	t.Helper()
-	base := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		testenv.Unavailable(t, "PostgreSQL", err.Error())
-	}
-	schema := "gh_multinode_" + strings.ToLower(opaque.ID(""))
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(context.Background())
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
 }
