@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -313,6 +314,24 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("username after going back: %q", got)
 		}
 		b.do("the code page is gone", chromedp.Navigate(b.url+"/login/code"), chromedp.WaitVisible(chromedp.CSS("#password")))
+	})
+	t.Run("too many wrong passwords", func(t *testing.T) {
+		newUser("rex@example.com", "+12015550128", "Rex", "Retry")
+		b := newTab(t, browserCtx, ta.url)
+		b.do("open the app", chromedp.Navigate(b.url+"/"), chromedp.WaitVisible(chromedp.CSS("#username")))
+		// The engine checks 10 passwords for one username from one source, then
+		// refuses before hashing; the app shows the engine's wait.
+		for i := range h.Config.SignOn.MaxPasswordFailures + 1 {
+			b.do(fmt.Sprintf("wrong password %d", i+1),
+				chromedp.Clear(chromedp.CSS("#username")),
+				chromedp.SendKeys(chromedp.CSS("#username"), "rex@example.com"),
+				chromedp.SendKeys(chromedp.CSS("#password"), "not my password"),
+				chromedp.Click(chromedp.CSS(selSignInButton)),
+				chromedp.WaitVisible(chromedp.CSS(".alert-error")),
+			)
+		}
+		b.contains(".alert-error", "Too many sign-in attempts. Try again in")
+		b.screenshot("sign-in-rate-limited")
 	})
 	t.Logf("browser test took %s", time.Since(start).Round(100*time.Millisecond))
 }

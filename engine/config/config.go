@@ -74,7 +74,8 @@ type RateLimits struct {
 	// sign_on.transaction_ttl; TransactionsTotal bounds them for all clients.
 	TransactionsPerIP int `yaml:"transactions_per_ip"`
 	TransactionsTotal int `yaml:"transactions_total"`
-	// IdentifyPerTransaction bounds the username + password tries on one sign-in.
+	// IdentifyPerTransaction bounds the username + password tries on one sign-in
+	// per sign_on.password_failure_window.
 	IdentifyPerTransaction int `yaml:"identify_per_transaction"`
 	// HashQueueShare is the largest share of the password-hashing queue one
 	// client IP may hold (0 < share <= 1).

@@ -124,7 +124,7 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	budgets := []throttle.Request{
-		{Key: throttle.IdentifyOnTransaction(v.tx.ID), Limit: throttle.Limit{Max: s.limits.IdentifyPerTransaction, Window: s.settings.TransactionTTL}},
+		{Key: throttle.IdentifyOnTransaction(v.tx.ID), Limit: throttle.Limit{Max: s.limits.IdentifyPerTransaction, Window: s.limits.PasswordPerSource.Window}},
 		{Key: throttle.PasswordFromSource(login, srcKey), Limit: s.limits.PasswordPerSource},
 	}
 	if !known {
