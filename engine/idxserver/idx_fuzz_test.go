@@ -396,7 +396,7 @@ func FuzzIDXRequest(f *testing.F) {
 		first := e.exec(t, path, st, contentType, body)
 		if fzReplay(contentType, body) {
 			if second := e.exec(t, path, st, contentType, body); first != second {
-				t.Fatalf("%s at %s answered differently to the same input:\n  %s\n  %s\nbody: %q", path, st, first, second, body)
+				t.Fatalf("%s at %s answered differently to the same input:\n  %s\n  %s\nbody: %s", path, st, first, second, fzShort(body))
 			}
 		}
 	})
@@ -422,7 +422,7 @@ func (e *fzIDX) exec(t testing.TB, path string, step store.Step, contentType, bo
 	status, header, raw := fzPost(e.handler, path, contentType, sent, n)
 	fail := func(format string, args ...any) {
 		t.Helper()
-		t.Fatalf("%s at %s, Content-Type %q, body %q: answered %d %s\n%s", path, step, contentType, sent, status, raw, fmt.Sprintf(format, args...))
+		t.Fatalf("%s at %s, Content-Type %q, body %s: answered %d %s\n%s", path, step, contentType, fzShort(sent), status, fzShort(raw), fmt.Sprintf(format, args...))
 	}
 	if status >= 500 {
 		fail("a server error")
@@ -471,6 +471,14 @@ func (e *fzIDX) exec(t testing.TB, path string, step store.Step, contentType, bo
 		e.settle(t, step)
 	}
 	return fmt.Sprintf("%d remediation=%v messages=%v success=%v", status, fzRemediationNames(resp), keys, success)
+}
+
+// fzShort is b for a failure message, cut to a readable length.
+func fzShort[T string | []byte](b T) string {
+	if len(b) > 400 {
+		return fmt.Sprintf("%q… (%d bytes)", b[:400], len(b))
+	}
+	return fmt.Sprintf("%q", b)
 }
 
 // fzRemediationNames lists the names of an IDX body's remediations, tolerating any shape.
@@ -731,6 +739,7 @@ func fzBodyFromFields(fields []any, step store.Step, inPhone bool) map[string]an
 // or stateHandle; the others: stateHandle); that anything else gets exactly the
 // bare "session expired" answer with 401, telling nothing about the transaction;
 // and that an opened transaction answers with its own stateHandle, never a 5xx.
+// (A body over 16 KiB is refused unread with 413, whatever it holds.)
 func FuzzStateHandle(f *testing.F) {
 	e := fzStartIDX(f)
 	for i, h := range []string{fzPhStateHandle, fzPhInteractionHandle, fzPhStateHandle + " ", " " + fzPhStateHandle, fzPhStateHandle + "=",
@@ -768,18 +777,22 @@ func FuzzStateHandle(f *testing.F) {
 		status, _, raw := fzPost(e.handler, path, fzJSON, string(body), n)
 		var resp map[string]any
 		if err := json.Unmarshal(raw, &resp); err != nil {
-			t.Fatalf("%s %s: %d, not JSON: %s", path, body, status, raw)
+			t.Fatalf("%s %s: %d, not JSON: %s", path, fzShort(body), status, raw)
 		}
 		switch {
 		case status >= 500:
-			t.Fatalf("%s %s: %d %s", path, body, status, raw)
+			t.Fatalf("%s %s: %d %s", path, fzShort(body), status, raw)
+		case len(body) > 16<<10:
+			if status != http.StatusRequestEntityTooLarge || resp["stateHandle"] != nil || resp["version"] != "1.0.0" {
+				t.Fatalf("%s with a %d-byte body: %d %s", path, len(body), status, raw)
+			}
 		case !opens:
 			if status != http.StatusUnauthorized || len(resp) != 2 || resp["version"] != "1.0.0" || !slices.Equal(fzMessageKeys(resp), expired) {
-				t.Fatalf("%s %s (not the transaction's handle): %d %s", path, body, status, raw)
+				t.Fatalf("%s %s (not the transaction's handle): %d %s", path, fzShort(body), status, raw)
 			}
 		default:
 			if status == http.StatusUnauthorized || resp["stateHandle"] != l.stateHandle {
-				t.Fatalf("%s %s (the transaction's handle): %d %s", path, body, status, raw)
+				t.Fatalf("%s %s (the transaction's handle): %d %s", path, fzShort(body), status, raw)
 			}
 			e.settle(t, store.StepIdentify)
 		}

@@ -315,7 +315,8 @@ func (o *fzOAuth) exec(t *testing.T, path, contentType, authorization, query, bo
 	status, header, raw := fzSend(o.handler, path, contentType, authorization, query, body, n)
 	fail := func(format string, args ...any) {
 		t.Helper()
-		t.Fatalf("%s?%s Content-Type %q Authorization %q body %q: answered %d %s\n%s", path, query, contentType, authorization, body, status, raw, fmt.Sprintf(format, args...))
+		t.Fatalf("%s?%.300s Content-Type %q Authorization %.300q body %.400q (%d bytes): answered %d %.400s\n%s",
+			path, query, contentType, authorization, body, len(body), status, raw, fmt.Sprintf(format, args...))
 	}
 	// The parameters as the handler read them.
 	probe := httptest.NewRequest(http.MethodPost, path+"?"+query, strings.NewReader(body))
