@@ -306,8 +306,9 @@ func ClientDefaults(c Client) Client {
 
 // Grant types a client may be allowed.
 const (
-	GrantInteractionCode = "interaction_code"
-	GrantRefreshToken    = "refresh_token"
+	GrantInteractionCode   = "interaction_code"
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
 )
 
 // Scopes the engine knows.
@@ -468,12 +469,12 @@ func (c *Config) Validate() error {
 			}
 		}
 		for j, g := range cl.Grants {
-			if g != GrantInteractionCode && g != GrantRefreshToken {
-				add("%s.grants[%d]: %q is not one of interaction_code, refresh_token", key, j, g)
+			if g != GrantInteractionCode && g != GrantAuthorizationCode && g != GrantRefreshToken {
+				add("%s.grants[%d]: %q is not one of interaction_code, authorization_code, refresh_token", key, j, g)
 			}
 		}
-		if !slices.Contains(cl.Grants, GrantInteractionCode) {
-			add("%s.grants: must include interaction_code (the only way to sign in)", key)
+		if !slices.Contains(cl.Grants, GrantInteractionCode) && !slices.Contains(cl.Grants, GrantAuthorizationCode) {
+			add("%s.grants: must include interaction_code or authorization_code (the ways to sign in)", key)
 		}
 		for j, s := range cl.Scopes {
 			if !slices.Contains(KnownScopes, s) {
