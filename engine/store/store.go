@@ -41,6 +41,7 @@ type Store interface {
 	KeyStore
 	OutboxStore
 	ThrottleStore
+	SessionStore
 
 	// GarbageCollect deletes records that expired before now: transactions, challenges,
 	// interaction codes, refresh tokens, revoked-token entries, throttles, and outbox
@@ -55,7 +56,7 @@ type Store interface {
 
 // GCResult counts what GarbageCollect deleted.
 type GCResult struct {
-	Transactions, Challenges, InteractionCodes, RefreshTokens, RevokedTokens, Throttles, Messages int64
+	Transactions, Challenges, InteractionCodes, RefreshTokens, RevokedTokens, Throttles, Messages, Sessions int64
 }
 
 // ---- users, credentials, phones ----
@@ -292,6 +293,11 @@ type InteractionCode struct {
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 	UsedAt        time.Time // zero until redeemed
+	// SessionID is the SSO session the sign-in started or continued (the "sid").
+	SessionID string
+	// GrantType is the grant that may redeem the code: "" for interaction_code,
+	// "authorization_code" for a code /v1/authorize issued.
+	GrantType string
 }
 
 // RefreshToken is a refresh token, kept by hash. Tokens of one family descend from one
@@ -398,4 +404,43 @@ type ThrottleStore interface {
 	// non-empty prefix) and says how many it removed. It may read the whole table:
 	// for operators' commands, not for every request.
 	DeleteThrottles(ctx context.Context, prefix string) (int64, error)
+}
+
+// ---- SSO sessions ----
+
+// Session is a browser's signed-in session at the engine (single sign-on): created
+// when a sign-in completes, found again by the hash of the cookie the browser holds,
+// and named in tokens by its ID (the "sid" claim).
+type Session struct {
+	ID        string // public id: the "sid" claim
+	TokenHash string // hash of the session cookie's value; the value is never stored
+	UserID    string
+	AuthTime  time.Time // when the user last proved a password
+	AMR       []string  // how ("pwd", "sms", …)
+	// ClientIDs are the clients that received a code in this session, in order: the
+	// ones told at logout (OIDC Back-Channel Logout).
+	ClientIDs     []string
+	CreatedAt     time.Time
+	LastSeenAt    time.Time
+	IdleExpiresAt time.Time // the session ends if unused until then
+	ExpiresAt     time.Time // the session ends then whatever happens; GarbageCollect removes it after
+	EndedAt       time.Time // zero while live; set by logout or an operator
+}
+
+// Live reports whether the session can still sign the browser in at now.
+func (s Session) Live(now time.Time) bool {
+	return s.EndedAt.IsZero() && now.Before(s.ExpiresAt) && now.Before(s.IdleExpiresAt)
+}
+
+// SessionStore keeps SSO sessions.
+type SessionStore interface {
+	// CreateSession fails with ErrAlreadyExists on a duplicate id or token hash.
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, id string) (Session, error)
+	GetSessionByToken(ctx context.Context, tokenHash string) (Session, error)
+	// UpdateSession may not change ID, TokenHash or UserID.
+	UpdateSession(ctx context.Context, id string, fn func(Session) (Session, error)) (Session, error)
+	// EndUserSessions sets EndedAt = now on every session of the user that has not
+	// ended, and returns those sessions as they are after the change.
+	EndUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 }

@@ -70,6 +70,10 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokeRefreshTokenFamily", testRevokeRefreshTokenFamily},
 		{"RevokedAccessTokens", testRevokedAccessTokens},
 
+		{"Sessions", testSessions},
+		{"EndUserSessions", testEndUserSessions},
+		{"ConcurrentSessionClients", testConcurrentSessionClients},
+
 		{"SigningKeys", testSigningKeys},
 		{"Secrets", testSecrets},
 		{"Throttles", testThrottles},

@@ -226,6 +226,8 @@ func newInteractionCode(hash string) store.InteractionCode {
 		UserID:        "00u-" + hash,
 		Scopes:        []string{"openid", "email"},
 		Nonce:         "nonce-" + hash,
+		SessionID:     "102sess-" + hash,
+		GrantType:     "authorization_code",
 		AuthTime:      at(-time.Minute),
 		AMR:           []string{"pwd", "sms"},
 		CreatedAt:     at(-10 * time.Second),

@@ -25,6 +25,7 @@ func testInteractionCodes(t *testing.T, s store.Store) {
 	next := newInteractionCode("ic1")
 	next.TransactionID, next.ClientID, next.RedirectURI, next.CodeChallenge = "tx9", "client9", "https://x/cb", "cc9"
 	next.UserID, next.Scopes, next.Nonce, next.AMR = "00u9", []string{"openid"}, "n9", nil
+	next.SessionID, next.GrantType = "102sess9", ""
 	next.AuthTime, next.CreatedAt, next.ExpiresAt, next.UsedAt = at(time.Second), at(2*time.Second), at(3*time.Second), at(4*time.Second)
 	got, err = s.UpdateInteractionCode(ctx, "ic1", func(c store.InteractionCode) (store.InteractionCode, error) {
 		checkEqual(t, "code seen by UpdateInteractionCode", c, want)

@@ -11,23 +11,25 @@ import (
 // ---- interaction codes ----
 
 const interactionCodeColumns = `code_hash, transaction_id, client_id, redirect_uri, code_challenge, user_id, scopes,
-	nonce, auth_time, amr, created_at, expires_at, used_at`
+	nonce, auth_time, amr, created_at, expires_at, used_at, session_id, grant_type`
 
 func interactionCodeArgs(c store.InteractionCode) []any {
 	return []any{c.CodeHash, c.TransactionID, c.ClientID, c.RedirectURI, c.CodeChallenge, c.UserID, jsonList(c.Scopes),
-		c.Nonce, millis(c.AuthTime), jsonList(c.AMR), millis(c.CreatedAt), millis(c.ExpiresAt), millis(c.UsedAt)}
+		c.Nonce, millis(c.AuthTime), jsonList(c.AMR), millis(c.CreatedAt), millis(c.ExpiresAt), millis(c.UsedAt),
+		c.SessionID, c.GrantType}
 }
 
 func scanInteractionCode(row rowScanner) (store.InteractionCode, error) {
 	var c store.InteractionCode
 	err := row.Scan(&c.CodeHash, &c.TransactionID, &c.ClientID, &c.RedirectURI, &c.CodeChallenge, &c.UserID, asList(&c.Scopes),
-		&c.Nonce, asTime(&c.AuthTime), asList(&c.AMR), asTime(&c.CreatedAt), asTime(&c.ExpiresAt), asTime(&c.UsedAt))
+		&c.Nonce, asTime(&c.AuthTime), asList(&c.AMR), asTime(&c.CreatedAt), asTime(&c.ExpiresAt), asTime(&c.UsedAt),
+		&c.SessionID, &c.GrantType)
 	return c, err
 }
 
 func (s *Store) CreateInteractionCode(ctx context.Context, c store.InteractionCode) error {
 	_, err := s.writes.exec(ctx, `INSERT INTO interaction_codes (`+interactionCodeColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, interactionCodeArgs(c)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, interactionCodeArgs(c)...)
 	return s.dbError(err)
 }
 
@@ -48,7 +50,7 @@ func (s *Store) UpdateInteractionCode(ctx context.Context, codeHash string, fn f
 			}
 			return next, execOne(tx.ExecContext(ctx, `UPDATE interaction_codes SET transaction_id = $2, client_id = $3,
 				redirect_uri = $4, code_challenge = $5, user_id = $6, scopes = $7, nonce = $8, auth_time = $9, amr = $10,
-				created_at = $11, expires_at = $12, used_at = $13 WHERE code_hash = $1`, interactionCodeArgs(next)...))
+				created_at = $11, expires_at = $12, used_at = $13, session_id = $14, grant_type = $15 WHERE code_hash = $1`, interactionCodeArgs(next)...))
 		})
 }
 
