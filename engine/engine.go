@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
@@ -24,6 +25,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
+	"github.com/gatehouse-id/gatehouse/engine/sessions"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
@@ -126,12 +128,17 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		settings.MaxSends, settings.SendInterval = far, time.Millisecond
 		requestsPerIP = far
 	}
+	ssoSessions := sessions.New(sessions.Options{
+		Store: d.Store, Lifetime: cfg.SignOn.SessionLifetime, IdleTimeout: cfg.SignOn.SessionIdleTimeout,
+		Secure: strings.HasPrefix(cfg.Issuer, "https://"), Now: now, Log: d.Log,
+	})
 	idx := idxserver.New(idxserver.Options{
 		Issuer: cfg.Issuer, Clients: registry, Store: d.Store, Hasher: hasher, Policy: signOn,
 		Settings: settings,
 		Limits:   limits,
 		Limiter:  limiter,
 		OTPKey:   otpKey, Outbox: worker, Now: now, Log: d.Log, Metrics: m,
+		Sessions: ssoSessions,
 	})
 	oa := oauth.New(oauth.Options{Issuer: cfg.Issuer, Clients: registry, Store: d.Store, Keys: keys, Now: now, Log: d.Log, Metrics: m})
 

@@ -175,6 +175,14 @@ type SignOn struct {
 	// KnownSourceLifetime is how long a device or client IP that completed a
 	// sign-in stays known for that user.
 	KnownSourceLifetime time.Duration `yaml:"known_source_lifetime"`
+	// SessionLifetime bounds an SSO session from the sign-in that started it;
+	// SessionIdleTimeout ends it when the browser has not used it that long.
+	SessionLifetime    time.Duration `yaml:"session_lifetime"`
+	SessionIdleTimeout time.Duration `yaml:"session_idle_timeout"`
+	// MFAEverySignIn makes every /v1/authorize run the whole sign-in again, even
+	// within a live session (default off: a session signs in to further clients
+	// without a page, as Okta's default session policy).
+	MFAEverySignIn bool `yaml:"mfa_every_sign_in"`
 }
 
 // Enrollment is who may enroll a phone: EnrollSignIn or EnrollAdminOnly.
@@ -269,6 +277,7 @@ func Defaults() Config {
 			TransactionTTL: 30 * time.Minute, InteractionCodeTTL: 60 * time.Second,
 			MaxPasswordFailures: 10, PasswordFailureWindow: 15 * time.Minute,
 			UnknownSourcePasswordChecks: 100, KnownSourceLifetime: 90 * 24 * time.Hour,
+			SessionLifetime: 12 * time.Hour, SessionIdleTimeout: 2 * time.Hour,
 		},
 		RateLimits: RateLimits{
 			RequestsPerIPPerMinute: 300, TransactionsPerIP: 200, TransactionsTotal: 200_000,
@@ -560,6 +569,11 @@ func (c *Config) Validate() error {
 	s := c.SignOn
 	checkCount(add, "sign_on.unknown_source_password_checks", s.UnknownSourcePasswordChecks, 1, 100_000)
 	checkDuration(add, "sign_on.known_source_lifetime", s.KnownSourceLifetime, time.Hour, 366*24*time.Hour)
+	checkDuration(add, "sign_on.session_lifetime", s.SessionLifetime, 5*time.Minute, 90*24*time.Hour)
+	checkDuration(add, "sign_on.session_idle_timeout", s.SessionIdleTimeout, time.Minute, 90*24*time.Hour)
+	if s.SessionIdleTimeout > s.SessionLifetime && s.SessionLifetime > 0 {
+		add("sign_on.session_idle_timeout: %v is longer than sign_on.session_lifetime (%v)", s.SessionIdleTimeout, s.SessionLifetime)
+	}
 	checkDuration(add, "sign_on.transaction_ttl", s.TransactionTTL, time.Minute, 24*time.Hour)
 	checkDuration(add, "sign_on.interaction_code_ttl", s.InteractionCodeTTL, 5*time.Second, 60*time.Second)
 	if s.MaxPasswordFailures < 1 || s.MaxPasswordFailures > 1000 {

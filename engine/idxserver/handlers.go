@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -493,10 +494,19 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, v *view, metho
 	tx := v.tx
 	tx.AMR = amr
 	code := interactionCode(v.stateHandle, tx)
+	// The sign-in starts an SSO session: the cookie lets /v1/authorize sign this
+	// browser in to other clients, and the tokens name it (sid) so that logout
+	// reaches them.
+	sess, err := s.sessions.Start(ctx, w, v.stateHandle+"|"+strconv.FormatInt(tx.AuthTime.UnixMilli(), 10), tx.UserID, tx.AuthTime, amr, tx.ClientID)
+	if err != nil {
+		s.serverError(w, "starting the session", err)
+		return
+	}
 	ic := store.InteractionCode{
 		CodeHash: opaque.Hash(code), TransactionID: tx.ID, ClientID: tx.ClientID, RedirectURI: tx.RedirectURI,
 		CodeChallenge: tx.CodeChallenge, UserID: tx.UserID, Scopes: tx.Scopes, Nonce: tx.Nonce,
 		AuthTime: tx.AuthTime, AMR: amr, CreatedAt: now, ExpiresAt: expires,
+		SessionID: sess.ID, GrantType: tx.GrantType,
 	}
 	if err := s.store.CreateInteractionCode(ctx, ic); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 		s.serverError(w, "storing an interaction code", err)

@@ -6,12 +6,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gatehouse-id/gatehouse/engine/clientip"
 	"github.com/gatehouse-id/gatehouse/engine/config"
-	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
-	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
 
@@ -93,55 +90,16 @@ func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Every open sign-in is a row until it expires: cap how many one client IP, and
-	// everyone together, may start per transaction lifetime.
-	ip := clientip.Key(clientip.From(r.Context()))
-	for _, b := range []struct {
-		key   throttle.Key
-		max   int
-		limit string
-	}{
-		{throttle.TransactionsFromIP(ip), s.limits.TransactionsPerIP, "transactions_per_ip"},
-		{throttle.AllTransactions(), s.limits.TransactionsTotal, "transactions_total"},
-	} {
-		d, err := s.limiter.Take(r.Context(), b.key, throttle.Limit{Max: b.max, Window: s.settings.TransactionTTL})
-		if err != nil {
-			s.log.Error("interact: checking the sign-in limits", "err", err)
-			oauth.WriteError(w, &oauth.Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "The server could not start the sign-in; try again."})
-			return
-		}
-		if !d.Allowed {
-			s.log.Warn("interact refused: too many open sign-ins", "limit", b.limit, "client_id", client.ID)
-			s.metrics.RateLimited(b.limit)
-			throttle.WriteTooManyRequests(w, d, s.now())
-			return
-		}
-	}
-
-	handle := opaque.New(32)
-	now := s.now()
-	tx := store.Transaction{
-		ID:                    opaque.ID("ftx"),
-		InteractionHandleHash: opaque.Hash(handle),
-		StateHandleHash:       opaque.Hash(stateHandleFor(handle)),
-		ClientID:              client.ID,
-		RedirectURI:           redirectURI,
-		Scopes:                scopes,
-		CodeChallenge:         challenge,
-		State:                 state,
-		Nonce:                 nonce,
-		Step:                  store.StepIdentify,
-		CreatedAt:             now,
-		UpdatedAt:             now,
-		ExpiresAt:             now.Add(s.settings.TransactionTTL),
-	}
-	if err := s.store.CreateTransaction(r.Context(), tx); err != nil {
-		s.log.Error("interact: storing the transaction", "err", err)
+	handle, refused, err := s.Start(r.Context(), Begin{Client: client, RedirectURI: redirectURI, Scopes: scopes,
+		CodeChallenge: challenge, State: state, Nonce: nonce})
+	if err != nil {
 		oauth.WriteError(w, &oauth.Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "The server could not start the sign-in; try again."})
 		return
 	}
-	s.log.Info("sign-in started", "transaction", tx.ID, "client_id", client.ID)
-	s.metrics.SignIn(metrics.SignInStarted)
+	if refused != nil {
+		throttle.WriteTooManyRequests(w, *refused, s.now())
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
+	"github.com/gatehouse-id/gatehouse/engine/sessions"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
@@ -64,7 +65,9 @@ type Options struct {
 	// OTPKey is the HMAC key one-time codes are stored under.
 	OTPKey  []byte
 	Outbox  Wakeable
-	Now     func() time.Time
+	// Sessions starts the SSO session of each completed sign-in.
+	Sessions *sessions.Manager
+	Now      func() time.Time
 	Log     *slog.Logger
 	Metrics *metrics.Metrics // nil records nothing
 }
@@ -85,6 +88,7 @@ type Server struct {
 	secureCookies bool
 	otpKey        []byte
 	outbox        Wakeable
+	sessions      *sessions.Manager
 	now           func() time.Time
 	log           *slog.Logger
 	metrics       *metrics.Metrics
@@ -102,7 +106,7 @@ func New(o Options) *Server {
 		limits: o.Limits, limiter: o.Limiter, secureCookies: u.Scheme == "https",
 		issuer: o.Issuer, origin: u.Scheme + "://" + u.Host, tokenURL: oauth.BaseURL(o.Issuer) + "/v1/token",
 		clients: o.Clients, store: o.Store, hasher: o.Hasher, policy: o.Policy, settings: o.Settings,
-		otpKey: o.OTPKey, outbox: o.Outbox, now: func() time.Time { return o.Now().Truncate(time.Millisecond) },
+		otpKey: o.OTPKey, outbox: o.Outbox, sessions: o.Sessions, now: func() time.Time { return o.Now().Truncate(time.Millisecond) },
 		log: o.Log, metrics: o.Metrics, phoneAuthID: authenticatorID(o.Issuer, "phone"),
 	}
 }

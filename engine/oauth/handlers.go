@@ -88,6 +88,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	switch gt := form.Get("grant_type"); gt {
 	case config.GrantInteractionCode:
 		resp, e = s.interactionCodeGrant(r.Context(), client, form)
+	case config.GrantAuthorizationCode:
+		resp, e = s.authorizationCodeGrant(r.Context(), client, form)
 	case config.GrantRefreshToken:
 		resp, e = s.refreshTokenGrant(r.Context(), client, form)
 	case "":
@@ -113,26 +115,56 @@ var (
 )
 
 // interactionCodeGrant redeems the code a finished IDX transaction produced
-// (PROTOCOL.md 4.4): single use, short-lived, issued to this client, and bound to the
+// (docs/protocol.md): single use, short-lived, issued to this client, and bound to the
 // PKCE challenge given at interact.
 func (s *Server) interactionCodeGrant(ctx context.Context, client *clients.Client, form url.Values) (tokenResponse, *Error) {
 	if !client.AllowsGrant(config.GrantInteractionCode) {
 		return tokenResponse{}, &Error{http.StatusBadRequest, "unauthorized_client", "The client is not allowed the interaction_code grant."}
 	}
-	code, verifier := form.Get("interaction_code"), form.Get("code_verifier")
+	code := form.Get("interaction_code")
 	if code == "" {
 		return tokenResponse{}, invalidRequest("The interaction_code parameter is missing.")
 	}
-	if verifier == "" {
+	if form.Get("code_verifier") == "" {
+		// Every interact carries a challenge (PKCE is required there).
 		return tokenResponse{}, invalidRequest("PKCE code verifier is required when the code challenge was given.")
 	}
-	if !verifierPattern.MatchString(verifier) {
+	return s.redeemCode(ctx, client, form, code, "", "The interaction code is invalid or has expired.")
+}
+
+// authorizationCodeGrant redeems the code /v1/authorize sent to the client's
+// redirect URI (RFC 6749 4.1.3, RFC 7636 4.6): the redirect_uri must be the one the
+// code was sent to, and the verifier must match the challenge when one was given.
+func (s *Server) authorizationCodeGrant(ctx context.Context, client *clients.Client, form url.Values) (tokenResponse, *Error) {
+	if !client.AllowsGrant(config.GrantAuthorizationCode) {
+		return tokenResponse{}, &Error{http.StatusBadRequest, "unauthorized_client", "The client is not allowed the authorization_code grant."}
+	}
+	code := form.Get("code")
+	if code == "" {
+		return tokenResponse{}, invalidRequest("The code parameter is missing.")
+	}
+	if form.Get("redirect_uri") == "" {
+		return tokenResponse{}, invalidRequest("The redirect_uri parameter is missing.")
+	}
+	return s.redeemCode(ctx, client, form, code, config.GrantAuthorizationCode, "The authorization code is invalid or has expired.")
+}
+
+// redeemCode redeems an interaction or authorization code for tokens: once, before
+// it expires, by the client it was issued to, through the grant it was issued for,
+// with the PKCE verifier of its challenge.
+func (s *Server) redeemCode(ctx context.Context, client *clients.Client, form url.Values, code, grantType, unusable string) (tokenResponse, *Error) {
+	verifier := form.Get("code_verifier")
+	if len(code) > 256 {
+		return tokenResponse{}, &Error{http.StatusBadRequest, "invalid_grant", unusable}
+	}
+	if verifier != "" && !verifierPattern.MatchString(verifier) {
 		return tokenResponse{}, &Error{http.StatusBadRequest, "invalid_grant", "PKCE verification failed."}
 	}
 	redirectURI := form.Get("redirect_uri")
 	now := s.now()
+	var missingVerifier bool
 	ic, err := s.store.UpdateInteractionCode(ctx, opaque.Hash(code), func(c store.InteractionCode) (store.InteractionCode, error) {
-		if !c.UsedAt.IsZero() || !now.Before(c.ExpiresAt) || c.ClientID != client.ID {
+		if !c.UsedAt.IsZero() || !now.Before(c.ExpiresAt) || c.ClientID != client.ID || c.GrantType != grantType {
 			return c, errCodeUnusable
 		}
 		if redirectURI != "" && redirectURI != c.RedirectURI {
@@ -141,29 +173,42 @@ func (s *Server) interactionCodeGrant(ctx context.Context, client *clients.Clien
 		// A failed check leaves the code unused: guessing a 256-bit verifier is
 		// hopeless, and consuming it would let anyone who saw the code cancel the
 		// sign-in.
-		if !pkceMatches(verifier, c.CodeChallenge) {
+		switch {
+		case c.CodeChallenge != "" && verifier == "":
+			missingVerifier = true
+			return c, errPKCE
+		case c.CodeChallenge == "" && verifier != "":
+			// A verifier for a code that had no challenge: someone mixed up two
+			// sign-ins (RFC 9700 2.1.1 asks servers to refuse it).
+			return c, errPKCE
+		case c.CodeChallenge != "" && !pkceMatches(verifier, c.CodeChallenge):
 			return c, errPKCE
 		}
 		c.UsedAt = now
 		return c, nil
 	})
 	switch {
+	case errors.Is(err, errPKCE) && missingVerifier:
+		return tokenResponse{}, invalidRequest("PKCE code verifier is required when the code challenge was given.")
 	case errors.Is(err, errPKCE):
 		return tokenResponse{}, &Error{http.StatusBadRequest, "invalid_grant", "PKCE verification failed."}
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, errCodeUnusable):
-		return tokenResponse{}, &Error{http.StatusBadRequest, "invalid_grant", "The interaction code is invalid or has expired."}
+		return tokenResponse{}, &Error{http.StatusBadRequest, "invalid_grant", unusable}
 	case err != nil:
-		return tokenResponse{}, s.serverError("redeeming an interaction code", err)
+		return tokenResponse{}, s.serverError("redeeming a code", err)
 	}
 	// The transaction is finished; its handles now answer "session expired".
-	if err := s.store.DeleteTransaction(ctx, ic.TransactionID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.Warn("token: deleting a finished transaction failed", "err", err)
+	if ic.TransactionID != "" {
+		if err := s.store.DeleteTransaction(ctx, ic.TransactionID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("token: deleting a finished transaction failed", "err", err)
+		}
 	}
 	user, phones, e := s.loadSubject(ctx, ic.UserID)
 	if e != nil {
 		return tokenResponse{}, e
 	}
-	return s.issue(ctx, Grant{Client: client, User: user, Phones: phones, Scopes: ic.Scopes, Nonce: ic.Nonce, AuthTime: ic.AuthTime, AMR: ic.AMR}, "", now)
+	return s.issue(ctx, Grant{Client: client, User: user, Phones: phones, Scopes: ic.Scopes, Nonce: ic.Nonce,
+		AuthTime: ic.AuthTime, AMR: ic.AMR, SessionID: ic.SessionID}, "", now)
 }
 
 func pkceMatches(verifier, challenge string) bool {

@@ -26,6 +26,8 @@ type Grant struct {
 	Nonce    string // only for the first ID token of a sign-in
 	AuthTime time.Time
 	AMR      []string
+	// SessionID is the SSO session the sign-in belongs to (the "sid"), if any.
+	SessionID string
 }
 
 // accessClaims are the claims of a JWT access token, named as Okta names them.

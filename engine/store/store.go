@@ -164,6 +164,11 @@ type Transaction struct {
 	CodeChallenge string // PKCE S256 challenge
 	State         string
 	Nonce         string
+	// GrantType is "authorization_code" for a sign-in /v1/authorize started (the
+	// code it ends with is redeemed by that grant) and "" for one /v1/interact did.
+	GrantType string
+	// ResponseMode is how /v1/authorize answers the client: "query" or "form_post".
+	ResponseMode string
 
 	Step     Step
 	UserID   string    // set once the password is verified

@@ -171,6 +171,8 @@ func newTransaction(id string) store.Transaction {
 		CodeChallenge:         "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		State:                 "state-" + id,
 		Nonce:                 "nonce-" + id,
+		GrantType:             "authorization_code",
+		ResponseMode:          "form_post",
 		Step:                  store.StepChallenge,
 		UserID:                "00u-" + id,
 		AuthTime:              at(-2 * time.Minute),

@@ -26,6 +26,8 @@ type transactionData struct {
 	CodeChallenge       string     `json:"code_challenge,omitempty"`
 	State               string     `json:"state,omitempty"`
 	Nonce               string     `json:"nonce,omitempty"`
+	GrantType           string     `json:"grant_type,omitempty"`
+	ResponseMode        string     `json:"response_mode,omitempty"`
 	Step                store.Step `json:"step,omitempty"`
 	AuthTime            *int64     `json:"auth_time,omitempty"`
 	AMR                 []string   `json:"amr,omitempty"`
@@ -59,7 +61,7 @@ const transactionColumns = `id, interaction_handle_hash, state_handle_hash, user
 func transactionArgs(t store.Transaction) ([]any, error) {
 	data, err := json.Marshal(transactionData{
 		ClientID: t.ClientID, RedirectURI: t.RedirectURI, Scopes: t.Scopes, CodeChallenge: t.CodeChallenge,
-		State: t.State, Nonce: t.Nonce, Step: t.Step, AuthTime: jsonMillis(t.AuthTime), AMR: t.AMR,
+		State: t.State, Nonce: t.Nonce, GrantType: t.GrantType, ResponseMode: t.ResponseMode, Step: t.Step, AuthTime: jsonMillis(t.AuthTime), AMR: t.AMR,
 		EnrollmentID: t.EnrollmentID, Method: t.Method, PendingPhone: t.PendingPhone, ChallengeID: t.ChallengeID,
 		LastSentAt: jsonMillis(t.LastSentAt), InteractionCodeHash: t.InteractionCodeHash,
 		CreatedAt: jsonMillis(t.CreatedAt), UpdatedAt: jsonMillis(t.UpdatedAt),
@@ -85,6 +87,7 @@ func scanTransaction(row rowScanner) (store.Transaction, error) {
 	}
 	t.ClientID, t.RedirectURI, t.Scopes, t.CodeChallenge = d.ClientID, d.RedirectURI, d.Scopes, d.CodeChallenge
 	t.State, t.Nonce, t.Step, t.AuthTime, t.AMR = d.State, d.Nonce, d.Step, fromJSONMillis(d.AuthTime), d.AMR
+	t.GrantType, t.ResponseMode = d.GrantType, d.ResponseMode
 	t.EnrollmentID, t.Method, t.PendingPhone, t.ChallengeID = d.EnrollmentID, d.Method, d.PendingPhone, d.ChallengeID
 	t.LastSentAt, t.InteractionCodeHash = fromJSONMillis(d.LastSentAt), d.InteractionCodeHash
 	t.CreatedAt, t.UpdatedAt = fromJSONMillis(d.CreatedAt), fromJSONMillis(d.UpdatedAt)
