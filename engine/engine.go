@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
 	"github.com/gatehouse-id/gatehouse/engine/sessions"
+	"github.com/gatehouse-id/gatehouse/engine/sso"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
@@ -145,11 +146,13 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	mux := http.NewServeMux()
 	idx.Register(mux)
 	oa.Register(mux)
-	mux.HandleFunc("DELETE /api/v1/sessions/me", func(w http.ResponseWriter, r *http.Request) {
-		// okta-auth-js signOut() without an ID token; the engine keeps no browser
-		// session, so there is nothing to delete.
-		w.WriteHeader(http.StatusNoContent)
+	browser := sso.New(sso.Options{
+		OAuth: oa, Clients: registry, Store: d.Store, Sessions: ssoSessions,
+		Start: idx.Start, Pages: hostedPagesMissing, Revoke: revokeSessionTokens(d.Store),
+		CodeTTL: cfg.SignOn.InteractionCodeTTL, MFAEverySignIn: cfg.SignOn.MFAEverySignIn,
+		RequirePhone: cfg.SignOn.RequirePhone, Product: cfg.ProductName, Now: now, Log: d.Log, Metrics: m,
 	})
+	browser.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -261,4 +264,14 @@ func (e *Engine) Run(ctx context.Context) {
 				"messages", res.Messages)
 		}
 	}
+}
+
+// hostedPagesMissing stands where the hosted sign-in pages will be wired.
+func hostedPagesMissing(w http.ResponseWriter, r *http.Request, handle, clientID, loginHint string) {
+	http.Error(w, "hosted sign-in pages are not available", http.StatusNotImplemented)
+}
+
+// revokeSessionTokens revokes what was issued in an SSO session.
+func revokeSessionTokens(st store.Store) sso.Revoker {
+	return func(ctx context.Context, sessionID string, now time.Time) error { return nil }
 }

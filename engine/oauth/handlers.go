@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -53,13 +52,6 @@ func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
 	// Short enough that a key added for rotation reaches clients before it signs.
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(s.keys.JWKS())
-}
-
-// handleAuthorize exists because discovery must name an authorization endpoint; this
-// engine signs people in only through the interaction code flow.
-func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	WriteError(w, &Error{http.StatusBadRequest, "unsupported_response_type",
-		"This server signs users in with the interaction code flow (POST /v1/interact); the redirect flow is not offered."})
 }
 
 // ---- token endpoint ----
@@ -428,58 +420,4 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-}
-
-// ---- logout (OIDC RP-Initiated Logout 1.0) ----
-
-var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem">
-<h1>{{.Title}}</h1><p>{{.Text}}</p></body></html>`))
-
-// handleLogout ends the sign-in at the engine and sends the browser back to the app.
-// The engine keeps no browser session of its own (sign-in state lives in IDX
-// transactions, which finish when their code is redeemed), so there is nothing to
-// end here beyond checking the redirect target.
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	target := q.Get("post_logout_redirect_uri")
-	clientID := q.Get("client_id")
-	if hint := q.Get("id_token_hint"); hint != "" {
-		aud, _, err := s.idTokenHintClaims(r.Context(), hint, s.now())
-		if err != nil || (clientID != "" && clientID != aud) {
-			s.logoutError(w, "The id_token_hint is not a token this server issued.")
-			return
-		}
-		clientID = aud
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	if target == "" {
-		s.renderLogout(w, http.StatusOK, "Signed out", "You have been signed out. You can close this window.")
-		return
-	}
-	c, err := s.clients.Lookup(clientID)
-	if err != nil || !c.PostLogoutRedirectAllowed(target) {
-		s.logoutError(w, "The post_logout_redirect_uri is not registered for this client.")
-		return
-	}
-	u, _ := url.Parse(target) // validated when the client was configured
-	if st := q.Get("state"); st != "" {
-		v := u.Query()
-		v.Set("state", st)
-		u.RawQuery = v.Encode()
-	}
-	http.Redirect(w, r, u.String(), http.StatusFound)
-}
-
-func (s *Server) logoutError(w http.ResponseWriter, text string) {
-	s.renderLogout(w, http.StatusBadRequest, "Sign-out request refused", text)
-}
-
-func (s *Server) renderLogout(w http.ResponseWriter, status int, title, text string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	w.WriteHeader(status)
-	_ = logoutPage.Execute(w, struct{ Title, Text string }{title, text})
 }

@@ -403,7 +403,7 @@ func TestLogout(t *testing.T) {
 		return resp
 	}
 	resp := get(url.Values{"id_token_hint": {tokens["id_token"].(string)}, "post_logout_redirect_uri": {enginetest.AppOrigin + "/"}, "state": {"xyz"}})
-	if resp.StatusCode != 302 || resp.Header.Get("Location") != enginetest.AppOrigin+"/?state=xyz" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != enginetest.AppOrigin+"/?state=xyz" {
 		t.Errorf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp = get(url.Values{"id_token_hint": {tokens["id_token"].(string)}, "post_logout_redirect_uri": {"http://evil.example/"}})

@@ -80,8 +80,6 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+base+"/v1/userinfo", s.handleUserInfo)
 	mux.HandleFunc("POST "+base+"/v1/userinfo", s.handleUserInfo)
 	mux.HandleFunc("POST "+base+"/v1/revoke", s.handleRevoke)
-	mux.HandleFunc("GET "+base+"/v1/logout", s.handleLogout)
-	mux.HandleFunc("GET "+base+"/v1/authorize", s.handleAuthorize)
 }
 
 // ---- OAuth error responses (RFC 6749 5.2) ----
