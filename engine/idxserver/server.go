@@ -63,13 +63,13 @@ type Options struct {
 	// Limiter keeps every limit's counters; New makes one over Store if nil.
 	Limiter *throttle.Limiter
 	// OTPKey is the HMAC key one-time codes are stored under.
-	OTPKey  []byte
-	Outbox  Wakeable
+	OTPKey []byte
+	Outbox Wakeable
 	// Sessions starts the SSO session of each completed sign-in.
 	Sessions *sessions.Manager
 	Now      func() time.Time
-	Log     *slog.Logger
-	Metrics *metrics.Metrics // nil records nothing
+	Log      *slog.Logger
+	Metrics  *metrics.Metrics // nil records nothing
 }
 
 // Server serves the IDX endpoints and interact.
