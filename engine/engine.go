@@ -251,7 +251,7 @@ func (e *Engine) Run(ctx context.Context) {
 			}
 			e.log.Debug("garbage collected", "transactions", res.Transactions, "challenges", res.Challenges,
 				"interaction_codes", res.InteractionCodes, "refresh_tokens", res.RefreshTokens, "throttles", res.Throttles,
-				"messages", res.Messages)
+				"messages", res.Messages, "revocations", res.Revocations)
 		}
 	}
 }
