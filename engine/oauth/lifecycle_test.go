@@ -270,14 +270,11 @@ func TestSessionBoundRefreshTokens(t *testing.T) {
 		if err != nil || rt.SessionID != "sess-1" || rt.FamilyID != "fam-sso" {
 			t.Errorf("rotated refresh token: %+v, %v", rt, err)
 		}
-		other := tokensOf(t, signIn(t, h, alice)) // no session
+		other := tokensOf(t, signIn(t, h, alice)) // a sign-in of its own starts its own session
 		_, oc := parseToken(t, h, other.access)
 		_, oic := parseToken(t, h, other.id)
-		if _, ok := oc["sid"]; ok {
-			t.Errorf("an access token without a session carries sid %v", oc["sid"])
-		}
-		if _, ok := oic["sid"]; ok {
-			t.Errorf("an ID token without a session carries sid %v", oic["sid"])
+		if sid, _ := oc["sid"].(string); sid == "" || sid == "sess-1" || oic["sid"] != sid {
+			t.Errorf("another sign-in's access token sid %v, ID token sid %v: want its own session", oc["sid"], oic["sid"])
 		}
 
 		h.Clock.Advance(time.Millisecond)
@@ -286,7 +283,7 @@ func TestSessionBoundRefreshTokens(t *testing.T) {
 			t.Fatalf("RevokeSessionTokens = %d, %v", n, err)
 		}
 		checkLive(t, h, "the session's tokens", ts, false)
-		checkLive(t, h, "the same user's tokens of no session", other, true)
+		checkLive(t, h, "the same user's tokens of another session", other, true)
 	})
 }
 
