@@ -25,21 +25,26 @@ import (
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                     s.issuer,
-		"authorization_endpoint":                     s.base + "/v1/authorize",
-		"token_endpoint":                             s.base + "/v1/token",
-		"userinfo_endpoint":                          s.base + "/v1/userinfo",
-		"jwks_uri":                                   s.base + "/v1/keys",
-		"revocation_endpoint":                        s.base + "/v1/revoke",
-		"end_session_endpoint":                       s.base + "/v1/logout",
-		"response_types_supported":                   []string{"code"},
-		"response_modes_supported":                   []string{"query"},
-		"grant_types_supported":                      []string{config.GrantInteractionCode, config.GrantRefreshToken},
-		"subject_types_supported":                    []string{"public"},
-		"id_token_signing_alg_values_supported":      []string{"RS256"},
-		"scopes_supported":                           config.KnownScopes,
-		"token_endpoint_auth_methods_supported":      []string{"client_secret_basic", "client_secret_post", "none"},
-		"revocation_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"issuer":                                                s.issuer,
+		"authorization_endpoint":                                s.base + "/v1/authorize",
+		"token_endpoint":                                        s.base + "/v1/token",
+		"userinfo_endpoint":                                     s.base + "/v1/userinfo",
+		"jwks_uri":                                              s.base + "/v1/keys",
+		"revocation_endpoint":                                   s.base + "/v1/revoke",
+		"end_session_endpoint":                                  s.base + "/v1/logout",
+		"response_types_supported":                              []string{"code"},
+		"response_modes_supported":                              []string{"query"},
+		"grant_types_supported":                                 []string{config.GrantInteractionCode, config.GrantRefreshToken},
+		"subject_types_supported":                               []string{"public"},
+		"id_token_signing_alg_values_supported":                 []string{"RS256"},
+		"scopes_supported":                                      config.KnownScopes,
+		"token_endpoint_auth_methods_supported":                 config.AuthMethods,
+		"token_endpoint_auth_signing_alg_values_supported":      AssertionAlgorithms,
+		"revocation_endpoint_auth_methods_supported":            config.AuthMethods,
+		"revocation_endpoint_auth_signing_alg_values_supported": AssertionAlgorithms,
+		// The same client authentication serves introspection (AuthenticateClient).
+		"introspection_endpoint_auth_methods_supported":            config.AuthMethods,
+		"introspection_endpoint_auth_signing_alg_values_supported": AssertionAlgorithms,
 		"claims_supported": []string{"iss", "sub", "aud", "iat", "exp", "auth_time", "amr", "nonce", "at_hash",
 			"name", "given_name", "family_name", "preferred_username", "locale", "updated_at",
 			"email", "email_verified", "phone_number", "phone_number_verified"},
@@ -414,7 +419,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.renderLogout(w, http.StatusOK, "Signed out", "You have been signed out. You can close this window.")
 		return
 	}
-	c, err := s.clients.Lookup(clientID)
+	c, err := s.clients.Lookup(r.Context(), clientID)
 	if err != nil || !c.PostLogoutRedirectAllowed(target) {
 		s.logoutError(w, "The post_logout_redirect_uri is not registered for this client.")
 		return
