@@ -190,6 +190,7 @@ type jwksEntry struct {
 	keys      []jose.JSONWebKey
 	fetchedAt time.Time // of keys
 	triedAt   time.Time // of the last fetch, successful or not
+	err       error     // of the last fetch
 }
 
 func newJWKSCache(client *http.Client, now func() time.Time) *jwksCache {
@@ -199,9 +200,10 @@ func newJWKSCache(client *http.Client, now func() time.Time) *jwksCache {
 	return &jwksCache{client: client, now: now, entries: map[string]*jwksEntry{}}
 }
 
-// keys returns the key set at uri: from the cache while it is fresh and knows kid
-// (or kid is empty), else fetched again (an unknown kid at most every 30 seconds).
-// When a fetch fails, keys fetched before are used, however old.
+// keys returns the key set at uri: from the cache while it is fresh (5 minutes) and
+// knows kid (or kid is empty), else fetched again — but never twice within 30
+// seconds, so neither made-up key ids nor a dead jwks_uri make every request wait
+// for a fetch. When a fetch fails, keys fetched before are used, however old.
 func (j *jwksCache) keys(ctx context.Context, uri, kid string) ([]jose.JSONWebKey, error) {
 	j.mu.Lock()
 	e, ok := j.entries[uri]
@@ -218,19 +220,27 @@ func (j *jwksCache) keys(ctx context.Context, uri, kid string) ([]jose.JSONWebKe
 	defer e.mu.Unlock()
 	now := j.now()
 	known := kid == "" || slices.ContainsFunc(e.keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
-	stale := e.fetchedAt.IsZero() || now.Sub(e.fetchedAt) >= jwksFresh
-	if !stale && (known || now.Sub(e.triedAt) < jwksRefetchGap) {
+	fresh := !e.fetchedAt.IsZero() && now.Sub(e.fetchedAt) < jwksFresh
+	if fresh && known {
 		return e.keys, nil
+	}
+	if !e.triedAt.IsZero() && now.Sub(e.triedAt) < jwksRefetchGap {
+		// Asked very recently: answer with what there is rather than ask again.
+		if e.keys != nil {
+			return e.keys, nil
+		}
+		return nil, e.err
 	}
 	e.triedAt = now
 	keys, err := j.fetch(ctx, uri)
 	if err != nil {
+		e.err = err
 		if e.keys != nil {
 			return e.keys, nil
 		}
 		return nil, err
 	}
-	e.keys, e.fetchedAt = keys, now
+	e.keys, e.fetchedAt, e.err = keys, now, nil
 	return keys, nil
 }
 
