@@ -33,8 +33,8 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"introspection_endpoint":                                s.base + "/v1/introspect",
 		"end_session_endpoint":                                  s.base + "/v1/logout",
 		"response_types_supported":                              []string{"code"},
-		"response_modes_supported":                              []string{"query"},
-		"grant_types_supported":                                 []string{config.GrantInteractionCode, config.GrantRefreshToken},
+		"response_modes_supported":                              []string{"query", "form_post"},
+		"grant_types_supported":                                 []string{config.GrantAuthorizationCode, config.GrantInteractionCode, config.GrantRefreshToken},
 		"subject_types_supported":                               []string{"public"},
 		"id_token_signing_alg_values_supported":                 []string{"RS256"},
 		"scopes_supported":                                      config.KnownScopes,
@@ -45,11 +45,19 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		// The same client authentication serves introspection (AuthenticateClient).
 		"introspection_endpoint_auth_methods_supported":            config.AuthMethods,
 		"introspection_endpoint_auth_signing_alg_values_supported": AssertionAlgorithms,
-		"claims_supported": []string{"iss", "sub", "aud", "iat", "exp", "auth_time", "amr", "nonce", "at_hash",
+		"claims_supported": []string{"iss", "sub", "aud", "iat", "exp", "auth_time", "amr", "nonce", "at_hash", "sid",
 			"name", "given_name", "family_name", "preferred_username", "locale", "updated_at",
 			"email", "email_verified", "phone_number", "phone_number_verified"},
 		"code_challenge_methods_supported": []string{"S256"},
 		"request_parameter_supported":      false,
+		"request_uri_parameter_supported":  false,
+		"prompt_values_supported":          []string{"none", "login", "consent", "select_account"},
+		// RFC 9207: every authorization response carries iss.
+		"authorization_response_iss_parameter_supported": true,
+		// OIDC Back-Channel Logout 1.0: logout tokens carry sid.
+		"backchannel_logout_supported":         true,
+		"backchannel_logout_session_supported": true,
+		"frontchannel_logout_supported":        false,
 	})
 }
 
