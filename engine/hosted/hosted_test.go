@@ -69,7 +69,12 @@ type rig struct {
 	aborts    []aborted
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigTo(t, "") }
+
+// newRigTo is newRig whose Complete and Abort redirect to the relying
+// party's page rp (another origin), as the authorization endpoint will,
+// instead of answering themselves; "" keeps plain answers.
+func newRigTo(t *testing.T, rp string) *rig {
 	t.Helper()
 	logs := &lockedBuffer{}
 	h := enginetest.Start(t, enginetest.Options{Logs: logs})
@@ -83,6 +88,10 @@ func newRig(t *testing.T) *rig {
 			r.mu.Lock()
 			r.completed = append(r.completed, code)
 			r.mu.Unlock()
+			if rp != "" {
+				http.Redirect(w, req, rp+"?outcome=signed-in", http.StatusSeeOther)
+				return
+			}
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			io.WriteString(w, "back at the relying party: signed in")
 		},
@@ -90,6 +99,10 @@ func newRig(t *testing.T) *rig {
 			r.mu.Lock()
 			r.aborts = append(r.aborts, aborted{handle, code, description})
 			r.mu.Unlock()
+			if rp != "" {
+				http.Redirect(w, req, rp+"?error="+url.QueryEscape(code), http.StatusSeeOther)
+				return
+			}
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			io.WriteString(w, "back at the relying party: "+code)
 		},
