@@ -771,3 +771,20 @@ func TestNewChecksOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestTooManyPasswords: after the engine's limit of wrong passwords, the
+// page says how long to wait, with the engine's Retry-After.
+func TestTooManyPasswords(t *testing.T) {
+	r := newRig(t)
+	r.h.CreateUser(t, alice, alicePhone)
+	b := r.browser()
+	b.get("/test/start")
+	for i := 0; i < 30 && b.status != http.StatusTooManyRequests; i++ {
+		b.post("/signin/identify", url.Values{"username": {alice}, "password": {"wrong"}})
+	}
+	b.expect(http.StatusTooManyRequests, "Try again in")
+	if ra := b.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After %q, want the engine's wait", ra)
+	}
+	b.expectPage("Sign in")
+}
