@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/hosted"
 	"github.com/gatehouse-id/gatehouse/internal/enginetest"
 )
@@ -69,15 +70,18 @@ type rig struct {
 	aborts    []aborted
 }
 
-func newRig(t *testing.T) *rig { return newRigTo(t, "") }
+func newRig(t *testing.T) *rig { return newRigWith(t, "", nil) }
 
-// newRigTo is newRig whose Complete and Abort redirect to the relying
+func newRigTo(t *testing.T, rp string) *rig { return newRigWith(t, rp, nil) }
+
+// newRigWith is newRig whose Complete and Abort redirect to the relying
 // party's page rp (another origin), as the authorization endpoint will,
-// instead of answering themselves; "" keeps plain answers.
-func newRigTo(t *testing.T, rp string) *rig {
+// instead of answering themselves ("" keeps plain answers), with the
+// engine's configuration changed by configure.
+func newRigWith(t *testing.T, rp string, configure func(*config.Config)) *rig {
 	t.Helper()
 	logs := &lockedBuffer{}
-	h := enginetest.Start(t, enginetest.Options{Logs: logs})
+	h := enginetest.Start(t, enginetest.Options{Logs: logs, Configure: configure})
 	r := &rig{t: t, h: h, logs: logs, pkce: map[string]enginetest.PKCE{}}
 	pages, err := hosted.New(hosted.Options{
 		Product:   product,
@@ -786,5 +790,28 @@ func TestTooManyPasswords(t *testing.T) {
 	if ra := b.header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Fatalf("Retry-After %q, want the engine's wait", ra)
 	}
+	b.expectPage("Sign in")
+}
+
+// TestEngineRequestLimit: when the engine refuses the browser's requests
+// (its per-address limit), the pages say so with the engine's wait, and the
+// sign-in goes on afterwards.
+func TestEngineRequestLimit(t *testing.T) {
+	r := newRigWith(t, "", func(c *config.Config) { c.RateLimits.RequestsPerIPPerMinute = 10 })
+	b := r.browser()
+	b.get("/test/start")
+	b.expectPage("Sign in")
+	for i := 0; i < 20 && b.status != http.StatusTooManyRequests; i++ {
+		b.get("/signin")
+	}
+	b.expect(http.StatusTooManyRequests, "Try again in")
+	if ra := b.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After %q, want the engine's wait", ra)
+	}
+	if len(r.abortCalls()) != 0 {
+		t.Fatal("a rate limit ended the sign-in")
+	}
+	r.h.Clock.Advance(2 * time.Minute)
+	b.get("/signin")
 	b.expectPage("Sign in")
 }
