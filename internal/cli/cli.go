@@ -28,6 +28,9 @@ Usage:
   gatehouse serve --config FILE      the engine, configured by FILE (see docs/configuration.md)
   gatehouse users [--config FILE | --database DSN] COMMAND ...
                                      create, list, show, set-password, delete, add-phone, remove-phone
+  gatehouse keys  [--config FILE | --database DSN] list|rotate
+                                     the token-signing keys and their rotation
+  gatehouse keys generate-kek        print a new key-encryption key (keys.encryption_key_file)
   gatehouse bench [flags]            sign-ins per second over HTTP (see docs/performance.md)
   gatehouse help [COMMAND]
 
@@ -60,6 +63,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.demo(ctx, rest)
 	case "users":
 		err = e.users(ctx, rest)
+	case "keys":
+		err = e.keys(ctx, rest)
 	case "bench", benchEngineCommand:
 		err = e.bench(ctx, cmd, rest)
 	case "help", "-h", "--help":
