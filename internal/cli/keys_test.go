@@ -221,3 +221,28 @@ func TestKeysGenerateKEKAndConfig(t *testing.T) {
 		t.Errorf("keys without a command: %+v", r)
 	}
 }
+
+func TestStartWarnsAboutALooseDatabaseFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	cfg := config.Defaults()
+	cfg.Database = "sqlite:" + path
+	st, err := openStore(context.Background(), cfg, newLogger(&logs, "info", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), path+" has mode 0640") {
+		t.Errorf("logs: %s", logs.String())
+	}
+	if info, _ := os.Stat(path); info.Mode().Perm() != 0o640 {
+		t.Errorf("the file's mode was changed to %04o", info.Mode().Perm())
+	}
+}
