@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/hosted"
 	"github.com/gatehouse-id/gatehouse/engine/idxserver"
+	"github.com/gatehouse-id/gatehouse/engine/keyseal"
 	"github.com/gatehouse-id/gatehouse/engine/messaging"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
@@ -92,11 +93,20 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		return nil, err
 	}
 	now := d.Now
-	keys, err := oauth.LoadKeySet(ctx, d.Store, now())
+	sealer, err := keyseal.FromConfig(cfg.Keys, cfg.Database)
 	if err != nil {
 		return nil, err
 	}
-	otpKey, err := loadOTPKey(ctx, cfg, d.Store)
+	if n, err := sealer.SealStoredSecrets(ctx, d.Store); err != nil {
+		return nil, err
+	} else if n > 0 {
+		d.Log.Info("sealed secrets stored in the clear by an older release", "secrets", n)
+	}
+	keys, err := oauth.LoadKeySet(ctx, oauth.KeySetOptions{Store: d.Store, Sealer: sealer, Now: now, Log: d.Log})
+	if err != nil {
+		return nil, err
+	}
+	otpKey, err := loadOTPKey(ctx, cfg, d.Store, sealer)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +171,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		RequirePhone: cfg.SignOn.RequirePhone, Product: cfg.ProductName, Now: now, Log: d.Log, Metrics: m,
 	})
 	browser.Register(mux)
-	cookieKey, err := loadSecret(ctx, d.Store, "hosted-cookie-key")
+	cookieKey, err := loadSecret(ctx, d.Store, sealer, "hosted-cookie-key")
 	if err != nil {
 		return nil, err
 	}
@@ -238,14 +248,14 @@ func deliveryLease(m config.Messaging) time.Duration {
 	return max(3*timeout, 3*time.Second)
 }
 
-// loadSecret reads a 32-byte server secret from the store, creating it there on
-// first start, so every node shares it.
-func loadSecret(ctx context.Context, st store.KeyStore, name string) ([]byte, error) {
+// loadSecret reads a 32-byte server secret from the store (sealed under the KEK),
+// creating it there on first start, so every node shares it.
+func loadSecret(ctx context.Context, st store.KeyStore, sealer *keyseal.Sealer, name string) ([]byte, error) {
 	candidate := make([]byte, 32)
 	if _, err := rand.Read(candidate); err != nil {
 		return nil, err
 	}
-	key, err := st.GetOrCreateSecret(ctx, name, candidate)
+	key, err := sealer.Secret(ctx, st, name, candidate)
 	if err != nil {
 		return nil, fmt.Errorf("loading the %s: %w", name, err)
 	}
@@ -253,8 +263,8 @@ func loadSecret(ctx context.Context, st store.KeyStore, name string) ([]byte, er
 }
 
 // loadOTPKey reads the one-time-code HMAC key from the environment variable the
-// configuration names, or from the store, creating it there on first start.
-func loadOTPKey(ctx context.Context, cfg config.Config, st store.KeyStore) ([]byte, error) {
+// configuration names, or from the store (sealed), creating it there on first start.
+func loadOTPKey(ctx context.Context, cfg config.Config, st store.KeyStore, sealer *keyseal.Sealer) ([]byte, error) {
 	if name := cfg.Secrets.OTPKeyEnv; name != "" {
 		key, err := base64.StdEncoding.DecodeString(os.Getenv(name))
 		if err != nil || len(key) < 32 {
@@ -266,7 +276,7 @@ func loadOTPKey(ctx context.Context, cfg config.Config, st store.KeyStore) ([]by
 	if _, err := rand.Read(candidate); err != nil {
 		return nil, err
 	}
-	key, err := st.GetOrCreateSecret(ctx, "otp-hmac-key", candidate)
+	key, err := sealer.Secret(ctx, st, "otp-hmac-key", candidate)
 	if err != nil {
 		return nil, fmt.Errorf("loading the one-time-code key: %w", err)
 	}

@@ -333,6 +333,8 @@ func startNode(t *testing.T, ctx context.Context, bin, name, issuer, dsn string)
 	cfg := fmt.Sprintf(`issuer: %s
 listen: %s
 database: %q
+keys:
+  encryption_key_file: %q
 log_level: warn
 dev_outbox: true
 clients:
@@ -340,7 +342,7 @@ clients:
     redirect_uris: [http://127.0.0.1:3000/login/callback]
     grants: [interaction_code, refresh_token]
     scopes: [openid, profile, email, phone, offline_access]
-`, issuer, addr, dsn)
+`, issuer, addr, dsn, enginetest.TestKEKFile(t)) // every node's file holds the same test KEK
 	path := filepath.Join(t.TempDir(), name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Error(err)

@@ -52,6 +52,7 @@ type Config struct {
 	Messaging       Messaging       `yaml:"messaging"`
 	CORS            CORS            `yaml:"cors"`
 	Secrets         Secrets         `yaml:"secrets"`
+	Keys            Keys            `yaml:"keys"`
 	// DevOutbox serves GET /dev/outbox, listing sent messages with their codes.
 	// Never turn it on where real people sign in.
 	DevOutbox bool `yaml:"dev_outbox"`
@@ -311,6 +312,21 @@ type Secrets struct {
 	OTPKeyEnv string `yaml:"otp_key_env"`
 }
 
+// Keys are the key-encryption key (KEK) that seals signing keys and server secrets
+// in the database, and the signing-key rotation schedule.
+type Keys struct {
+	// EncryptionKeyFile is a file holding the KEK: 32 random bytes in standard
+	// base64 (gatehouse keys generate-kek makes one).
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// EncryptionKeyEnv names an environment variable holding the KEK, base64.
+	// Without either, SQLite deployments keep the KEK in <database file>.kek,
+	// created on first start; PostgreSQL deployments must set one.
+	EncryptionKeyEnv string `yaml:"encryption_key_env"`
+	// PublishBeforeUse is how long a key added by gatehouse keys rotate is
+	// published in the JWKS before it signs: longer than clients cache the JWKS.
+	PublishBeforeUse time.Duration `yaml:"publish_before_use"`
+}
+
 // Defaults returns a configuration with every default filled in and no clients.
 func Defaults() Config {
 	return Config{
@@ -340,6 +356,7 @@ func Defaults() Config {
 			RequestsPerIPPerMinute: 300, TransactionsPerIP: 200, TransactionsTotal: 200_000,
 			IdentifyPerTransaction: 10, HashQueueShare: 0.25, GCInterval: 5 * time.Minute,
 		},
+		Keys: Keys{PublishBeforeUse: 10 * time.Minute},
 		Messaging: Messaging{
 			Provider: "outbox", MaxDeliveryTime: 2 * time.Minute,
 			Twilio: Twilio{Timeout: 10 * time.Second}, Webhook: Webhook{Timeout: 10 * time.Second},
@@ -643,6 +660,7 @@ func (c *Config) Validate() error {
 			add("secrets.otp_key_env: environment variable %s is not set", c.Secrets.OTPKeyEnv)
 		}
 	}
+	c.validateKeys(add)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
@@ -799,6 +817,28 @@ func ParseClientJWKS(data []byte) ([]jose.JSONWebKey, error) {
 		return nil, errors.New("no key for signatures with RS256 (RSA, 2048 bits or more) or ES256 (EC P-256)")
 	}
 	return keys, nil
+}
+
+// validateKeys checks the keys section. PostgreSQL has no file next to the database
+// to keep a KEK in, and every node must use the same one, so it must be configured.
+func (c *Config) validateKeys(add func(string, ...any)) {
+	k := c.Keys
+	if k.EncryptionKeyFile != "" && k.EncryptionKeyEnv != "" {
+		add("keys: set encryption_key_file or encryption_key_env, not both")
+	}
+	if k.EncryptionKeyEnv != "" {
+		if v, ok := os.LookupEnv(k.EncryptionKeyEnv); !ok || v == "" {
+			add("keys.encryption_key_env: environment variable %s is not set", k.EncryptionKeyEnv)
+		}
+	}
+	if driver, _, err := ParseDatabase(c.Database); err == nil && driver == "postgres" && k.EncryptionKeyFile == "" && k.EncryptionKeyEnv == "" {
+		add("keys: with PostgreSQL, set keys.encryption_key_file (or keys.encryption_key_env) to the key-encryption key " +
+			"that seals signing keys in the database, the same on every node; make one with: " +
+			"gatehouse keys generate-kek > /etc/gatehouse/kek && chmod 600 /etc/gatehouse/kek")
+	}
+	// JWKS responses may be cached for 300 s and each node reloads keys every
+	// minute: a key must be published longer than that before it signs.
+	checkDuration(add, "keys.publish_before_use", k.PublishBeforeUse, 6*time.Minute, 7*24*time.Hour)
 }
 
 var (

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
+	"github.com/gatehouse-id/gatehouse/engine/keyseal"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/store/sqlite"
@@ -140,7 +141,13 @@ func fzStartIDX(f testing.TB) *fzIDX {
 	// started: codes stay queued, and tick collects the garbage.
 	f.Cleanup(func() { cancel(); st.Close() })
 
-	if e.otpKey, err = st.GetOrCreateSecret(ctx, "otp-hmac-key", make([]byte, 32)); err != nil {
+	// The engine keeps the one-time-code key sealed under the KEK next to the
+	// database.
+	sealer, err := keyseal.FromConfig(cfg.Keys, cfg.Database)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if e.otpKey, err = sealer.Secret(ctx, st, "otp-hmac-key", make([]byte, 32)); err != nil {
 		f.Fatal(err)
 	}
 	now := e.clock.Now()

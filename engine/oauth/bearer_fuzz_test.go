@@ -73,7 +73,7 @@ func startBearerFuzz(f *testing.F) *bearerFuzz {
 	if err := st.CreateSigningKey(ctx, store.SigningKey{ID: keyID(&signing.PublicKey), Algorithm: "RS256", PrivateKey: der, CreatedAt: now}); err != nil {
 		f.Fatal(err)
 	}
-	keys, err := LoadKeySet(ctx, st, now)
+	keys, err := LoadKeySet(ctx, KeySetOptions{Store: st, Sealer: testSealer(f), Now: func() time.Time { return now }})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func startBearerFuzz(f *testing.F) *bearerFuzz {
 	if err != nil {
 		f.Fatal(err)
 	}
-	kid := keys.signKID
+	kid := keys.keys[0].id
 	forger, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: other, KeyID: kid}}, nil)
 	if err != nil {
 		f.Fatal(err)
@@ -150,7 +150,7 @@ func startBearerFuzz(f *testing.F) *bearerFuzz {
 	}
 	payload := strings.Split(at.Raw, ".")[1]
 	b.tokens["@NONE"] = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"`+kid+`"}`)) + "." + payload + "."
-	hs, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: keys.public[kid].N.Bytes()}, (&jose.SignerOptions{}).WithHeader("kid", kid))
+	hs, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: keys.keys[0].public.N.Bytes()}, (&jose.SignerOptions{}).WithHeader("kid", kid))
 	if err != nil {
 		f.Fatal(err)
 	}

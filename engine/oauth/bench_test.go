@@ -25,7 +25,7 @@ func benchServer(b *testing.B) (*Server, Grant) {
 	}
 	b.Cleanup(func() { st.Close() })
 	now := time.Now()
-	keys, err := LoadKeySet(b.Context(), st, now)
+	keys, err := LoadKeySet(b.Context(), KeySetOptions{Store: st, Sealer: testSealer(b), Now: func() time.Time { return now }})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -46,8 +46,8 @@ type Store interface {
 
 	// GarbageCollect deletes records that expired before now: transactions, challenges,
 	// interaction codes, refresh tokens, revoked-token entries, user/session/family
-	// revocations, throttles, and outbox messages that were finished more than a day
-	// before now.
+	// revocations, sessions, throttles, signing keys retired before now, and outbox
+	// messages that were finished more than a day before now.
 	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
 	// Ping checks that the database answers and its schema is at the version this
 	// binary expects.
@@ -61,6 +61,8 @@ type GCResult struct {
 	Transactions, Challenges, InteractionCodes, RefreshTokens, RevokedTokens, Throttles, Messages, Sessions int64
 	// Revocations counts user, session and family revocations (RevokeTokens).
 	Revocations int64
+	// SigningKeys counts keys deleted after their RetireAt.
+	SigningKeys int64
 }
 
 // ---- users, credentials, phones ----
@@ -386,20 +388,54 @@ type TokenStore interface {
 
 // SigningKey is a private key the engine signs tokens with.
 type SigningKey struct {
-	ID         string // the JWS "kid"
-	Algorithm  string // "RS256"
-	PrivateKey []byte // PKCS#8, DER
+	ID        string // the JWS "kid"
+	Algorithm string // "RS256"
+	// PrivateKey is the PKCS#8 DER key sealed by keyseal (a database from before
+	// sealing holds it in the clear until the engine's next start seals it).
+	PrivateKey []byte
 	CreatedAt  time.Time
+	// ActiveFrom is when the key may start signing; zero means from CreatedAt. A
+	// rotated-in key is published in the JWKS from CreatedAt but signs only from
+	// ActiveFrom.
+	ActiveFrom time.Time
+	// RetireAt is when the key stops verifying and leaves the JWKS; zero means
+	// never. GarbageCollect deletes keys whose RetireAt has passed.
+	RetireAt time.Time
+}
+
+// Secret is a named server secret as stored.
+type Secret struct {
+	Name  string
+	Value []byte
+	// Sealed is false for a value stored in the clear by a release from before
+	// sealing; SealSecret seals it. Values stored by GetOrCreateSecret are sealed.
+	Sealed bool
 }
 
 // KeyStore keeps signing keys and other server secrets, shared by every engine node.
+// It stores what it is given: callers seal values with keyseal before storing them
+// and open them after reading.
 type KeyStore interface {
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// ListSigningKeys returns every key, oldest first (ties broken by ID).
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
-	// GetOrCreateSecret stores candidate under name unless a value is already stored,
-	// and returns the stored value. Nodes starting at once agree on one value.
+	// UpdateSigningKey may not change ID.
+	UpdateSigningKey(ctx context.Context, id string, fn func(SigningKey) (SigningKey, error)) (SigningKey, error)
+	// DeleteSigningKey removes the key; ErrNotFound if there is none.
+	DeleteSigningKey(ctx context.Context, id string) error
+
+	// GetOrCreateSecret stores candidate (a sealed value) under name unless a value
+	// is already stored, and returns the stored value. Nodes starting at once agree
+	// on one value.
 	GetOrCreateSecret(ctx context.Context, name string, candidate []byte) ([]byte, error)
+	// ListSecrets returns every secret, ordered by name.
+	ListSecrets(ctx context.Context) ([]Secret, error)
+	// SealSecret replaces the value of the secret name with sealed and marks it
+	// sealed, if it is still unsealed; if another node sealed it first, nothing
+	// changes and it is not an error. ErrNotFound if there is no such secret.
+	SealSecret(ctx context.Context, name string, sealed []byte) error
+	// DeleteSecret removes the secret; a missing one is not an error.
+	DeleteSecret(ctx context.Context, name string) error
 }
 
 // ---- throttles ----

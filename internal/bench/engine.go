@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/keyseal"
 )
 
 // The engine under test runs as a child process — `gatehouse bench-engine` — so that
@@ -81,6 +82,14 @@ func startEngine(ctx context.Context, command func(args ...string) *exec.Cmd, se
 	}
 	defer lnFile.Close()
 	cfg := engineConfig(ln.Addr().String(), setup.database, setup.logLevel)
+	if driver, _, _ := config.ParseDatabase(cfg.Database); driver == "postgres" {
+		// SQLite keeps its key-encryption key next to the database; PostgreSQL
+		// needs one named.
+		cfg.Keys.EncryptionKeyFile = filepath.Join(setup.dir, "gatehouse-bench.kek")
+		if err := os.WriteFile(cfg.Keys.EncryptionKeyFile, []byte(keyseal.GenerateKEK()), 0o600); err != nil {
+			return nil, err
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("bench engine configuration: %w", err)
 	}

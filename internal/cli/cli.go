@@ -30,6 +30,9 @@ Usage:
                                      create, list, show, set-password, delete, add-phone, remove-phone, revoke-tokens
   gatehouse clients [--config FILE | --database DSN] COMMAND ...
                                      add, list, show, rotate-secret, remove OAuth clients, live
+  gatehouse keys  [--config FILE | --database DSN] list|rotate
+                                     the token-signing keys and their rotation
+  gatehouse keys generate-kek        print a new key-encryption key (keys.encryption_key_file)
   gatehouse bench [flags]            sign-ins per second over HTTP (see docs/performance.md)
   gatehouse help [COMMAND]
 
@@ -64,6 +67,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.users(ctx, rest)
 	case "clients":
 		err = e.clients(ctx, rest)
+	case "keys":
+		err = e.keys(ctx, rest)
 	case "bench", benchEngineCommand:
 		err = e.bench(ctx, cmd, rest)
 	case "help", "-h", "--help":

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/messaging/twilio"
 	"github.com/gatehouse-id/gatehouse/engine/messaging/webhook"
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/store/sqlite"
 )
 
 func (e env) serve(ctx context.Context, args []string) error {
@@ -32,7 +33,7 @@ func (e env) serve(ctx context.Context, args []string) error {
 	if err := checkExposure(cfg, log); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func (e env) openConfigured(ctx context.Context, fs *flag.FlagSet, args []string
 	if err != nil {
 		return config.Config{}, nil, nil, err
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return config.Config{}, nil, nil, err
 	}
@@ -98,10 +99,21 @@ func (e env) loadConfigured(fs *flag.FlagSet, args []string, configPath *string)
 	return cfg, newLogger(e.stderr, cfg.LogLevel, true), nil
 }
 
-// openStore is the second half: the garbage collector's tuning and the store.
-func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+// openStore is the second half: the garbage collector's tuning and the store. A
+// SQLite database (or its key-encryption key file) that other users may read is
+// warned about, not changed: the files are the operator's.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {
 	tuneGCForHashing()
-	return engine.OpenStore(ctx, cfg.Database)
+	st, err := engine.OpenStore(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	if driver, path, _ := config.ParseDatabase(cfg.Database); driver == "sqlite" {
+		for _, w := range sqlite.LoosePermissions(path) {
+			log.Warn("database file readable by other users: it holds password hashes and sealed keys", "problem", w)
+		}
+	}
+	return st, nil
 }
 
 // checkExposure refuses settings that are only safe while the engine is reachable

@@ -138,6 +138,9 @@ func Start(t testing.TB, o Options) *Harness {
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
+	if driver, _, _ := config.ParseDatabase(cfg.Database); driver == "postgres" && cfg.Keys.EncryptionKeyFile == "" && cfg.Keys.EncryptionKeyEnv == "" {
+		cfg.Keys.EncryptionKeyFile = TestKEKFile(t)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test configuration: %v", err)
 	}
@@ -171,6 +174,21 @@ func Start(t testing.TB, o Options) *Harness {
 		st.Close()
 	})
 	return &Harness{URL: origin, Issuer: cfg.Issuer, Config: cfg, Store: st, Engine: eng, Clock: clock, Server: srv}
+}
+
+// testKEK is the key-encryption key of tests on PostgreSQL: every engine of a test
+// shares it, as the nodes of a deployment share theirs.
+const testKEK = "dGVzdCBrZWstZW5jcnlwdGlvbiBrZXkgMzIgYnl0ZXM="
+
+// TestKEKFile writes the tests' shared key-encryption key to a file of the test's
+// and returns its path, for keys.encryption_key_file.
+func TestKEKFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "test.kek")
+	if err := os.WriteFile(path, []byte(testKEK+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // CreateUser stores a user with Password and, if phone is not empty, that phone

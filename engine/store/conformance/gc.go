@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -40,6 +41,8 @@ func testGarbageCollect(t *testing.T, s store.Store) {
 			return th, nil
 		})
 		mustOK(t, "UpdateThrottle", err)
+		mustOK(t, "CreateSigningKey", s.CreateSigningKey(ctx, store.SigningKey{ID: "key-" + name(i), Algorithm: "RS256",
+			PrivateKey: []byte("sealed"), CreatedAt: at(-72 * time.Hour), RetireAt: exp}))
 	}
 
 	// Messages: finished more than a day ago go; unfinished ones stay however old.
@@ -76,7 +79,7 @@ func testGarbageCollect(t *testing.T, s store.Store) {
 	mustOK(t, "GarbageCollect", err)
 	n := int64(len(expired))
 	want := store.GCResult{Transactions: n, Challenges: n, InteractionCodes: n, RefreshTokens: n, RevokedTokens: n, Throttles: n,
-		Messages: int64(len(goneMsgs)), Revocations: n}
+		SigningKeys: n, Messages: int64(len(goneMsgs)), Revocations: n}
 	checkEqual(t, "GarbageCollect counts", got, want)
 
 	for i := range all {
@@ -102,6 +105,11 @@ func testGarbageCollect(t *testing.T, s store.Store) {
 		check("GetRefreshToken", err)
 		_, err = s.GetThrottle(ctx, "th-"+name(i))
 		check("GetThrottle", err)
+		keys, err := s.ListSigningKeys(ctx)
+		mustOK(t, "ListSigningKeys", err)
+		if has := slices.ContainsFunc(keys, func(k store.SigningKey) bool { return k.ID == "key-"+name(i) }); has == isExpired(i) {
+			t.Errorf("signing key key-%s present after GC: %v, want %v", name(i), has, !isExpired(i))
+		}
 		revoked, err := s.AccessTokenRevoked(ctx, store.AccessTokenRef{JTI: "jti-" + name(i)})
 		mustOK(t, "AccessTokenRevoked", err)
 		if revoked == isExpired(i) {

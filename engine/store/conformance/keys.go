@@ -17,10 +17,12 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	}
 
 	key := func(id string, created time.Time) store.SigningKey {
-		return store.SigningKey{ID: id, Algorithm: "RS256", PrivateKey: []byte("\x30\x82\x04\xbe\x00" + id), CreatedAt: created}
+		return store.SigningKey{ID: id, Algorithm: "RS256", PrivateKey: []byte("GHS\x01\x00" + id), CreatedAt: created}
 	}
 	newest := key("kid-a", at(time.Hour))
+	newest.ActiveFrom = at(time.Hour + 10*time.Minute)
 	oldest := key("kid-z", at(-time.Hour))
+	oldest.RetireAt = at(25 * time.Hour)
 	tieB := key("kid-b", base)
 	tieC := key("kid-c", base)
 	for _, k := range []store.SigningKey{newest, tieC, oldest, tieB} {
@@ -32,10 +34,43 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	keys, err = s.ListSigningKeys(ctx)
 	mustOK(t, "ListSigningKeys", err)
 	checkEqual(t, "signing keys, oldest first", keys, []store.SigningKey{oldest, tieB, tieC, newest})
+
+	// UpdateSigningKey: the fn sees the stored key, its result is stored.
+	updated := tieB
+	updated.PrivateKey, updated.RetireAt, updated.ActiveFrom = []byte("resealed"), at(48*time.Hour), at(time.Minute)
+	got, err := s.UpdateSigningKey(ctx, "kid-b", func(k store.SigningKey) (store.SigningKey, error) {
+		checkEqual(t, "key seen by UpdateSigningKey", k, tieB)
+		return updated, nil
+	})
+	mustOK(t, "UpdateSigningKey", err)
+	checkEqual(t, "UpdateSigningKey result", got, updated)
+	_, err = s.UpdateSigningKey(ctx, "kid-b", func(k store.SigningKey) (store.SigningKey, error) {
+		k.RetireAt = at(time.Hour)
+		return k, errFn
+	})
+	checkFnErr(t, "UpdateSigningKey with failing fn", err)
+	_, err = s.UpdateSigningKey(ctx, "kid-b", func(k store.SigningKey) (store.SigningKey, error) {
+		k.ID = "kid-renamed"
+		return k, nil
+	})
+	checkRefused(t, "UpdateSigningKey changing ID", err)
+	_, err = s.UpdateSigningKey(ctx, "kid-missing", notCalled[store.SigningKey](t))
+	checkErrIs(t, "UpdateSigningKey of a missing key", err, store.ErrNotFound)
+
+	mustOK(t, "DeleteSigningKey", s.DeleteSigningKey(ctx, "kid-z"))
+	checkErrIs(t, "DeleteSigningKey of a missing key", s.DeleteSigningKey(ctx, "kid-z"), store.ErrNotFound)
+	keys, err = s.ListSigningKeys(ctx)
+	mustOK(t, "ListSigningKeys", err)
+	checkEqual(t, "signing keys after update and delete", keys, []store.SigningKey{updated, tieC, newest})
 }
 
 func testSecrets(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	list, err := s.ListSecrets(ctx)
+	mustOK(t, "ListSecrets of none", err)
+	if len(list) != 0 {
+		t.Fatalf("ListSecrets of a fresh store: %d secrets", len(list))
+	}
 	first := []byte{0x01, 0x00, 0xfe, 0xff}
 	got, err := s.GetOrCreateSecret(ctx, "csrf", first)
 	mustOK(t, "GetOrCreateSecret", err)
@@ -52,6 +87,26 @@ func testSecrets(t *testing.T, s store.Store) {
 	if string(other) != "second" {
 		t.Errorf("GetOrCreateSecret of another name: got %q, want %q", other, "second")
 	}
+
+	// Values stored by GetOrCreateSecret count as sealed: SealSecret leaves them be.
+	list, err = s.ListSecrets(ctx)
+	mustOK(t, "ListSecrets", err)
+	checkEqual(t, "ListSecrets", list, []store.Secret{
+		{Name: "csrf", Value: first, Sealed: true}, {Name: "otp-mac", Value: []byte("second"), Sealed: true},
+	})
+	mustOK(t, "SealSecret of a sealed secret", s.SealSecret(ctx, "csrf", []byte("not stored")))
+	got, err = s.GetOrCreateSecret(ctx, "csrf", []byte("x"))
+	mustOK(t, "GetOrCreateSecret", err)
+	if !bytes.Equal(got, first) {
+		t.Errorf("after SealSecret of a sealed secret: got %x, want it unchanged %x", got, first)
+	}
+	checkErrIs(t, "SealSecret of a missing secret", s.SealSecret(ctx, "missing", []byte("x")), store.ErrNotFound)
+
+	mustOK(t, "DeleteSecret", s.DeleteSecret(ctx, "csrf"))
+	mustOK(t, "DeleteSecret of a missing secret", s.DeleteSecret(ctx, "csrf"))
+	list, err = s.ListSecrets(ctx)
+	mustOK(t, "ListSecrets", err)
+	checkEqual(t, "ListSecrets after DeleteSecret", list, []store.Secret{{Name: "otp-mac", Value: []byte("second"), Sealed: true}})
 }
 
 func testThrottles(t *testing.T, s store.Store) {

@@ -92,13 +92,23 @@ func dsn(path string, writer bool) string {
 }
 
 // Open opens the database file at path, creating it and its parent directory if
-// missing, and brings its schema up to date.
+// missing, and brings its schema up to date. A new file is created readable by its
+// owner only (0600), and a missing folder likewise (0700); SQLite gives the -wal and
+// -shm files it creates beside the database the database file's permissions. An
+// existing file keeps its permissions: see LoosePermissions.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.Contains(path, "?") {
 		// The driver reads everything after a '?' as parameters.
 		return nil, fmt.Errorf("sqlite: unusable database path %q", path)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	// An empty file is an empty database; creating it here rather than in the
+	// driver is what sets its mode.
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 
@@ -125,6 +135,24 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, errors.Join(err, reader.Close(), writer.Close())
 	}
 	return s, nil
+}
+
+// LoosePermissions lists the files of the database at path — the database, its
+// -wal and -shm files and the key-encryption key file next to it — that users other
+// than their owner may read or write, one message each. The engine warns about
+// them at start rather than change the modes of files it did not create.
+func LoosePermissions(path string) []string {
+	var out []string
+	for _, name := range []string{path, path + "-wal", path + "-shm", path + ".kek"} {
+		info, err := os.Stat(name)
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			out = append(out, fmt.Sprintf("%s has mode %04o: other users may read it; chmod 600 %s", name, perm, name))
+		}
+	}
+	return out
 }
 
 func open(ctx context.Context, writer, reader *sql.DB) (*Store, error) {

@@ -29,6 +29,8 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResu
 		{&r.Revocations, `DELETE FROM token_revocations WHERE expires_at < $1`, nowMs},
 		{&r.Throttles, `DELETE FROM throttles WHERE expires_at < $1`, nowMs},
 		{&r.Sessions, `DELETE FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1`, nowMs},
+		// retire_at is NULL for a key that is not retiring.
+		{&r.SigningKeys, `DELETE FROM signing_keys WHERE retire_at < $1`, nowMs},
 		// finished_at is NULL until a message is sent or failed.
 		{&r.Messages, `DELETE FROM outbox_messages WHERE finished_at < $1`, now.Add(-messageRetention).UnixMilli()},
 	}
