@@ -15,6 +15,9 @@ import (
 type Worker struct {
 	Store  store.OutboxStore
 	Sender Sender
+	// Backchannel delivers back-channel logout notices (ChannelBackchannelLogout);
+	// nil means a BackchannelSender with its defaults.
+	Backchannel Sender
 	Now    func() time.Time
 	Log    *slog.Logger
 	// MaxDeliveryTime is how long after queueing a message is still retried.
@@ -52,6 +55,9 @@ func (w *Worker) init() {
 		}
 		if w.Log == nil {
 			w.Log = slog.New(slog.DiscardHandler)
+		}
+		if w.Backchannel == nil {
+			w.Backchannel = &BackchannelSender{}
 		}
 	})
 }
@@ -111,12 +117,16 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 }
 
 func (w *Worker) deliver(ctx context.Context, m store.Message) {
+	sender := w.Sender
+	if m.Channel == ChannelBackchannelLogout {
+		sender = w.Backchannel
+	}
 	sendCtx, cancel := context.WithTimeout(ctx, w.Lease/2)
-	providerID, err := w.Sender.Send(sendCtx, Outbound{ID: m.ID, To: m.To, Channel: m.Channel, Body: m.Body, Code: m.Code})
+	providerID, err := sender.Send(sendCtx, Outbound{ID: m.ID, To: m.To, Channel: m.Channel, Body: m.Body, Code: m.Code})
 	cancel()
 	now := w.Now()
 	scrub := false
-	if s, ok := w.Sender.(ScrubbingSender); ok {
+	if s, ok := sender.(ScrubbingSender); ok {
 		scrub = s.ScrubAfterSend()
 	} else {
 		scrub = true

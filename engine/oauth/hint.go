@@ -1,7 +1,10 @@
 package oauth
 
 import (
+	"time"
+
 	"context"
+	"github.com/gatehouse-id/gatehouse/engine/opaque"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -46,3 +49,24 @@ func (s *Server) Issuer() string { return s.issuer }
 
 // Base is the URL the OAuth endpoints live under.
 func (s *Server) Base() string { return s.base }
+
+// backchannelLogoutEvent is the member of a logout token's events claim that makes
+// it one (OIDC Back-Channel Logout 1.0, section 2.4).
+const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// LogoutToken signs a logout token telling clientID that the user's session sid
+// ended. It carries no nonce, so that it can never pass for an ID token.
+func (s *Server) LogoutToken(clientID, userID, sid string) (string, error) {
+	now := s.now()
+	claims := map[string]any{
+		"iss":    s.issuer,
+		"aud":    clientID,
+		"iat":    now.Unix(),
+		"exp":    now.Add(10 * time.Minute).Unix(), // the outbox retries for a while
+		"jti":    opaque.New(16),
+		"sub":    userID,
+		"sid":    sid,
+		"events": map[string]any{backchannelLogoutEvent: map[string]any{}},
+	}
+	return jwt.Signed(s.keys.Signer()).Claims(claims).Serialize()
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/gatehouse-id/gatehouse/engine/messaging"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/sessions"
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -104,7 +105,39 @@ func (h *Handler) endSession(ctx context.Context, id string) error {
 		return err
 	}
 	h.o.Log.Info("session ended", "session", id, "user_id", sess.UserID)
+	h.notifyClients(ctx, sess)
 	return nil
+}
+
+// notifyClients queues an OIDC Back-Channel Logout notice for every client of the
+// session that registered a backchannel_logout_uri. The outbox delivers it, with
+// retries, from whichever node is up; a failure to queue is logged, not fatal: the
+// session has ended and its tokens are revoked whatever the clients hear.
+func (h *Handler) notifyClients(ctx context.Context, sess store.Session) {
+	queued := false
+	for _, id := range sess.ClientIDs {
+		c, err := h.o.Clients.Lookup(ctx, id)
+		if err != nil || c.BackchannelLogoutURI == "" {
+			continue
+		}
+		token, err := h.o.OAuth.LogoutToken(c.ID, sess.UserID, sess.ID)
+		if err != nil {
+			h.o.Log.Error("logout: signing a logout token", "client_id", c.ID, "err", err)
+			continue
+		}
+		now := h.o.Now()
+		m := store.Message{ID: opaque.ID("bcl"), To: c.BackchannelLogoutURI, Channel: messaging.ChannelBackchannelLogout,
+			Body: token, Status: store.MessagePending, NextAttemptAt: now, CreatedAt: now}
+		if err := h.o.Store.QueueMessage(ctx, m); err != nil {
+			h.o.Log.Error("logout: queueing a back-channel notice", "client_id", c.ID, "err", err)
+			continue
+		}
+		h.o.Log.Info("back-channel logout queued", "client_id", c.ID, "session", sess.ID, "message_id", m.ID)
+		queued = true
+	}
+	if queued && h.o.Outbox != nil {
+		h.o.Outbox.Wake()
+	}
 }
 
 // handleDeleteSession is Okta's DELETE /api/v1/sessions/me, which okta-auth-js

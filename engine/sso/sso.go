@@ -44,6 +44,8 @@ type Options struct {
 	Start    Starter
 	Pages    Pages
 	Revoke   Revoker
+	// Outbox is woken when logout queued back-channel notices.
+	Outbox interface{ Wake() }
 	// CodeTTL is how long an authorization code can be redeemed.
 	CodeTTL time.Duration
 	// MFAEverySignIn: a session never replaces the sign-in (sign_on.mfa_every_sign_in).

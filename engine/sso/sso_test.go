@@ -3,6 +3,11 @@ package sso_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net/http/httptest"
+	"sync"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"html"
 	"io"
 	"net/http"
@@ -602,4 +607,100 @@ func TestHostedSignInCancelled(t *testing.T) {
 	if got.Get("error") != "access_denied" || got.Get("state") != "st-web" || got.Get("iss") != h.Issuer {
 		t.Errorf("cancelled sign-in answered %v, want access_denied with state and iss", got)
 	}
+}
+
+func TestBackchannelLogoutReachesEveryClientOfTheSession(t *testing.T) {
+	type notice struct {
+		path  string
+		token string
+	}
+	var mu sync.Mutex
+	var got []notice
+	refused := 0
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path == "/web/backchannel" && refused == 0 {
+			refused++ // the first delivery fails: the outbox must try again
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		got = append(got, notice{r.URL.Path, r.PostForm.Get("logout_token")})
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer rp.Close()
+	h := start(t, func(c *config.Config) {
+		for i := range c.Clients {
+			switch c.Clients[i].ID {
+			case webID:
+				c.Clients[i].BackchannelLogoutURI = rp.URL + "/web/backchannel"
+			case enginetest.ClientID:
+				c.Clients[i].BackchannelLogoutURI = rp.URL + "/idx/backchannel"
+			}
+		}
+	})
+	h.CreateUser(t, alice, alicePhone)
+	b := newBrowser(t)
+	tokens := signInWithIDX(t, h, b)
+	sid := claims(t, tokens["id_token"].(string))["sid"]
+	pkce := enginetest.NewPKCE()
+	resp, _ := b.get(authorizeURL(h, webRequest(pkce)))
+	if status, body := redeem(t, h, redirectParams(t, resp, webRedir).Get("code"), pkce.Verifier); status != http.StatusOK {
+		t.Fatalf("web client token: %d %v", status, body)
+	}
+	resp, _ = b.get(h.Issuer + "/v1/logout?" + url.Values{"id_token_hint": {tokens["id_token"].(string)}}.Encode())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the outbox's delivery
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || refused != 1 {
+		t.Fatalf("back-channel notices %v after %d refusals, want one per client, the web client's after a retry", got, refused)
+	}
+	keys := jwks(t, h)
+	for _, n := range got {
+		want := map[string]string{"/web/backchannel": webID, "/idx/backchannel": enginetest.ClientID}[n.path]
+		tok, err := jwt.ParseSigned(n.token, []jose.SignatureAlgorithm{jose.RS256})
+		if err != nil {
+			t.Fatalf("logout token for %s: %v", n.path, err)
+		}
+		var c map[string]any
+		if err := tok.Claims(keys, &c); err != nil {
+			t.Fatalf("logout token for %s does not verify with the JWKS: %v", n.path, err)
+		}
+		events, _ := c["events"].(map[string]any)
+		if c["iss"] != h.Issuer || c["aud"] != want || c["sid"] != sid || c["sub"] == nil || c["jti"] == nil ||
+			events["http://schemas.openid.net/event/backchannel-logout"] == nil || c["nonce"] != nil {
+			t.Errorf("logout token for %s: %v", n.path, c)
+		}
+	}
+}
+
+func jwks(t *testing.T, h *enginetest.Harness) *jose.JSONWebKeySet {
+	t.Helper()
+	resp, err := http.Get(h.Issuer + "/v1/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	return &set
 }

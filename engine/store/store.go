@@ -284,6 +284,10 @@ type OutboxStore interface {
 	UpdateMessage(ctx context.Context, id string, fn func(Message) (Message, error)) (Message, error)
 	// ListMessages returns matching messages, newest first.
 	ListMessages(ctx context.Context, f MessageFilter) ([]Message, error)
+	// QueueMessage adds a message that belongs to no challenge (a back-channel
+	// logout notice), pending unless its Status says otherwise. It fails with
+	// ErrAlreadyExists on a duplicate id.
+	QueueMessage(ctx context.Context, m Message) error
 }
 
 // ---- tokens ----

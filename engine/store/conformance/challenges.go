@@ -378,3 +378,23 @@ func testListMessages(t *testing.T, s store.Store) {
 		t.Errorf("ListMessages of one challenge to another number: got %d", len(list))
 	}
 }
+
+// testQueueMessage: a message of no challenge (a back-channel logout notice) is
+// stored as given, claimed like any other, and its id is unique.
+func testQueueMessage(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	m := newMessage("bcl-1", "", "https://rp.example.com/backchannel")
+	m.Channel, m.Body, m.Code, m.Status = "backchannel_logout", "eyJhbGciOi.logout.token", "", ""
+	mustOK(t, "QueueMessage", s.QueueMessage(ctx, m))
+	got, err := s.GetMessage(ctx, "bcl-1")
+	mustOK(t, "GetMessage", err)
+	want := m
+	want.Status = store.MessagePending
+	checkEqual(t, "queued message", got, want)
+	checkErrIs(t, "QueueMessage with a taken id", s.QueueMessage(ctx, m), store.ErrAlreadyExists)
+	claimed, err := s.ClaimMessages(ctx, base, time.Minute, 10)
+	mustOK(t, "ClaimMessages", err)
+	if len(claimed) != 1 || claimed[0].ID != "bcl-1" || claimed[0].Status != store.MessageSending {
+		t.Errorf("ClaimMessages after QueueMessage: %+v", claimed)
+	}
+}

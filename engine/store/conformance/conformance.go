@@ -64,6 +64,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ClaimMessages", testClaimMessages},
 		{"UpdateMessage", testUpdateMessage},
 		{"ListMessages", testListMessages},
+		{"QueueMessage", testQueueMessage},
 
 		{"InteractionCodes", testInteractionCodes},
 		{"RefreshTokens", testRefreshTokens},

@@ -215,3 +215,12 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]stor
 	q += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d`, len(args))
 	return queryList(ctx, s, s.reads, scanMessage, q, args...)
 }
+
+func (s *Store) QueueMessage(ctx context.Context, m store.Message) error {
+	if m.Status == "" {
+		m.Status = store.MessagePending
+	}
+	_, err := s.writes.exec(ctx, `INSERT INTO outbox_messages (`+messageColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, messageArgs(m)...)
+	return s.dbError(err)
+}
