@@ -24,16 +24,23 @@ func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, e)
 		return
 	}
-	client, err := s.clients.Lookup(form.Get("client_id"))
+	// A confidential client's secret comes in the form or, as okta-idx-golang and
+	// most OAuth libraries send it, in an HTTP Basic Authorization header.
+	clientID, secret, _, e := oauth.ClientCredentials(r, form)
+	if e != nil {
+		oauth.WriteError(w, e)
+		return
+	}
+	client, err := s.clients.Lookup(clientID)
 	if err != nil {
-		if form.Get("client_id") == "" {
+		if clientID == "" {
 			oauth.WriteError(w, &oauth.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The client_id parameter is missing."})
 			return
 		}
 		oauth.WriteError(w, &oauth.Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "Invalid value for 'client_id' parameter."})
 		return
 	}
-	if !client.CheckSecret(form.Get("client_secret")) {
+	if !client.CheckSecret(secret) {
 		oauth.WriteError(w, &oauth.Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "Client authentication failed."})
 		return
 	}

@@ -200,7 +200,7 @@ func sanitize(s string) string {
 // required=false allows an anonymous caller (revocation from the Go IDX SDK); then
 // the returned client is nil.
 func (s *Server) AuthenticateClient(r *http.Request, form url.Values, required bool) (*clients.Client, *Error) {
-	id, secret, fromHeader, err := clientCredentials(r, form)
+	id, secret, fromHeader, err := ClientCredentials(r, form)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,12 @@ func (s *Server) AuthenticateClient(r *http.Request, form url.Values, required b
 	return c, nil
 }
 
-func clientCredentials(r *http.Request, form url.Values) (id, secret string, fromHeader bool, e *Error) {
+// ClientCredentials reads the client's id and secret from an HTTP Basic
+// Authorization header (each part form-encoded, RFC 6749 2.3.1) or else from the
+// form's client_id and client_secret. fromHeader reports the header was used. A
+// malformed header, or a header together with client_secret or a different
+// client_id in the form, is an error.
+func ClientCredentials(r *http.Request, form url.Values) (id, secret string, fromHeader bool, e *Error) {
 	formID, formSecret := form.Get("client_id"), form.Get("client_secret")
 	auth := r.Header.Get("Authorization")
 	if scheme, rest, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Basic") {
