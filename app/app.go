@@ -200,11 +200,8 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /login/switch", s.switchMethod)
 	mux.HandleFunc("POST /login/cancel", s.cancel)
 	mux.HandleFunc("GET /login/unsupported", s.stepPage(pathUnsupported))
-	mux.HandleFunc("GET /login/callback", func(w http.ResponseWriter, r *http.Request) {
-		// Registered because the server requires a redirect URI; the
-		// embedded flow finishes without visiting it.
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-	})
+	mux.HandleFunc("POST /login/hosted", s.hostedSignIn)
+	mux.HandleFunc("GET /login/callback", s.callback)
 	mux.HandleFunc("POST /logout", s.signOut)
 	static, _ := fs.Sub(staticFiles, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))

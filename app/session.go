@@ -40,6 +40,10 @@ type Session struct {
 	// (or "text me instead") can be offered.
 	PhoneMethods []string `json:"phoneMethods,omitempty"`
 
+	// Redirect is a sign-in on the identity server's hosted pages between the
+	// redirect and the callback (the authorization code flow), nil otherwise.
+	Redirect *idx.Redirect `json:"redirect,omitempty"`
+
 	// Tokens are set once the user is signed in. They stay on the server.
 	Tokens *idx.Tokens `json:"tokens,omitempty"`
 	// SignedInAt is when the sign-in succeeded.

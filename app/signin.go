@@ -86,7 +86,7 @@ func (s *server) load(r *http.Request) *visit {
 // try again.
 func (s *server) save(w http.ResponseWriter, r *http.Request, v *visit) bool {
 	if v.id == "" {
-		if v.sess.State == nil && !v.sess.signedIn() {
+		if v.sess.State == nil && v.sess.Redirect == nil && !v.sess.signedIn() {
 			if v.dropCookie {
 				s.cookies.clear(w)
 			}

@@ -261,7 +261,7 @@ func (e *Engine) Run(ctx context.Context) {
 			}
 			e.log.Debug("garbage collected", "transactions", res.Transactions, "challenges", res.Challenges,
 				"interaction_codes", res.InteractionCodes, "refresh_tokens", res.RefreshTokens, "throttles", res.Throttles,
-				"messages", res.Messages)
+				"messages", res.Messages, "revocations", res.Revocations)
 		}
 	}
 }
@@ -273,5 +273,8 @@ func hostedPagesMissing(w http.ResponseWriter, r *http.Request, handle, clientID
 
 // revokeSessionTokens revokes what was issued in an SSO session.
 func revokeSessionTokens(st store.Store) sso.Revoker {
-	return func(ctx context.Context, sessionID string, now time.Time) error { return nil }
+	return func(ctx context.Context, sessionID string, now time.Time) error {
+		_, err := oauth.RevokeSessionTokens(ctx, st, sessionID, now)
+		return err
+	}
 }

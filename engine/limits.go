@@ -20,6 +20,7 @@ func requestGroups(issuer string) map[string]string {
 		base + "/v1/interact":        "interact",
 		base + "/v1/token":           "token",
 		base + "/v1/revoke":          "revoke",
+		base + "/v1/introspect":      "token-introspect",
 		"/idp/idx/introspect":        "introspect",
 		"/idp/idx/identify":          "identify",
 		"/idp/idx/challenge":         "challenge",

@@ -265,6 +265,7 @@ type discoveryDocument struct {
 	Issuer                        string   `json:"issuer"`
 	JWKSURI                       string   `json:"jwks_uri"`
 	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported"`
+	AuthorizationEndpoint         string   `json:"authorization_endpoint"`
 }
 
 // discover returns the cached discovery document, fetching it on first use.

@@ -433,7 +433,7 @@ func (o *fzOAuth) settle(t *testing.T, path, sent string, form url.Values, statu
 		}
 	}
 	if strings.Contains(sent, o.accessToken) {
-		if revoked, err := o.store.IsAccessTokenRevoked(ctx, o.accessJTI); err != nil || revoked {
+		if revoked, err := o.store.AccessTokenRevoked(ctx, store.AccessTokenRef{JTI: o.accessJTI}); err != nil || revoked {
 			o.accessToken = ""
 		}
 	}

@@ -30,6 +30,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"userinfo_endpoint":                          s.base + "/v1/userinfo",
 		"jwks_uri":                                   s.base + "/v1/keys",
 		"revocation_endpoint":                        s.base + "/v1/revoke",
+		"introspection_endpoint":                     s.base + "/v1/introspect",
 		"end_session_endpoint":                       s.base + "/v1/logout",
 		"response_types_supported":                   []string{"code"},
 		"response_modes_supported":                   []string{"query"},
@@ -243,7 +244,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, client *clients.Client, 
 	switch {
 	case errors.Is(err, errRefreshReused):
 		s.log.Warn("token: a rotated refresh token was presented again; revoking its family", "client_id", client.ID, "family", family)
-		if err := s.store.RevokeRefreshTokenFamily(ctx, family, now); err != nil {
+		if _, err := revokeTokens(ctx, s.store, store.RevokeFamily, family, now); err != nil {
 			return tokenResponse{}, s.serverError("revoking a refresh token family", err)
 		}
 		return tokenResponse{}, invalid
@@ -261,11 +262,18 @@ func (s *Server) refreshTokenGrant(ctx context.Context, client *clients.Client, 
 		}
 		scopes = requested
 	}
+	// A revocation of its user, session or family that committed after this token
+	// was stored but missed it (it was being created then) still covers it.
+	if revoked, err := s.refreshTokenRevoked(ctx, old); err != nil {
+		return tokenResponse{}, s.serverError("checking a refresh token's revocation", err)
+	} else if revoked {
+		return tokenResponse{}, invalid
+	}
 	user, phones, e := s.loadSubject(ctx, old.UserID)
 	if e != nil {
 		return tokenResponse{}, invalid
 	}
-	return s.issue(ctx, Grant{Client: client, User: user, Phones: phones, Scopes: scopes, AuthTime: old.AuthTime, AMR: old.AMR}, old.FamilyID, now)
+	return s.issue(ctx, Grant{Client: client, User: user, Phones: phones, Scopes: scopes, AuthTime: old.AuthTime, AMR: old.AMR, SessionID: old.SessionID}, old.FamilyID, now)
 }
 
 // loadSubject loads the user tokens are for; a deleted or disabled user gets none.
@@ -285,8 +293,14 @@ func (s *Server) loadSubject(ctx context.Context, userID string) (store.User, []
 }
 
 // issue mints the token response for g. family continues a refresh-token family, or
-// is empty to start one.
+// is empty to start one. When a refresh token is issued, the access token carries its
+// family (rfid), so that revoking the family ends the access token too.
 func (s *Server) issue(ctx context.Context, g Grant, family string, now time.Time) (tokenResponse, *Error) {
+	withRefresh := slices.Contains(g.Scopes, "offline_access") && g.Client.AllowsGrant(config.GrantRefreshToken)
+	if withRefresh && family == "" {
+		family = opaque.New(16)
+	}
+	g.FamilyID = family // also when a refresh narrows the scopes and drops offline_access
 	at, err := s.mintAccessToken(g, now)
 	if err != nil {
 		return tokenResponse{}, s.serverError("signing an access token", err)
@@ -297,13 +311,10 @@ func (s *Server) issue(ctx context.Context, g Grant, family string, now time.Tim
 			return tokenResponse{}, s.serverError("signing an ID token", err)
 		}
 	}
-	if slices.Contains(g.Scopes, "offline_access") && g.Client.AllowsGrant(config.GrantRefreshToken) {
+	if withRefresh {
 		raw := opaque.New(32)
-		if family == "" {
-			family = opaque.New(16)
-		}
 		rt := store.RefreshToken{
-			TokenHash: opaque.Hash(raw), FamilyID: family, ClientID: g.Client.ID, UserID: g.User.ID,
+			TokenHash: opaque.Hash(raw), FamilyID: family, ClientID: g.Client.ID, UserID: g.User.ID, SessionID: g.SessionID,
 			Scopes: g.Scopes, AuthTime: g.AuthTime, AMR: g.AMR, CreatedAt: now,
 			ExpiresAt: now.Add(g.Client.RefreshTokenTTL),
 		}
@@ -330,23 +341,8 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	now := s.now()
-	claims, err := s.verifyAccessToken(ctx, raw, now)
-	if err == nil {
-		var revoked bool
-		revoked, err = s.store.IsAccessTokenRevoked(ctx, claims.JTI)
-		if err == nil && revoked {
-			err = errInvalidToken
-		}
-	}
-	var user store.User
+	claims, user, err := s.activeAccessToken(ctx, raw, s.now())
 	var phones []store.PhoneEnrollment
-	if err == nil {
-		user, err = s.store.GetUser(ctx, claims.UserID)
-		if err == nil && user.Disabled {
-			err = errInvalidToken
-		}
-	}
 	if err == nil && slices.Contains(claims.Scopes, "phone") {
 		phones, err = s.store.ListPhoneEnrollments(ctx, claims.UserID)
 	}
@@ -376,7 +372,8 @@ func bearerToken(r *http.Request) (string, bool) {
 
 // ---- revocation (RFC 7009) ----
 
-// handleRevoke revokes a refresh token (with its family) or an access token. It
+// handleRevoke revokes a refresh token (with its family and the family's access
+// tokens) or an access token. It
 // answers 200 with an empty body and no JSON content type, also for unknown tokens:
 // okta-auth-js treats an empty body labelled JSON as a failure (PROTOCOL.md 4.6).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
@@ -409,7 +406,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	} else if len(token) <= 256 {
 		rt, err := s.store.GetRefreshToken(ctx, opaque.Hash(token))
 		if err == nil && (client == nil || client.ID == rt.ClientID) {
-			if err := s.store.RevokeRefreshTokenFamily(ctx, rt.FamilyID, now); err != nil {
+			// The whole family goes, with the access tokens issued from it.
+			if _, err := revokeTokens(ctx, s.store, store.RevokeFamily, rt.FamilyID, now); err != nil {
 				WriteError(w, s.serverError("revoking a refresh token", err))
 				return
 			}

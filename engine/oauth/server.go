@@ -1,7 +1,7 @@
 // Package oauth serves the OAuth 2.0 and OpenID Connect endpoints of one
 // authorization server: discovery, keys, token (interaction_code and refresh_token
-// grants), userinfo, revocation and logout. The interact endpoint, which starts an
-// IDX transaction, lives with the IDX protocol in package idxserver.
+// grants), userinfo, revocation, introspection and logout. The interact endpoint,
+// which starts an IDX transaction, lives with the IDX protocol in package idxserver.
 package oauth
 
 import (
@@ -80,6 +80,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+base+"/v1/userinfo", s.handleUserInfo)
 	mux.HandleFunc("POST "+base+"/v1/userinfo", s.handleUserInfo)
 	mux.HandleFunc("POST "+base+"/v1/revoke", s.handleRevoke)
+	mux.HandleFunc("POST "+base+"/v1/introspect", s.handleIntrospect)
 }
 
 // ---- OAuth error responses (RFC 6749 5.2) ----

@@ -26,23 +26,50 @@ type Grant struct {
 	Nonce    string // only for the first ID token of a sign-in
 	AuthTime time.Time
 	AMR      []string
-	// SessionID is the SSO session the sign-in belongs to (the "sid"), if any.
+	// SessionID is the SSO session the sign-in belongs to, if any: tokens carry it
+	// as sid, refresh tokens keep it, and RevokeTokens(RevokeSession) ends them.
 	SessionID string
+	// FamilyID is the refresh-token family the tokens belong to; issue sets it when
+	// it issues or rotates a refresh token. Access tokens carry it as rfid.
+	FamilyID string
 }
 
-// accessClaims are the claims of a JWT access token, named as Okta names them.
+// accessClaims are the claims of a JWT access token, named as Okta names them, and
+// three of the engine's own (docs/protocol.md, "Tokens"): sid, the SSO session;
+// rfid, the refresh-token family; iat_ms, the issue instant in milliseconds.
 type accessClaims struct {
-	Ver      int      `json:"ver"`
-	JTI      string   `json:"jti"`
-	Issuer   string   `json:"iss"`
-	Audience string   `json:"aud"`
-	IssuedAt int64    `json:"iat"`
-	Expiry   int64    `json:"exp"`
-	ClientID string   `json:"cid"`
-	UserID   string   `json:"uid"`
-	Scopes   []string `json:"scp"`
-	AuthTime int64    `json:"auth_time"`
-	Subject  string   `json:"sub"`
+	Ver       int      `json:"ver"`
+	JTI       string   `json:"jti"`
+	Issuer    string   `json:"iss"`
+	Audience  string   `json:"aud"`
+	IssuedAt  int64    `json:"iat"`
+	Expiry    int64    `json:"exp"`
+	ClientID  string   `json:"cid"`
+	UserID    string   `json:"uid"`
+	Scopes    []string `json:"scp"`
+	AuthTime  int64    `json:"auth_time"`
+	Subject   string   `json:"sub"`
+	SessionID string   `json:"sid,omitempty"`
+	FamilyID  string   `json:"rfid,omitempty"`
+	IssuedMs  int64    `json:"iat_ms,omitempty"`
+}
+
+// issuedAt is when the token was issued, to the millisecond, for revocation checks:
+// a revocation made at instant R covers the tokens issued at or before R. iat has
+// whole seconds only, which cannot tell a token issued just before a revocation from
+// one issued just after it in the same second; iat_ms can. A token without a usable
+// iat_ms counts as issued at the start of its iat second, so a revocation later in
+// that second covers it.
+func (c accessClaims) issuedAt() time.Time {
+	if c.IssuedMs >= c.IssuedAt*1000 && c.IssuedMs < (c.IssuedAt+1)*1000 {
+		return time.UnixMilli(c.IssuedMs)
+	}
+	return time.Unix(c.IssuedAt, 0)
+}
+
+// ref is what the store checks revocation by.
+func (c accessClaims) ref() store.AccessTokenRef {
+	return store.AccessTokenRef{JTI: c.JTI, UserID: c.UserID, SessionID: c.SessionID, FamilyID: c.FamilyID, IssuedAt: c.issuedAt()}
 }
 
 // mintedToken is a signed access token with what revocation needs to know of it.
@@ -58,6 +85,7 @@ func (s *Server) mintAccessToken(g Grant, now time.Time) (mintedToken, error) {
 		Ver: 1, JTI: "AT." + opaque.New(16), Issuer: s.issuer, Audience: s.issuer,
 		IssuedAt: now.Unix(), Expiry: exp.Unix(), ClientID: g.Client.ID, UserID: g.User.ID,
 		Scopes: g.Scopes, AuthTime: g.AuthTime.Unix(), Subject: g.User.ID,
+		SessionID: g.SessionID, FamilyID: g.FamilyID, IssuedMs: now.UnixMilli(),
 	}
 	raw, err := jwt.Signed(s.keys.Signer()).Claims(c).Serialize()
 	if err != nil {
@@ -82,6 +110,9 @@ func (s *Server) mintIDToken(g Grant, accessToken string, now time.Time) (string
 	}
 	if g.Nonce != "" {
 		claims["nonce"] = g.Nonce
+	}
+	if g.SessionID != "" {
+		claims["sid"] = g.SessionID // OIDC Front- and Back-Channel Logout
 	}
 	for k, v := range profileClaims(g.User, g.Phones, g.Scopes) {
 		claims[k] = v

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/enginetest"
 )
 
@@ -360,16 +361,84 @@ func TestLogoutEndsTheSession(t *testing.T) {
 		resp, _ := b.get(authorizeURL(h, q))
 		return redirectParams(t, resp, webRedir)
 	}
-	if q := promptNone(); q.Get("code") == "" {
+	q := promptNone()
+	if q.Get("code") == "" {
 		t.Fatalf("before logout, prompt=none: %v, want a code", q)
 	}
-	resp, _ := b.get(h.Issuer + "/v1/logout?" + url.Values{"id_token_hint": {tokens["id_token"].(string)},
+	pkce := enginetest.NewPKCE()
+	qq := webRequest(pkce)
+	resp, _ := b.get(authorizeURL(h, qq))
+	status, webTokens := redeem(t, h, redirectParams(t, resp, webRedir).Get("code"), pkce.Verifier)
+	if status != http.StatusOK {
+		t.Fatalf("web client token: %d %v", status, webTokens)
+	}
+	as := map[string][]string{"IDX client": {enginetest.ClientID}, "web client": nil}
+	for name, tok := range map[string]map[string]any{"IDX client": tokens, "web client": webTokens} {
+		if !active(t, h, tok["access_token"].(string), as[name]...) || !active(t, h, tok["refresh_token"].(string), as[name]...) {
+			t.Fatalf("%s: tokens inactive before logout", name)
+		}
+	}
+	resp, _ = b.get(h.Issuer + "/v1/logout?" + url.Values{"id_token_hint": {tokens["id_token"].(string)},
 		"post_logout_redirect_uri": {enginetest.AppOrigin + "/"}, "state": {"bye"}}.Encode())
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != enginetest.AppOrigin+"/?state=bye" {
 		t.Fatalf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if q := promptNone(); q.Get("error") != "login_required" {
 		t.Errorf("after logout, prompt=none: %v, want login_required", q)
+	}
+	// Every token issued in the session, to either client, is dead.
+	for name, tok := range map[string]map[string]any{"IDX client": tokens, "web client": webTokens} {
+		for _, kind := range []string{"access_token", "refresh_token"} {
+			if active(t, h, tok[kind].(string), as[name]...) {
+				t.Errorf("%s's %s is still active after logout", name, kind)
+			}
+		}
+		if status := userinfo(t, h, tok["access_token"].(string)); status != http.StatusUnauthorized {
+			t.Errorf("%s's access token at userinfo after logout: %d, want 401", name, status)
+		}
+	}
+}
+
+// active asks the introspection endpoint, as the client the token is for (a
+// refresh token is visible only to its own client).
+func active(t *testing.T, h *enginetest.Harness, token string, client ...string) bool {
+	t.Helper()
+	form := url.Values{"token": {token}, "client_id": {webID}, "client_secret": {webSecret}}
+	if len(client) > 0 {
+		form = url.Values{"token": {token}, "client_id": {client[0]}}
+	}
+	status, body := h.PostForm(t, h.Issuer+"/v1/introspect", form)
+	if status != http.StatusOK {
+		t.Fatalf("introspect: %d %v", status, body)
+	}
+	return body["active"] == true
+}
+
+func userinfo(t *testing.T, h *enginetest.Harness, accessToken string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, h.Issuer+"/v1/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestRevokingAUserEndsTheirSessions(t *testing.T) {
+	h := start(t, nil)
+	user := h.CreateUser(t, alice, alicePhone)
+	b := newBrowser(t)
+	signInWithIDX(t, h, b)
+	if _, err := oauth.RevokeUserTokens(t.Context(), h.Store, user.ID, h.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	q := webRequest(enginetest.NewPKCE())
+	q.Set("prompt", "none")
+	resp, _ := b.get(authorizeURL(h, q))
+	if got := redirectParams(t, resp, webRedir); got.Get("error") != "login_required" {
+		t.Errorf("after the user's tokens were revoked, prompt=none: %v, want login_required", got)
 	}
 }
 

@@ -44,8 +44,9 @@ type Store interface {
 	SessionStore
 
 	// GarbageCollect deletes records that expired before now: transactions, challenges,
-	// interaction codes, refresh tokens, revoked-token entries, throttles, and outbox
-	// messages that were finished more than a day before now.
+	// interaction codes, refresh tokens, revoked-token entries, user/session/family
+	// revocations, throttles, and outbox messages that were finished more than a day
+	// before now.
 	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
 	// Ping checks that the database answers and its schema is at the version this
 	// binary expects.
@@ -57,6 +58,8 @@ type Store interface {
 // GCResult counts what GarbageCollect deleted.
 type GCResult struct {
 	Transactions, Challenges, InteractionCodes, RefreshTokens, RevokedTokens, Throttles, Messages, Sessions int64
+	// Revocations counts user, session and family revocations (RevokeTokens).
+	Revocations int64
 }
 
 // ---- users, credentials, phones ----
@@ -312,6 +315,7 @@ type RefreshToken struct {
 	FamilyID  string
 	ClientID  string
 	UserID    string
+	SessionID string // the SSO session the sign-in belonged to; empty if none
 	Scopes    []string
 	AuthTime  time.Time
 	AMR       []string
@@ -319,6 +323,29 @@ type RefreshToken struct {
 	ExpiresAt time.Time
 	UsedAt    time.Time // set when exchanged for a new token
 	RevokedAt time.Time
+}
+
+// RevocationKind says what RevokeTokens revokes the tokens of.
+type RevocationKind string
+
+// The kinds of RevokeTokens.
+const (
+	RevokeUser    RevocationKind = "user"    // every token of a user (RefreshToken.UserID, access token uid)
+	RevokeSession RevocationKind = "session" // every token of an SSO session (SessionID, access token sid)
+	RevokeFamily  RevocationKind = "family"  // every token of a refresh-token family (FamilyID, access token rfid)
+)
+
+// MaxAccessTokenTTL is the longest lifetime an access token can have (the
+// configuration refuses a longer access_token_ttl). A revocation entry kept this long
+// after it was made outlives every access token it covers.
+const MaxAccessTokenTTL = 24 * time.Hour
+
+// AccessTokenRef is what AccessTokenRevoked needs of a token: its jti (empty for a
+// refresh token), the user, session and refresh-token family it belongs to (each may
+// be empty), and the instant it was issued, at millisecond precision.
+type AccessTokenRef struct {
+	JTI, UserID, SessionID, FamilyID string
+	IssuedAt                         time.Time
 }
 
 // TokenStore keeps interaction codes, refresh tokens and revoked access tokens.
@@ -330,13 +357,28 @@ type TokenStore interface {
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	GetRefreshToken(ctx context.Context, tokenHash string) (RefreshToken, error)
 	UpdateRefreshToken(ctx context.Context, tokenHash string, fn func(RefreshToken) (RefreshToken, error)) (RefreshToken, error)
-	// RevokeRefreshTokenFamily sets RevokedAt on every unrevoked token of the family.
+	// RevokeRefreshTokenFamily is RevokeTokens(RevokeFamily, familyID, now,
+	// now+MaxAccessTokenTTL) without the count.
 	RevokeRefreshTokenFamily(ctx context.Context, familyID string, now time.Time) error
+
+	// RevokeTokens revokes every token of a user, an SSO session or a refresh-token
+	// family (kind), in one database transaction: it sets RevokedAt = at on every
+	// unrevoked refresh token whose UserID, SessionID or FamilyID is id, and records
+	// that every token of id issued at or before at is revoked (AccessTokenRevoked),
+	// keeping that record until keepUntil. Revoking the same id again moves both
+	// instants forward, never back. It returns how many of the tokens it revoked were
+	// live: unused and unexpired at at. An empty id, an unknown kind or a zero at or
+	// keepUntil is an error.
+	RevokeTokens(ctx context.Context, kind RevocationKind, id string, at, keepUntil time.Time) (int64, error)
 
 	// RevokeAccessToken records a revoked JWT access token by its jti until it expires.
 	// Revoking twice is not an error.
 	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
-	IsAccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+	// AccessTokenRevoked says, in one query, whether ref.JTI was revoked or a
+	// revocation (RevokeTokens) of ref's user, session or family was made at or after
+	// ref.IssuedAt. Empty fields of ref match nothing. It works for refresh tokens too
+	// (an empty JTI, IssuedAt = CreatedAt).
+	AccessTokenRevoked(ctx context.Context, ref AccessTokenRef) (bool, error)
 }
 
 // ---- keys and secrets ----

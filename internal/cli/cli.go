@@ -27,7 +27,7 @@ Usage:
   gatehouse demo  [flags]            engine + sample app + demo users, no configuration
   gatehouse serve --config FILE      the engine, configured by FILE (see docs/configuration.md)
   gatehouse users [--config FILE | --database DSN] COMMAND ...
-                                     create, list, show, set-password, delete, add-phone, remove-phone
+                                     create, list, show, set-password, delete, add-phone, remove-phone, revoke-tokens
   gatehouse bench [flags]            sign-ins per second over HTTP (see docs/performance.md)
   gatehouse help [COMMAND]
 

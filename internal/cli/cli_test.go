@@ -179,6 +179,29 @@ func TestDemoStartsSeedsAndRestartsOnItsData(t *testing.T) {
 		}
 	}
 	checkDemoApp(t, appURL)
+	// The confidential web client's secret is printed and authenticates it: a
+	// made-up code is then refused as a grant, not as a client.
+	secretOf := func(banner string) string {
+		m := regexp.MustCompile(DemoWebClientID + `  secret (\S+)`).FindStringSubmatch(banner)
+		if m == nil {
+			t.Fatalf("the banner shows no web client secret:\n%s", banner)
+		}
+		return m[1]
+	}
+	webSecret := secretOf(banner)
+	for secret, want := range map[string]string{webSecret: "invalid_grant", "not-the-secret-not-the-secret": "invalid_client"} {
+		resp, err := http.PostForm(engineURL+"/oauth2/default/v1/token", url.Values{"grant_type": {"authorization_code"},
+			"code": {"made-up"}, "redirect_uri": {demoWebRedirectURIs[0]}, "client_id": {DemoWebClientID}, "client_secret": {secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if body["error"] != want {
+			t.Errorf("token with the web client and secret %q: %v, want %s", secret, body, want)
+		}
+	}
 	resp, err := http.Get(engineURL + "/oauth2/default/.well-known/openid-configuration")
 	if err != nil {
 		t.Fatal(err)
@@ -210,8 +233,11 @@ func TestDemoStartsSeedsAndRestartsOnItsData(t *testing.T) {
 		return u.ID, len(phones)
 	}
 	id1, n1 := aliceID()
-	_, _, _, stop = startDemo(t, dir, "--demo-password", "another-demo-password")
+	_, _, out, stop = startDemo(t, dir, "--demo-password", "another-demo-password")
 	stop()
+	if got := secretOf(out.String()); got != webSecret {
+		t.Errorf("after a restart the web client's secret is %q, want the first one kept", got)
+	}
 	id2, n2 := aliceID()
 	if id1 != id2 || n1 != 1 || n2 != 1 {
 		t.Errorf("restart: alice %s/%s, phones %d/%d", id1, id2, n1, n2)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 // interop suite can name them.
 const (
 	DemoClientID        = "gatehouse-demo"
+	DemoWebClientID     = "gatehouse-demo-web"
 	DemoDefaultPassword = "gatehouse-demo"
 	DemoAlice           = "alice@example.com"
 	DemoAlicePhone      = "+12015550123"
@@ -33,7 +36,13 @@ const (
 type demoOptions struct {
 	engineAddr, appAddr, dataDir, password, logLevel string
 	trustedProxies                                   []string
+	webRedirectURIs                                  []string
+	webSecret                                        string // read or made by demoWebSecret
 }
+
+// demoWebRedirectURIs are the demo web client's default redirect URIs:
+// oauth2-proxy's default callback and a common local one.
+var demoWebRedirectURIs = []string{"http://127.0.0.1:4180/oauth2/callback", "http://127.0.0.1:5556/callback"}
 
 // demoTrustedProxies are the proxies the demo always trusts: the sample app calls
 // the engine from this machine and forwards the browser's address in
@@ -57,6 +66,11 @@ func (e env) demo(ctx context.Context, args []string) error {
 			o.trustedProxies = append(o.trustedProxies, v)
 			return nil
 		})
+	fs.Func("web-redirect-uri", "a redirect URI of the demo's confidential web client (any OpenID Connect app); repeatable; default "+
+		strings.Join(demoWebRedirectURIs, " and "), func(v string) error {
+		o.webRedirectURIs = append(o.webRedirectURIs, v)
+		return nil
+	})
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -64,12 +78,17 @@ func (e env) demo(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := demoConfig(o)
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	secret, err := demoWebSecret(o.dataDir)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
-		return fmt.Errorf("--data-dir: %w", err)
+	o.webSecret = secret
+	cfg, err := demoConfig(o)
+	if err != nil {
+		return err
 	}
 	log := newLogger(e.stderr, o.logLevel, false)
 	tuneGCForHashing()
@@ -124,9 +143,30 @@ func demoConfig(o demoOptions) (config.Config, error) {
 		Name:                   "Gatehouse demo app",
 		RedirectURIs:           []string{app + "/login/callback"},
 		PostLogoutRedirectURIs: []string{app + "/"},
-		Grants:                 []string{config.GrantInteractionCode, config.GrantRefreshToken},
+		Grants:                 []string{config.GrantInteractionCode, config.GrantAuthorizationCode, config.GrantRefreshToken},
 		Scopes:                 []string{"openid", "profile", "email", "phone", "offline_access"},
 	})}
+	webRedirects := o.webRedirectURIs
+	if len(webRedirects) == 0 {
+		webRedirects = demoWebRedirectURIs
+	}
+	var webLogout []string
+	for _, u := range webRedirects {
+		if p, err := url.Parse(u); err == nil && p.Host != "" {
+			if origin := p.Scheme + "://" + p.Host + "/"; !slices.Contains(webLogout, origin) {
+				webLogout = append(webLogout, origin)
+			}
+		}
+	}
+	cfg.Clients = append(cfg.Clients, config.ClientDefaults(config.Client{
+		ID:                     DemoWebClientID,
+		Name:                   "Any OpenID Connect web app",
+		Secret:                 o.webSecret,
+		RedirectURIs:           webRedirects,
+		PostLogoutRedirectURIs: webLogout,
+		Grants:                 []string{config.GrantAuthorizationCode, config.GrantRefreshToken},
+		Scopes:                 []string{"openid", "profile", "email", "phone", "offline_access"},
+	}))
 	cfg.CORS.AllowedOrigins = []string{app}
 	cfg.Server.TrustedProxies = append(append([]string(nil), demoTrustedProxies...), o.trustedProxies...)
 	if err := cfg.Validate(); err != nil {
@@ -212,7 +252,11 @@ func (e env) printDemoBanner(cfg config.Config, o demoOptions) {
 		"",
 		"  Sample app    http://" + o.appAddr + "   (--app-addr moves it; the redirect URI follows)",
 		"  Issuer        " + cfg.Issuer,
-		"  Client id     " + DemoClientID + "  (public client, PKCE S256; redirect URI " + cfg.Clients[0].RedirectURIs[0] + ")",
+		"  Client id     " + DemoClientID + "  (the sample app: public client, PKCE S256; redirect URI " + cfg.Clients[0].RedirectURIs[0] + ")",
+		"  Web client    " + DemoWebClientID + "  secret " + o.webSecret,
+		"                (confidential, authorization code flow: for any OpenID Connect app, e.g. oauth2-proxy;",
+		"                redirect URIs " + strings.Join(cfg.Clients[1].RedirectURIs, ", ") + "; --web-redirect-uri changes them)",
+		"  Discovery     " + cfg.Issuer + "/.well-known/openid-configuration",
 		"  Dev outbox    " + engineURL + "/dev/outbox   (JSON; a browser gets a page)",
 		"  Users         " + DemoAlice + "   phone " + phone.Mask(DemoAlicePhone) + " (" + DemoAlicePhone + "), SMS and voice",
 		"                " + DemoBob + "     no phone: enrolls one while signing in",
@@ -223,4 +267,22 @@ func (e env) printDemoBanner(cfg config.Config, o demoOptions) {
 		"",
 	}
 	fmt.Fprintln(e.stdout, strings.Join(lines, "\n"))
+}
+
+// demoWebSecret returns the demo web client's secret, kept in the data folder
+// (0600) so that it survives restarts; the first start makes it.
+func demoWebSecret(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "web-client-secret")
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("reading the demo web client's secret: %w", err)
+	}
+	secret := opaque.New(32)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("storing the demo web client's secret: %w", err)
+	}
+	return secret, nil
 }

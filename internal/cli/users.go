@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
@@ -36,6 +37,12 @@ Commands:
   add-phone LOGIN NUMBER [--sms=false] [--voice=false] [--region US]
   remove-phone LOGIN NUMBER|ENROLLMENT_ID
   unlock LOGIN
+  revoke-tokens LOGIN
+
+revoke-tokens signs the user out of every app: their refresh tokens stop working,
+and every access token issued to them until now is refused by userinfo and reported
+inactive by introspection. set-password, disable, delete and remove-phone do the
+same after their change.
 
 show also prints the user's limit counters: password checks from sources that never
 signed in as the user, wrong codes and the phone lockout, codes sent today. unlock
@@ -116,6 +123,8 @@ func (e env) users(ctx context.Context, args []string) error {
 		return u.removePhone(ctx, rest)
 	case "unlock":
 		return u.unlock(ctx, rest)
+	case "revoke-tokens":
+		return u.revokeTokens(ctx, rest)
 	default:
 		fmt.Fprintf(e.stderr, "gatehouse users: unknown command %q\n\n", cmd)
 		fs.Usage()
@@ -495,7 +504,7 @@ func (u usersCmd) setPassword(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(u.stdout, "password set for %s\n", user.Login)
-	return nil
+	return u.signOut(ctx, user)
 }
 
 func (u usersCmd) setDisabled(ctx context.Context, args []string, disabled bool) error {
@@ -513,6 +522,9 @@ func (u usersCmd) setDisabled(ctx context.Context, args []string, disabled bool)
 		return err
 	}
 	fmt.Fprintf(u.stdout, "%sd %s\n", verb, user.Login)
+	if disabled {
+		return u.signOut(ctx, user)
+	}
 	return nil
 }
 
@@ -520,6 +532,11 @@ func (u usersCmd) delete(ctx context.Context, args []string) error {
 	fs := u.newFlagSet("users delete", "users delete LOGIN")
 	user, _, err := u.userArg(ctx, fs, args, 0)
 	if err != nil {
+		return err
+	}
+	// Revoked first: the access tokens already out are refused from here on, and
+	// those of a sign-in finishing before the delete die with the user.
+	if _, err := oauth.RevokeUserTokens(ctx, u.st, user.ID, u.now()); err != nil {
 		return err
 	}
 	if err := u.st.DeleteUser(ctx, user.ID); err != nil {
@@ -586,8 +603,29 @@ func (u usersCmd) removePhone(ctx context.Context, args []string) error {
 				return err
 			}
 			fmt.Fprintf(u.stdout, "removed %s from %s\n", p.Number, user.Login)
-			return nil
+			return u.signOut(ctx, user)
 		}
 	}
 	return fmt.Errorf("%s has no phone %q", user.Login, which)
+}
+
+func (u usersCmd) revokeTokens(ctx context.Context, args []string) error {
+	fs := u.newFlagSet("users revoke-tokens", "users revoke-tokens LOGIN")
+	user, _, err := u.userArg(ctx, fs, args, 0)
+	if err != nil {
+		return err
+	}
+	return u.signOut(ctx, user)
+}
+
+// signOut revokes every token of user issued until now (oauth.RevokeUserTokens)
+// and says how many refresh tokens that ended.
+func (u usersCmd) signOut(ctx context.Context, user store.User) error {
+	n, err := oauth.RevokeUserTokens(ctx, u.st, user.ID, u.now())
+	if err != nil {
+		return fmt.Errorf("revoking the tokens of %s: %w", user.Login, err)
+	}
+	fmt.Fprintf(u.stdout, "revoked %d refresh %s of %s, and every access token issued to them until now\n",
+		n, map[bool]string{true: "token", false: "tokens"}[n == 1], user.Login)
+	return nil
 }

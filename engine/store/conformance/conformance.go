@@ -68,7 +68,10 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InteractionCodes", testInteractionCodes},
 		{"RefreshTokens", testRefreshTokens},
 		{"RevokeRefreshTokenFamily", testRevokeRefreshTokenFamily},
+		{"RevokeTokens", testRevokeTokens},
+		{"RevokeTokensRefusesBadInput", testRevokeTokensRefusesBadInput},
 		{"RevokedAccessTokens", testRevokedAccessTokens},
+		{"AccessTokenRevokedByUserSessionFamily", testAccessTokenRevokedByUserSessionFamily},
 
 		{"Sessions", testSessions},
 		{"EndUserSessions", testEndUserSessions},

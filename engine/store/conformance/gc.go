@@ -31,6 +31,10 @@ func testGarbageCollect(t *testing.T, s store.Store) {
 		rt.ExpiresAt = exp
 		mustOK(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, rt))
 		mustOK(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, "jti-"+name(i), exp))
+		if !exp.IsZero() { // a revocation always has an expiry
+			_, err := s.RevokeTokens(ctx, store.RevokeUser, "00u-gc-"+name(i), at(-72*time.Hour), exp)
+			mustOK(t, "RevokeTokens", err)
+		}
 		_, err := s.UpdateThrottle(ctx, "th-"+name(i), func(th store.Throttle) (store.Throttle, error) {
 			th.Count, th.ExpiresAt = 1, exp
 			return th, nil
@@ -72,7 +76,7 @@ func testGarbageCollect(t *testing.T, s store.Store) {
 	mustOK(t, "GarbageCollect", err)
 	n := int64(len(expired))
 	want := store.GCResult{Transactions: n, Challenges: n, InteractionCodes: n, RefreshTokens: n, RevokedTokens: n, Throttles: n,
-		Messages: int64(len(goneMsgs))}
+		Messages: int64(len(goneMsgs)), Revocations: n}
 	checkEqual(t, "GarbageCollect counts", got, want)
 
 	for i := range all {
@@ -98,10 +102,17 @@ func testGarbageCollect(t *testing.T, s store.Store) {
 		check("GetRefreshToken", err)
 		_, err = s.GetThrottle(ctx, "th-"+name(i))
 		check("GetThrottle", err)
-		revoked, err := s.IsAccessTokenRevoked(ctx, "jti-"+name(i))
-		mustOK(t, "IsAccessTokenRevoked", err)
+		revoked, err := s.AccessTokenRevoked(ctx, store.AccessTokenRef{JTI: "jti-" + name(i)})
+		mustOK(t, "AccessTokenRevoked", err)
 		if revoked == isExpired(i) {
-			t.Errorf("IsAccessTokenRevoked(jti-%s) after GC = %v, want %v", name(i), revoked, !isExpired(i))
+			t.Errorf("AccessTokenRevoked(jti-%s) after GC = %v, want %v", name(i), revoked, !isExpired(i))
+		}
+		if !all[i].IsZero() {
+			revoked, err := s.AccessTokenRevoked(ctx, store.AccessTokenRef{UserID: "00u-gc-" + name(i), IssuedAt: at(-73 * time.Hour)})
+			mustOK(t, "AccessTokenRevoked", err)
+			if revoked == isExpired(i) {
+				t.Errorf("user revocation 00u-gc-%s after GC: revoked = %v, want %v", name(i), revoked, !isExpired(i))
+			}
 		}
 	}
 	for _, m := range goneMsgs {

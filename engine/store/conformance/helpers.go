@@ -243,6 +243,7 @@ func newRefreshToken(hash, family string) store.RefreshToken {
 		FamilyID:  family,
 		ClientID:  "client-" + family,
 		UserID:    "00u-" + family,
+		SessionID: "sess-" + family,
 		Scopes:    []string{"openid", "offline_access"},
 		AuthTime:  at(-time.Hour),
 		AMR:       []string{"pwd"},

@@ -26,6 +26,7 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (store.GCResu
 		{&r.InteractionCodes, `DELETE FROM interaction_codes WHERE expires_at < $1`, nowMs},
 		{&r.RefreshTokens, `DELETE FROM refresh_tokens WHERE expires_at < $1`, nowMs},
 		{&r.RevokedTokens, `DELETE FROM revoked_access_tokens WHERE expires_at < $1`, nowMs},
+		{&r.Revocations, `DELETE FROM token_revocations WHERE expires_at < $1`, nowMs},
 		{&r.Throttles, `DELETE FROM throttles WHERE expires_at < $1`, nowMs},
 		{&r.Sessions, `DELETE FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1`, nowMs},
 		// finished_at is NULL until a message is sent or failed.

@@ -2,7 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -57,23 +58,23 @@ func (s *Store) UpdateInteractionCode(ctx context.Context, codeHash string, fn f
 // ---- refresh tokens ----
 
 const refreshTokenColumns = `token_hash, family_id, client_id, user_id, scopes, auth_time, amr, created_at, expires_at,
-	used_at, revoked_at`
+	used_at, revoked_at, session_id`
 
 func refreshTokenArgs(t store.RefreshToken) []any {
 	return []any{t.TokenHash, t.FamilyID, t.ClientID, t.UserID, jsonList(t.Scopes), millis(t.AuthTime), jsonList(t.AMR),
-		millis(t.CreatedAt), millis(t.ExpiresAt), millis(t.UsedAt), millis(t.RevokedAt)}
+		millis(t.CreatedAt), millis(t.ExpiresAt), millis(t.UsedAt), millis(t.RevokedAt), t.SessionID}
 }
 
 func scanRefreshToken(row rowScanner) (store.RefreshToken, error) {
 	var t store.RefreshToken
 	err := row.Scan(&t.TokenHash, &t.FamilyID, &t.ClientID, &t.UserID, asList(&t.Scopes), asTime(&t.AuthTime), asList(&t.AMR),
-		asTime(&t.CreatedAt), asTime(&t.ExpiresAt), asTime(&t.UsedAt), asTime(&t.RevokedAt))
+		asTime(&t.CreatedAt), asTime(&t.ExpiresAt), asTime(&t.UsedAt), asTime(&t.RevokedAt), &t.SessionID)
 	return t, err
 }
 
 func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
 	_, err := s.writes.exec(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, refreshTokenArgs(t)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, refreshTokenArgs(t)...)
 	return s.dbError(err)
 }
 
@@ -93,15 +94,66 @@ func (s *Store) UpdateRefreshToken(ctx context.Context, tokenHash string, fn fun
 				return next, keyChanged("refresh token", "TokenHash")
 			}
 			return next, execOne(tx.ExecContext(ctx, `UPDATE refresh_tokens SET family_id = $2, client_id = $3, user_id = $4,
-				scopes = $5, auth_time = $6, amr = $7, created_at = $8, expires_at = $9, used_at = $10, revoked_at = $11
-				WHERE token_hash = $1`, refreshTokenArgs(next)...))
+				scopes = $5, auth_time = $6, amr = $7, created_at = $8, expires_at = $9, used_at = $10, revoked_at = $11,
+				session_id = $12 WHERE token_hash = $1`, refreshTokenArgs(next)...))
 		})
 }
 
 func (s *Store) RevokeRefreshTokenFamily(ctx context.Context, familyID string, now time.Time) error {
-	_, err := s.writes.exec(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
-		familyID, millis(now))
-	return s.dbError(err)
+	_, err := s.RevokeTokens(ctx, store.RevokeFamily, familyID, now, now.Add(store.MaxAccessTokenTTL))
+	return err
+}
+
+// revocationColumn is the refresh_tokens column each kind of revocation matches.
+var revocationColumn = map[store.RevocationKind]string{
+	store.RevokeUser:    "user_id",
+	store.RevokeSession: "session_id",
+	store.RevokeFamily:  "family_id",
+}
+
+// RevokeTokens records the revocation first and then marks the refresh tokens, in
+// one transaction. The live ones (unused, unexpired) are marked by a statement of
+// their own so that the count says how many tokens a client could still have used;
+// the rotated-away and expired ones are marked after, for the record.
+func (s *Store) RevokeTokens(ctx context.Context, kind store.RevocationKind, id string, at, keepUntil time.Time) (int64, error) {
+	column, ok := revocationColumn[kind]
+	if !ok {
+		return 0, fmt.Errorf("sqlstore: unknown revocation kind %q", kind)
+	}
+	if id == "" {
+		return 0, fmt.Errorf("sqlstore: revoking the tokens of an empty %s id", kind)
+	}
+	if at.IsZero() || keepUntil.IsZero() {
+		return 0, errors.New("sqlstore: a revocation needs its instant and how long to keep it")
+	}
+	atMs := millis(at)
+	var live int64
+	err := s.inTx(ctx, func(tx *wtx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO token_revocations (kind, subject_id, revoked_at, expires_at)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (kind, subject_id) DO UPDATE SET
+				revoked_at = CASE WHEN excluded.revoked_at > token_revocations.revoked_at
+					THEN excluded.revoked_at ELSE token_revocations.revoked_at END,
+				expires_at = CASE WHEN excluded.expires_at > token_revocations.expires_at
+					THEN excluded.expires_at ELSE token_revocations.expires_at END`,
+			string(kind), id, atMs, millis(keepUntil)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $2
+			WHERE `+column+` = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2`, id, atMs)
+		if err != nil {
+			return err
+		}
+		if live, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE `+column+` = $1 AND revoked_at IS NULL`, id, atMs)
+		return err
+	})
+	if err != nil {
+		return 0, s.dbError(err)
+	}
+	return live, nil
 }
 
 // ---- revoked access tokens ----
@@ -116,14 +168,19 @@ func (s *Store) RevokeAccessToken(ctx context.Context, jti string, expiresAt tim
 	return s.dbError(err)
 }
 
-func (s *Store) IsAccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
-	var one int
-	err := s.reads.queryRow(ctx, `SELECT 1 FROM revoked_access_tokens WHERE jti = $1`, jti).Scan(&one)
-	switch err {
-	case nil:
-		return true, nil
-	case sql.ErrNoRows:
-		return false, nil
+// AccessTokenRevoked looks the jti and the three revocations up by primary key in
+// one statement. An empty field never matches: no jti, user, session or family is
+// stored empty.
+func (s *Store) AccessTokenRevoked(ctx context.Context, ref store.AccessTokenRef) (bool, error) {
+	var revoked bool
+	err := s.reads.queryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1 AND $1 <> '')
+		OR EXISTS (SELECT 1 FROM token_revocations WHERE kind = 'user' AND subject_id = $2 AND $2 <> '' AND revoked_at >= $5)
+		OR EXISTS (SELECT 1 FROM token_revocations WHERE kind = 'session' AND subject_id = $3 AND $3 <> '' AND revoked_at >= $5)
+		OR EXISTS (SELECT 1 FROM token_revocations WHERE kind = 'family' AND subject_id = $4 AND $4 <> '' AND revoked_at >= $5)`,
+		ref.JTI, ref.UserID, ref.SessionID, ref.FamilyID, ref.IssuedAt.UnixMilli()).Scan(&revoked)
+	if err != nil {
+		return false, s.dbError(err)
 	}
-	return false, s.dbError(err)
+	return revoked, nil
 }
