@@ -99,7 +99,10 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	registry := clients.NewRegistry(cfg.Clients)
+	registry, err := clients.NewRegistry(cfg.Clients, d.Store, now)
+	if err != nil {
+		return nil, err
+	}
 	hasher.SetQueueShare(cfg.RateLimits.HashQueueShare)
 	limiter := throttle.New(d.Store, now)
 	m := metrics.New(func() float64 { return float64(hasher.QueueLength()) }, func() float64 { return float64(hasher.InFlight()) })

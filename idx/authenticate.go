@@ -109,6 +109,9 @@ func (c *Client) advance(ctx context.Context, st *State, opts Options) (*Transac
 
 // start opens a transaction: discovery (for the S256 check), PKCE, interact.
 func (c *Client) start(ctx context.Context) (*State, error) {
+	if c.redirectURI == "" {
+		return nil, fmt.Errorf("%w: a redirect URI is required to start a transaction", ErrConfig)
+	}
 	d, err := c.discover(ctx)
 	if err != nil {
 		return nil, err
@@ -193,7 +196,8 @@ func (c *Client) introspect(ctx context.Context, st *State) (*idxResponse, error
 // finish turns the final response of a call into a Transaction, applying
 // okta-auth-js's status rules in order: no remediation and
 // no interaction code → TERMINAL; a successful cancel → CANCELED; an
-// interaction code → SUCCESS with verified tokens; otherwise PENDING.
+// interaction code → SUCCESS with verified tokens (or with the code itself
+// under Config.ReturnInteractionCode); otherwise PENDING.
 func (c *Client) finish(ctx context.Context, st *State, resp *idxResponse, canceled bool) (*Transaction, error) {
 	tx := &Transaction{RequestSucceeded: resp.succeeded, Messages: collectMessages(resp), RetryAfter: resp.retryAfter}
 	code := ""
@@ -212,6 +216,9 @@ func (c *Client) finish(ctx context.Context, st *State, resp *idxResponse, cance
 		}
 	case canceled:
 		tx.Status = StatusCanceled
+	case code != "" && c.returnCode:
+		tx.Status = StatusSuccess
+		tx.InteractionCode = code
 	case code != "":
 		tokens, err := c.exchangeInteractionCode(ctx, st, code)
 		if err != nil {

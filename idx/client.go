@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// Config configures a Client. Issuer, ClientID and RedirectURI are required.
+// Config configures a Client. Issuer and ClientID are required, and
+// RedirectURI unless ReturnInteractionCode is set.
 type Config struct {
 	// Issuer is the OAuth issuer, e.g. "https://id.example.com/oauth2/default"
 	// (a custom authorization server) or "https://id.example.com" (the org
@@ -28,7 +29,9 @@ type Config struct {
 	// interact, token and revoke. Leave empty for public clients.
 	ClientSecret string
 	// RedirectURI is the redirect URI registered for the client; the
-	// interaction is bound to it.
+	// interaction is bound to it. A Client with ReturnInteractionCode that
+	// only continues transactions started elsewhere (ResumeState) may leave
+	// it empty; starting a transaction then fails with ErrConfig.
 	RedirectURI string
 	// Scopes requested at interact. Defaults to openid and email, as
 	// okta-auth-js does. Add offline_access to receive a refresh token.
@@ -39,6 +42,13 @@ type Config struct {
 	// ClockSkew is the tolerance applied to the ID token's exp and iat.
 	// Defaults to 5 minutes (okta-auth-js's default).
 	ClockSkew time.Duration
+	// ReturnInteractionCode stops a sign-in at SUCCESS with the interaction
+	// code in Transaction.InteractionCode instead of exchanging it for
+	// tokens: whoever holds the PKCE verifier redeems it, e.g. an
+	// authorization server that hands its sign-in to pages built on this
+	// package. Such a Client also accepts States without a code verifier,
+	// made by ResumeState.
+	ReturnInteractionCode bool
 }
 
 // Client walks the IDX protocol for one OAuth client. It is safe for
@@ -52,6 +62,7 @@ type Client struct {
 	scopes       []string
 	httpClient   *http.Client
 	clockSkew    time.Duration
+	returnCode   bool
 
 	// Derived endpoints, see deriveURLs.
 	oauthBase     string
@@ -84,7 +95,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.ClientID == "" {
 		return nil, fmt.Errorf("%w: client id is required", ErrConfig)
 	}
-	if cfg.RedirectURI == "" {
+	if cfg.RedirectURI == "" && !cfg.ReturnInteractionCode {
 		return nil, fmt.Errorf("%w: redirect URI is required", ErrConfig)
 	}
 	scopes := append([]string(nil), cfg.Scopes...)
@@ -112,6 +123,7 @@ func NewClient(cfg Config) (*Client, error) {
 		scopes:       scopes,
 		httpClient:   hc,
 		clockSkew:    skew,
+		returnCode:   cfg.ReturnInteractionCode,
 		jwks:         &jwksCache{},
 	}
 	c.oauthBase, c.introspectURL = deriveURLs(issuer)

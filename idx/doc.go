@@ -70,6 +70,15 @@
 // from those listed in its server.trusted_proxies setting, so the operator
 // lists the application's servers there. Invalid addresses are ignored.
 //
+// # Continuing a transaction started elsewhere
+//
+// A server that called interact itself and keeps the PKCE verifier — an
+// authorization endpoint sending the browser to sign-in pages, for instance —
+// can let those pages drive the remediation with this package: a Client with
+// Config.ReturnInteractionCode continues from Client.ResumeState(handle), and
+// its SUCCESS carries Transaction.InteractionCode, unredeemed, for that server
+// to return as its authorization code.
+//
 // # Errors
 //
 // Failures of the call are Go errors matching ErrNetwork, ErrProtocol
@@ -125,6 +134,7 @@
 //     transaction whose message is its errorSummary (auth-js reports an
 //     empty TERMINAL).
 //   - Raw material (rawIdxState, context, neededToProceed, actions, proceed
-//     functions, meta, enabledFeatures, interactionCode) is not exposed.
+//     functions, meta, enabledFeatures) is not exposed; interactionCode only
+//     with Config.ReturnInteractionCode (see below).
 //   - FAILURE is never returned, as in auth-js: failures are Go errors.
 package idx

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"reflect"
 	"testing"
 	"time"
@@ -423,4 +424,40 @@ func TestEngineReselectWithoutStepIsNoOp(t *testing.T) {
 	}
 	tx := r.call(idx.Options{VerificationCode: r.h.LatestCode(t, engAlicePhone)})
 	expectStep(t, tx, idx.StatusSuccess, "")
+}
+
+// TestEngineResumeState: a server-side party calls interact and keeps the
+// verifier; the SDK continues from the interaction handle alone, stops at
+// SUCCESS with the interaction code, and that party redeems it.
+func TestEngineResumeState(t *testing.T) {
+	r := newEngineRig(t)
+	f := r.h.Interact(t) // interact with a PKCE pair the test keeps
+	c, err := idx.NewClient(idx.Config{Issuer: r.h.Issuer, ClientID: enginetest.ClientID, ReturnInteractionCode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tx, err := c.Proceed(ctx, c.ResumeState(f.InteractionHandle), idx.Options{
+		Username: engAlice, Password: enginetest.Password, Authenticator: "phone_number", MethodType: "sms",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.Status != idx.StatusPending || tx.NextStep.Name != "challenge-authenticator" {
+		t.Fatalf("status %s, step %+v, messages %v", tx.Status, tx.NextStep, tx.Messages)
+	}
+	tx, err = c.Proceed(ctx, tx.State, idx.Options{VerificationCode: r.h.LatestCode(t, engAlicePhone)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.Status != idx.StatusSuccess || tx.InteractionCode == "" || tx.Tokens != nil {
+		t.Fatalf("status %s, code %q, tokens %v, messages %v", tx.Status, tx.InteractionCode, tx.Tokens, tx.Messages)
+	}
+	status, tokens := r.h.PostForm(t, r.h.Issuer+"/v1/token", url.Values{
+		"grant_type": {"interaction_code"}, "client_id": {enginetest.ClientID}, "interaction_code": {tx.InteractionCode},
+		"code_verifier": {f.PKCE.Verifier}, "redirect_uri": {enginetest.RedirectURI},
+	})
+	if status != http.StatusOK || tokens["access_token"] == nil || tokens["id_token"] == nil {
+		t.Fatalf("token: %d %v", status, tokens)
+	}
 }

@@ -70,10 +70,26 @@ func redact(v string) string {
 	return "[redacted]"
 }
 
-// belongsTo reports whether s is a usable State created by c.
+// belongsTo reports whether s is a usable State created by c. A State
+// without a code verifier (ResumeState) is usable only by a Client that
+// returns the interaction code instead of redeeming it.
 func (s *State) belongsTo(c *Client) bool {
 	return s != nil && s.Version == stateFormatVersion && s.Issuer == c.issuer && s.ClientID == c.clientID &&
-		(s.InteractionHandle != "" || s.StateHandle != "") && s.CodeVerifier != ""
+		(s.InteractionHandle != "" || s.StateHandle != "") && (s.CodeVerifier != "" || c.returnCode)
+}
+
+// ResumeState returns a State that continues the transaction of an
+// interaction handle obtained elsewhere: from a server that called interact
+// itself and keeps the PKCE verifier, e.g. an authorization endpoint handing
+// its sign-in to pages built on this package. It holds no code verifier,
+// OAuth state or nonce, so only a Client with Config.ReturnInteractionCode
+// accepts it (any other answers ErrNoTransaction), and its SUCCESS carries
+// the interaction code for the holder of the verifier to redeem. Pass it to
+// Proceed, Resend or Cancel like a stored State; Authenticate with it never
+// starts a new transaction unless the handle is empty. The handle is a
+// secret: store the State as carefully as any other.
+func (c *Client) ResumeState(interactionHandle string) *State {
+	return &State{Version: stateFormatVersion, Issuer: c.issuer, ClientID: c.clientID, InteractionHandle: interactionHandle}
 }
 
 // observe records the stateHandle of a successful (2xx) IDX response; error

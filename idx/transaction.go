@@ -11,7 +11,8 @@ type Status string
 const (
 	// StatusPending: the user must do NextStep.
 	StatusPending Status = "PENDING"
-	// StatusSuccess: the user is signed in; Tokens is set.
+	// StatusSuccess: the user is signed in; Tokens is set (InteractionCode
+	// with Config.ReturnInteractionCode).
 	StatusSuccess Status = "SUCCESS"
 	// StatusFailure is reserved; this package does not return it.
 	StatusFailure Status = "FAILURE"
@@ -48,8 +49,13 @@ type Transaction struct {
 	// when the request succeeded or the server did not say. It is not part
 	// of the JSON encoding; send its seconds along if a front end needs them.
 	RetryAfter time.Duration `json:"-"`
-	// Tokens are the verified tokens (SUCCESS only).
+	// Tokens are the verified tokens (SUCCESS only, unless the Client has
+	// Config.ReturnInteractionCode).
 	Tokens *Tokens `json:"-"`
+	// InteractionCode is the unredeemed interaction code, set at SUCCESS
+	// only by a Client with Config.ReturnInteractionCode (Tokens is nil
+	// then). It is a one-time secret: it is not part of the JSON encoding.
+	InteractionCode string `json:"-"`
 	// State is what to store until the next call for this user; nil means the
 	// transaction is over (SUCCESS, CANCELED, or a clean TERMINAL) and any
 	// stored State should be deleted. See State for how to store it safely.

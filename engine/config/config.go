@@ -7,6 +7,10 @@ package config
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
@@ -99,6 +104,58 @@ type Client struct {
 	AccessTokenTTL         time.Duration `yaml:"access_token_ttl"`
 	IDTokenTTL             time.Duration `yaml:"id_token_ttl"`
 	RefreshTokenTTL        time.Duration `yaml:"refresh_token_ttl"`
+	// Public marks a client without credentials (PKCE only). A client with no
+	// secret, no keys and no auth method is public too, as before this key existed.
+	Public bool `yaml:"public"`
+	// TokenEndpointAuthMethod is how the client authenticates where tokens are
+	// issued: client_secret_basic, client_secret_post, private_key_jwt or none.
+	// Empty lets a client with a secret use either client_secret_basic or
+	// client_secret_post.
+	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
+	// JWKSURI and JWKS give the public keys of a private_key_jwt client: a URL the
+	// engine fetches them from, or the key set itself.
+	JWKSURI string `yaml:"jwks_uri"`
+	JWKS    JWKSet `yaml:"jwks"`
+	// BackchannelLogoutURI is where the engine posts logout tokens (OIDC
+	// Back-Channel Logout).
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+}
+
+// Token endpoint authentication methods (RFC 7591 2, OIDC Core 9).
+const (
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+	AuthPrivateKeyJWT     = "private_key_jwt"
+	AuthNone              = "none"
+)
+
+// AuthMethods are the token endpoint authentication methods the engine supports.
+var AuthMethods = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone}
+
+// JWKSet is a JSON Web Key Set as JSON text. In YAML it may be written as a string
+// holding the JSON, or as a mapping ({keys: [...]}), which is turned into JSON.
+type JWKSet string
+
+// UnmarshalYAML accepts a JSON string or a YAML mapping.
+func (j *JWKSet) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*j = JWKSet(n.Value)
+		return nil
+	case yaml.MappingNode:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("line %d: jwks: %v", n.Line, err)
+		}
+		*j = JWKSet(b)
+		return nil
+	default:
+		return fmt.Errorf("line %d: jwks: write the key set as a mapping ({keys: [...]}) or as a JSON string", n.Line)
+	}
 }
 
 // PasswordHashing sets the argon2id cost and the hashing pool.
@@ -447,58 +504,16 @@ func (c *Config) Validate() error {
 		add("product_name: must be 1 to 40 characters")
 	}
 
-	if len(c.Clients) == 0 {
-		add("clients: at least one client is needed")
-	}
 	seen := map[string]bool{}
 	for i, cl := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
-		if cl.ID == "" {
-			add("%s.id: required", key)
-		} else if !clientIDPattern.MatchString(cl.ID) {
-			add("%s.id: %q may only hold letters, digits, '.', '_' and '-' (at most 128)", key, cl.ID)
-		} else if seen[cl.ID] {
+		if cl.ID != "" && seen[cl.ID] {
 			add("%s.id: %q is listed twice", key, cl.ID)
 		}
 		seen[cl.ID] = true
-		if cl.Secret != "" && len(cl.Secret) < 16 {
-			add("%s.secret: at least 16 characters", key)
+		for _, p := range cl.Problems() {
+			add("%s.%s", key, p)
 		}
-		if len(cl.RedirectURIs) == 0 {
-			add("%s.redirect_uris: at least one is needed", key)
-		}
-		for j, u := range cl.RedirectURIs {
-			if err := validateRedirectURI(u); err != nil {
-				add("%s.redirect_uris[%d]: %v", key, j, err)
-			}
-		}
-		for j, u := range cl.PostLogoutRedirectURIs {
-			if err := validateRedirectURI(u); err != nil {
-				add("%s.post_logout_redirect_uris[%d]: %v", key, j, err)
-			}
-		}
-		for j, g := range cl.Grants {
-			if g != GrantInteractionCode && g != GrantAuthorizationCode && g != GrantRefreshToken {
-				add("%s.grants[%d]: %q is not one of interaction_code, authorization_code, refresh_token", key, j, g)
-			}
-		}
-		if !slices.Contains(cl.Grants, GrantInteractionCode) && !slices.Contains(cl.Grants, GrantAuthorizationCode) {
-			add("%s.grants: must include interaction_code or authorization_code (the ways to sign in)", key)
-		}
-		for j, s := range cl.Scopes {
-			if !slices.Contains(KnownScopes, s) {
-				add("%s.scopes[%d]: %q is not one of %s", key, j, s, strings.Join(KnownScopes, ", "))
-			}
-		}
-		if !slices.Contains(cl.Scopes, "openid") {
-			add("%s.scopes: must include openid", key)
-		}
-		if slices.Contains(cl.Scopes, "offline_access") && !slices.Contains(cl.Grants, GrantRefreshToken) {
-			add("%s.scopes: offline_access needs the refresh_token grant", key)
-		}
-		checkDuration(add, key+".access_token_ttl", cl.AccessTokenTTL, time.Minute, 24*time.Hour)
-		checkDuration(add, key+".id_token_ttl", cl.IDTokenTTL, time.Minute, 24*time.Hour)
-		checkDuration(add, key+".refresh_token_ttl", cl.RefreshTokenTTL, time.Hour, 366*24*time.Hour)
 	}
 
 	ph := c.PasswordHashing
@@ -632,6 +647,158 @@ func (c *Config) Validate() error {
 		return errors.New(strings.Join(errs, "\n"))
 	}
 	return nil
+}
+
+// Problems checks one client entry, with its defaults filled in (ClientDefaults)
+// and its secret resolved, and returns every problem, each starting with the key it
+// is about ("redirect_uris[0]: …"). The configuration file and "gatehouse clients
+// add" apply the same rules.
+func (cl Client) Problems() []string {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if cl.ID == "" {
+		add("id: required")
+	} else if !clientIDPattern.MatchString(cl.ID) {
+		add("id: %q may only hold letters, digits, '.', '_' and '-' (at most 128)", cl.ID)
+	}
+	if cl.Secret != "" && len(cl.Secret) < 16 {
+		add("secret: at least 16 characters")
+	}
+	if len(cl.RedirectURIs) == 0 {
+		add("redirect_uris: at least one is needed")
+	}
+	for j, u := range cl.RedirectURIs {
+		if err := validateRedirectURI(u); err != nil {
+			add("redirect_uris[%d]: %v", j, err)
+		}
+	}
+	for j, u := range cl.PostLogoutRedirectURIs {
+		if err := validateRedirectURI(u); err != nil {
+			add("post_logout_redirect_uris[%d]: %v", j, err)
+		}
+	}
+	for j, g := range cl.Grants {
+		if g != GrantInteractionCode && g != GrantAuthorizationCode && g != GrantRefreshToken {
+			add("grants[%d]: %q is not one of interaction_code, authorization_code, refresh_token", j, g)
+		}
+	}
+	if !slices.Contains(cl.Grants, GrantInteractionCode) && !slices.Contains(cl.Grants, GrantAuthorizationCode) {
+		add("grants: must include interaction_code or authorization_code (the ways to sign in)")
+	}
+	for j, s := range cl.Scopes {
+		if !slices.Contains(KnownScopes, s) {
+			add("scopes[%d]: %q is not one of %s", j, s, strings.Join(KnownScopes, ", "))
+		}
+	}
+	if !slices.Contains(cl.Scopes, "openid") {
+		add("scopes: must include openid")
+	}
+	if slices.Contains(cl.Scopes, "offline_access") && !slices.Contains(cl.Grants, GrantRefreshToken) {
+		add("scopes: offline_access needs the refresh_token grant")
+	}
+	checkDuration(add, "access_token_ttl", cl.AccessTokenTTL, time.Minute, 24*time.Hour)
+	checkDuration(add, "id_token_ttl", cl.IDTokenTTL, time.Minute, 24*time.Hour)
+	checkDuration(add, "refresh_token_ttl", cl.RefreshTokenTTL, time.Hour, 366*24*time.Hour)
+
+	method := cl.TokenEndpointAuthMethod
+	hasKeys := cl.JWKSURI != "" || cl.JWKS != ""
+	switch {
+	case method != "" && !slices.Contains(AuthMethods, method):
+		add("token_endpoint_auth_method: %q is not one of %s", method, strings.Join(AuthMethods, ", "))
+	case cl.Public && method != "" && method != AuthNone:
+		add("token_endpoint_auth_method: a public client authenticates with none, not %s", method)
+	case cl.Public && cl.Secret != "":
+		add("secret: a public client has no secret; leave out public or the secret")
+	case method == AuthNone && cl.Secret != "":
+		add("secret: unused with token_endpoint_auth_method none; leave it out")
+	case (method == AuthClientSecretBasic || method == AuthClientSecretPost) && cl.Secret == "":
+		add("secret: required with token_endpoint_auth_method %s (or secret_env)", method)
+	case method == AuthPrivateKeyJWT && cl.Secret != "":
+		add("secret: unused with token_endpoint_auth_method private_key_jwt; leave it out")
+	case method == AuthPrivateKeyJWT && !hasKeys:
+		add("token_endpoint_auth_method: private_key_jwt needs the client's public keys in jwks or jwks_uri")
+	case method == AuthPrivateKeyJWT && cl.JWKSURI != "" && cl.JWKS != "":
+		add("jwks: give jwks or jwks_uri, not both")
+	case method != AuthPrivateKeyJWT && hasKeys:
+		add("jwks_uri: keys are only used with token_endpoint_auth_method private_key_jwt")
+	}
+	if cl.JWKSURI != "" {
+		if err := validateJWKSURI(cl.JWKSURI); err != nil {
+			add("jwks_uri: %v", err)
+		}
+	}
+	if cl.JWKS != "" {
+		if _, err := ParseClientJWKS([]byte(cl.JWKS)); err != nil {
+			add("jwks: %v", err)
+		}
+	}
+	if cl.BackchannelLogoutURI != "" {
+		if err := validateRedirectURI(cl.BackchannelLogoutURI); err != nil {
+			add("backchannel_logout_uri: %v", err)
+		}
+	}
+	return errs
+}
+
+// validateJWKSURI accepts an https URL, or an http one on a loopback host (for
+// development): keys fetched over plain HTTP could be swapped on the way.
+func validateJWKSURI(s string) error {
+	u, err := absoluteHTTPURL(s)
+	if err != nil {
+		return err
+	}
+	if u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must not carry a fragment or user info", s)
+	}
+	if u.Scheme == "http" {
+		host := u.Hostname()
+		ip, err := netip.ParseAddr(host)
+		if host != "localhost" && (err != nil || !ip.IsLoopback()) {
+			return fmt.Errorf("%q must be https (http only for localhost and loopback addresses)", s)
+		}
+	}
+	return nil
+}
+
+// maxJWKSBytes bounds a client's key set, registered or fetched.
+const maxJWKSBytes = 64 << 10
+
+// ParseClientJWKS reads a client's JSON Web Key Set and returns the keys that can
+// verify its assertions: public RSA keys of at least 2048 bits and P-256 EC keys
+// whose use (if given) is "sig" and whose alg (if given) is RS256 or ES256. Other
+// keys (for encryption, other curves) are skipped; a private key or a set without
+// any usable key is an error.
+func ParseClientJWKS(data []byte) ([]jose.JSONWebKey, error) {
+	if len(data) > maxJWKSBytes {
+		return nil, fmt.Errorf("the key set is over %d KiB", maxJWKSBytes>>10)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, fmt.Errorf("not a JSON Web Key Set: %v", err)
+	}
+	var keys []jose.JSONWebKey
+	for i, k := range set.Keys {
+		if !k.IsPublic() {
+			return nil, fmt.Errorf("keys[%d] is a private key; register the public key only", i)
+		}
+		if k.Use != "" && k.Use != "sig" {
+			continue
+		}
+		switch pub := k.Key.(type) {
+		case *rsa.PublicKey:
+			if pub.N.BitLen() >= 2048 && (k.Algorithm == "" || k.Algorithm == string(jose.RS256)) {
+				keys = append(keys, k)
+			}
+		case *ecdsa.PublicKey:
+			if pub.Curve == elliptic.P256() && (k.Algorithm == "" || k.Algorithm == string(jose.ES256)) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no key for signatures with RS256 (RSA, 2048 bits or more) or ES256 (EC P-256)")
+	}
+	return keys, nil
 }
 
 var (

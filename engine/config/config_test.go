@@ -57,7 +57,6 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"bad origin":              {minimal + "cors:\n  allowed_origins: [\"https://app.example.com/path\"]\n", "cors.allowed_origins[0]"},
 		"bad provider":            {minimal + "messaging:\n  provider: carrier-pigeon\n", `messaging.provider: "carrier-pigeon" is not one of`},
 		"bad region":              {minimal + "phone:\n  default_region: usa\n", "phone.default_region"},
-		"no clients":              {"issuer: https://id.example.com\ndatabase: x.db\n", "clients: at least one client is needed"},
 		"wrong type":              {minimal + "phone:\n  sms: maybe\n", "cannot unmarshal"},
 		"bad database":            {strings.Replace(minimal, "sqlite:/tmp/x.db", "mysql://x", 1), "database: unknown database URL scheme"},
 	}
@@ -74,7 +73,7 @@ func TestAllErrorsAtOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"issuer:", "listen:", "clients:"} {
+	for _, want := range []string{"issuer:", "listen:"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
@@ -130,6 +129,75 @@ func TestParseDatabase(t *testing.T) {
 		d, tgt, err := ParseDatabase(in)
 		if err != nil || d != want[0] || tgt != want[1] {
 			t.Errorf("ParseDatabase(%q) = %q %q %v", in, d, tgt, err)
+		}
+	}
+}
+
+func TestNoConfiguredClientsIsAllowed(t *testing.T) {
+	// Clients may all live in the database ("gatehouse clients add").
+	c, err := Parse([]byte("issuer: https://id.example.com\ndatabase: x.db\n"))
+	if err != nil || len(c.Clients) != 0 {
+		t.Errorf("Parse without clients: %v %+v", err, c.Clients)
+	}
+}
+
+// testRSAJWK and testECJWK are public keys in JWK form; testPrivateJWK is not.
+var testRSAJWK = `{"kty":"RSA","kid":"r1","n":"` + testRSAModulus + `","e":"AQAB"}`
+
+const (
+	testECJWK      = `{"kty":"EC","kid":"e1","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`
+	testPrivateJWK = `{"kty":"EC","kid":"e2","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}`
+)
+
+// testRSAModulus is a 2048-bit modulus (any odd number of that size will do for parsing).
+var testRSAModulus = strings.Repeat("3", 341) + "w"
+
+func TestClientAuthKeys(t *testing.T) {
+	t.Setenv("GATEHOUSE_TEST_CLIENT_SECRET", "0123456789abcdef0123")
+	ok := map[string]string{
+		"public flag":      "    public: true\n",
+		"basic":            "    secret: 0123456789abcdef\n    token_endpoint_auth_method: client_secret_basic\n",
+		"post from env":    "    secret_env: GATEHOUSE_TEST_CLIENT_SECRET\n    token_endpoint_auth_method: client_secret_post\n",
+		"jwks as mapping":  "    token_endpoint_auth_method: private_key_jwt\n    jwks:\n      keys:\n        - " + testECJWK + "\n",
+		"jwks as JSON":     "    token_endpoint_auth_method: private_key_jwt\n    jwks: '{\"keys\":[" + testRSAJWK + "]}'\n",
+		"jwks_uri":         "    token_endpoint_auth_method: private_key_jwt\n    jwks_uri: https://app.example.com/jwks\n",
+		"loopback jwks":    "    token_endpoint_auth_method: private_key_jwt\n    jwks_uri: http://127.0.0.1:8000/jwks\n",
+		"back-channel uri": "    backchannel_logout_uri: https://app.example.com/logout/backchannel?x=1\n",
+	}
+	for name, extra := range ok {
+		c, err := Parse([]byte(minimal + extra))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if name == "jwks as mapping" {
+			if keys, err := ParseClientJWKS([]byte(c.Clients[0].JWKS)); err != nil || len(keys) != 1 || keys[0].KeyID != "e1" {
+				t.Errorf("jwks from a mapping: %v %v (%s)", keys, err, c.Clients[0].JWKS)
+			}
+		}
+	}
+	bad := map[string]struct{ extra, want string }{
+		"unknown method":          {"    token_endpoint_auth_method: tls_client_auth\n", `clients[0].token_endpoint_auth_method: "tls_client_auth" is not one of`},
+		"public with secret":      {"    public: true\n    secret: 0123456789abcdef\n", "clients[0].secret: a public client has no secret"},
+		"public with basic":       {"    public: true\n    token_endpoint_auth_method: client_secret_basic\n", "clients[0].token_endpoint_auth_method: a public client authenticates with none"},
+		"basic without secret":    {"    token_endpoint_auth_method: client_secret_basic\n", "clients[0].secret: required with token_endpoint_auth_method client_secret_basic"},
+		"none with secret":        {"    token_endpoint_auth_method: none\n    secret: 0123456789abcdef\n", "clients[0].secret: unused with token_endpoint_auth_method none"},
+		"jwt without keys":        {"    token_endpoint_auth_method: private_key_jwt\n", "private_key_jwt needs the client's public keys"},
+		"jwt with secret":         {"    token_endpoint_auth_method: private_key_jwt\n    jwks_uri: https://a.example/j\n    secret: 0123456789abcdef\n", "clients[0].secret: unused with token_endpoint_auth_method private_key_jwt"},
+		"jwt with both key kinds": {"    token_endpoint_auth_method: private_key_jwt\n    jwks_uri: https://a.example/j\n    jwks: '{\"keys\":[" + testECJWK + "]}'\n", "clients[0].jwks: give jwks or jwks_uri, not both"},
+		"keys without jwt":        {"    jwks_uri: https://a.example/j\n", "clients[0].jwks_uri: keys are only used with token_endpoint_auth_method private_key_jwt"},
+		"http jwks_uri":           {"    token_endpoint_auth_method: private_key_jwt\n    jwks_uri: http://keys.example.com/j\n", "clients[0].jwks_uri: \"http://keys.example.com/j\" must be https"},
+		"private key in jwks":     {"    token_endpoint_auth_method: private_key_jwt\n    jwks: '{\"keys\":[" + testPrivateJWK + "]}'\n", "clients[0].jwks: keys[0] is a private key"},
+		"no usable key":           {"    token_endpoint_auth_method: private_key_jwt\n    jwks: '{\"keys\":[]}'\n", "clients[0].jwks: no key for signatures"},
+		"jwks not JSON":           {"    token_endpoint_auth_method: private_key_jwt\n    jwks: 'keys'\n", "clients[0].jwks: not a JSON Web Key Set"},
+		"jwks as a list":          {"    token_endpoint_auth_method: private_key_jwt\n    jwks: [1]\n", "jwks: write the key set as a mapping"},
+		"bad back-channel uri":    {"    backchannel_logout_uri: /logout\n", "clients[0].backchannel_logout_uri: \"/logout\" is not an absolute http(s) URL"},
+		"twice":                   {"  - id: app\n    redirect_uris: [https://app.example.com/cb]\n", `clients[1].id: "app" is listed twice`},
+	}
+	for name, c := range bad {
+		_, err := Parse([]byte(minimal + c.extra))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", name, err, c.want)
 		}
 	}
 }

@@ -1,11 +1,13 @@
 package idxserver
 
 import (
+	"errors"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
@@ -24,23 +26,37 @@ func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, e)
 		return
 	}
-	// A confidential client's secret comes in the form or, as okta-idx-golang and
-	// most OAuth libraries send it, in an HTTP Basic Authorization header.
-	clientID, secret, _, e := oauth.ClientCredentials(r, form)
+	// Like Okta, interact needs the client_id alone: the client authenticates where
+	// tokens are issued. okta-idx-golang and the in-repo SDK send the secret here
+	// too (HTTP Basic or client_secret); one that is sent must be right.
+	id, secret := form.Get("client_id"), form.Get("client_secret")
+	user, pass, basic, e := oauth.BasicCredentials(r)
 	if e != nil {
 		oauth.WriteError(w, e)
 		return
 	}
-	client, err := s.clients.Lookup(clientID)
-	if err != nil {
-		if clientID == "" {
-			oauth.WriteError(w, &oauth.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The client_id parameter is missing."})
+	if basic {
+		if secret != "" || (id != "" && id != user) {
+			oauth.WriteError(w, &oauth.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "Use one client authentication method, not two."})
 			return
 		}
+		id, secret = user, pass
+	}
+	if id == "" {
+		oauth.WriteError(w, &oauth.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "The client_id parameter is missing."})
+		return
+	}
+	client, err := s.clients.Lookup(r.Context(), id)
+	if errors.Is(err, clients.ErrUnknownClient) {
 		oauth.WriteError(w, &oauth.Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "Invalid value for 'client_id' parameter."})
 		return
 	}
-	if !client.CheckSecret(secret) {
+	if err != nil {
+		s.log.Error("interact: looking up the client", "err", err)
+		oauth.WriteError(w, &oauth.Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "The server could not start the sign-in; try again."})
+		return
+	}
+	if secret != "" && !client.CheckSecret(secret) {
 		oauth.WriteError(w, &oauth.Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "Client authentication failed."})
 		return
 	}

@@ -25,10 +25,13 @@ func (d *discard) WriteHeader(int)             {}
 
 func benchView(b *testing.B, step store.Step) (*Server, *view) {
 	b.Helper()
-	reg := clients.NewRegistry([]config.Client{config.ClientDefaults(config.Client{
+	reg, err := clients.NewRegistry([]config.Client{config.ClientDefaults(config.Client{
 		ID: "bench-app", Name: "Bench app", RedirectURIs: []string{"https://app.example.com/callback"},
-	})})
-	client, err := reg.Lookup("bench-app")
+	})}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, err := reg.Lookup(b.Context(), "bench-app")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -254,10 +254,14 @@ func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, tx store.T
 		s.serverError(w, "loading a transaction", err)
 		return nil
 	}
-	client, err := s.clients.Lookup(tx.ClientID)
-	if err != nil {
-		// The client was removed from the configuration mid-sign-in.
+	client, err := s.clients.Lookup(ctx, tx.ClientID)
+	if errors.Is(err, clients.ErrUnknownClient) {
+		// The client was removed mid-sign-in.
 		s.write(w, http.StatusUnauthorized, expiredResponse())
+		return nil
+	}
+	if err != nil {
+		s.serverError(w, "loading the transaction's client", err)
 		return nil
 	}
 	v := &view{tx: tx, stateHandle: stateHandle, client: client}

@@ -77,12 +77,15 @@ func startBearerFuzz(f *testing.F) *bearerFuzz {
 	if err != nil {
 		f.Fatal(err)
 	}
-	reg := clients.NewRegistry([]config.Client{config.ClientDefaults(config.Client{
+	reg, err := clients.NewRegistry([]config.Client{config.ClientDefaults(config.Client{
 		ID: "fuzz-app", RedirectURIs: []string{"https://app.example.com/callback"},
 		Grants: []string{config.GrantInteractionCode, config.GrantRefreshToken},
 		Scopes: config.KnownScopes,
-	})})
-	client, err := reg.Lookup("fuzz-app")
+	})}, nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	client, err := reg.Lookup(ctx, "fuzz-app")
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -29,11 +29,14 @@ func benchServer(b *testing.B) (*Server, Grant) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	reg := clients.NewRegistry([]config.Client{config.ClientDefaults(config.Client{
+	reg, err := clients.NewRegistry([]config.Client{config.ClientDefaults(config.Client{
 		ID: "bench-app", RedirectURIs: []string{"https://app.example.com/callback"},
 		Grants: []string{config.GrantInteractionCode, config.GrantRefreshToken},
-	})})
-	client, err := reg.Lookup("bench-app")
+	})}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, err := reg.Lookup(b.Context(), "bench-app")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/clients"
+	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
 
 // Server is the OAuth 2.0 / OIDC side of the engine.
@@ -30,6 +32,9 @@ type Server struct {
 	now     func() time.Time
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	origin  string // scheme://host[:port] of the issuer
+	limiter *throttle.Limiter
+	jwks    *jwksCache
 }
 
 // Options configure a Server.
@@ -41,13 +46,21 @@ type Options struct {
 	Now     func() time.Time
 	Log     *slog.Logger
 	Metrics *metrics.Metrics // nil records nothing
+	// JWKSClient fetches private_key_jwt clients' key sets from their jwks_uri;
+	// nil means a client with a 5-second timeout.
+	JWKSClient *http.Client
 }
 
 // New returns a Server.
 func New(o Options) *Server {
+	origin := o.Issuer
+	if u, err := url.Parse(o.Issuer); err == nil {
+		origin = u.Scheme + "://" + u.Host
+	}
 	return &Server{
 		issuer: o.Issuer, base: BaseURL(o.Issuer), clients: o.Clients, store: o.Store,
 		keys: o.Keys, now: o.Now, log: o.Log, metrics: o.Metrics,
+		origin: origin, limiter: throttle.New(o.Store, o.Now), jwks: newJWKSCache(o.JWKSClient, o.Now),
 	}
 }
 
@@ -195,59 +208,134 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// AuthenticateClient finds the calling client from HTTP Basic authentication
-// (RFC 6749 2.3.1; the id alone, without a colon, as okta-auth-js sends it for public
-// clients) or the client_id / client_secret parameters, and checks its secret.
-// required=false allows an anonymous caller (revocation from the Go IDX SDK); then
-// the returned client is nil.
+// AuthenticateClient finds the calling client and checks that it authenticated
+// with its registered method (see clients.Client.AuthMethod), and no other:
+//
+//   - client_secret_basic: HTTP Basic (RFC 6749 2.3.1);
+//   - client_secret_post: client_id and client_secret in the form;
+//   - private_key_jwt: client_assertion_type and a client_assertion JWT (RFC 7523
+//     2.2, checked by verifyClientAssertion);
+//   - none: client_id alone, in the form or as HTTP Basic without a password (as
+//     okta-auth-js sends it for public clients).
+//
+// Failures are invalid_client (401); a request mixing two methods is
+// invalid_request. required=false allows an anonymous caller (revocation from the
+// Go IDX SDK); then the returned client is nil.
 func (s *Server) AuthenticateClient(r *http.Request, form url.Values, required bool) (*clients.Client, *Error) {
-	id, secret, fromHeader, err := ClientCredentials(r, form)
-	if err != nil {
-		return nil, err
+	cr, e := presentedCredentials(r, form)
+	if e != nil {
+		return nil, e
 	}
-	if id == "" {
-		if required {
+	if cr.id == "" && cr.method == config.AuthPrivateKeyJWT {
+		cr.id = assertionSubject(cr.assertion)
+	}
+	if cr.id == "" {
+		switch {
+		case cr.method != config.AuthNone:
+			return nil, &Error{http.StatusUnauthorized, "invalid_client", "Client authentication failed: the client is not named."}
+		case required:
 			return nil, invalidRequest("The client_id parameter is missing.")
 		}
 		return nil, nil
 	}
-	c, lookupErr := s.clients.Lookup(id)
-	if lookupErr != nil {
-		return nil, &Error{http.StatusUnauthorized, "invalid_client", "Client authentication failed."}
+	failed := &Error{http.StatusUnauthorized, "invalid_client", "Client authentication failed."}
+	c, err := s.clients.Lookup(r.Context(), cr.id)
+	if errors.Is(err, clients.ErrUnknownClient) {
+		return nil, failed
 	}
-	if !c.CheckSecret(secret) {
-		if !c.Confidential() && !fromHeader {
+	if err != nil {
+		return nil, s.serverError("looking up a client", err)
+	}
+	if c.Public() {
+		switch cr.method {
+		case config.AuthNone:
+			return c, nil
+		case config.AuthClientSecretPost:
 			return nil, &Error{http.StatusUnauthorized, "invalid_client", "This client is public and must not send a client_secret."}
+		default:
+			return nil, &Error{http.StatusUnauthorized, "invalid_client", "This client is public and authenticates with its client_id alone."}
 		}
-		return nil, &Error{http.StatusUnauthorized, "invalid_client", "Client authentication failed."}
+	}
+	if !c.AllowsAuthMethod(cr.method) {
+		return nil, &Error{http.StatusUnauthorized, "invalid_client", "Client authentication failed: this client authenticates with " + c.AuthMethodDescription() + "."}
+	}
+	switch cr.method {
+	case config.AuthClientSecretBasic, config.AuthClientSecretPost:
+		if !c.CheckSecret(cr.secret) {
+			return nil, failed
+		}
+	case config.AuthPrivateKeyJWT:
+		if e := s.verifyClientAssertion(r, c, cr.assertion); e != nil {
+			return nil, e
+		}
+	default:
+		return nil, failed
 	}
 	return c, nil
 }
 
-// ClientCredentials reads the client's id and secret from an HTTP Basic
-// Authorization header (each part form-encoded, RFC 6749 2.3.1) or else from the
-// form's client_id and client_secret. fromHeader reports the header was used. A
-// malformed header, or a header together with client_secret or a different
-// client_id in the form, is an error.
-func ClientCredentials(r *http.Request, form url.Values) (id, secret string, fromHeader bool, e *Error) {
+// credentials are what a request presents to authenticate its client.
+type credentials struct {
+	id        string
+	method    string // the token_endpoint_auth_method they amount to
+	secret    string
+	assertion string
+}
+
+// presentedCredentials reads the client's credentials from the Authorization header
+// and the form, refusing a request that uses two methods at once.
+func presentedCredentials(r *http.Request, form url.Values) (credentials, *Error) {
 	formID, formSecret := form.Get("client_id"), form.Get("client_secret")
-	auth := r.Header.Get("Authorization")
-	if scheme, rest, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Basic") {
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
-		if err != nil {
-			return "", "", false, &Error{http.StatusUnauthorized, "invalid_client", "The Basic authorization header is malformed."}
-		}
-		user, pass, _ := strings.Cut(string(raw), ":")
-		if u, err := url.QueryUnescape(user); err == nil {
-			user = u
-		}
-		if p, err := url.QueryUnescape(pass); err == nil {
-			pass = p
-		}
-		if formSecret != "" || (formID != "" && formID != user) {
-			return "", "", false, invalidRequest("Use one client authentication method, not two.")
-		}
-		return user, pass, true, nil
+	assertionType, assertion := form.Get("client_assertion_type"), form.Get("client_assertion")
+	twoMethods := invalidRequest("Use one client authentication method, not two.")
+	user, pass, basic, e := BasicCredentials(r)
+	if e != nil {
+		return credentials{}, e
 	}
-	return formID, formSecret, false, nil
+	switch {
+	case basic:
+		if formSecret != "" || assertion != "" || assertionType != "" || (formID != "" && formID != user) {
+			return credentials{}, twoMethods
+		}
+		if pass == "" {
+			return credentials{id: user, method: config.AuthNone}, nil
+		}
+		return credentials{id: user, method: config.AuthClientSecretBasic, secret: pass}, nil
+	case assertion != "" || assertionType != "":
+		if formSecret != "" {
+			return credentials{}, twoMethods
+		}
+		if assertionType != ClientAssertionType {
+			return credentials{}, &Error{http.StatusUnauthorized, "invalid_client", "The client_assertion_type must be " + ClientAssertionType + "."}
+		}
+		if assertion == "" {
+			return credentials{}, &Error{http.StatusUnauthorized, "invalid_client", "The client_assertion parameter is missing."}
+		}
+		return credentials{id: formID, method: config.AuthPrivateKeyJWT, assertion: assertion}, nil
+	case formSecret != "":
+		return credentials{id: formID, method: config.AuthClientSecretPost, secret: formSecret}, nil
+	}
+	return credentials{id: formID, method: config.AuthNone}, nil
+}
+
+// BasicCredentials reads HTTP Basic authentication (RFC 6749 2.3.1: both parts
+// form-urlencoded). ok is false without a Basic Authorization header; a malformed
+// one is invalid_client.
+func BasicCredentials(r *http.Request) (user, pass string, ok bool, e *Error) {
+	scheme, rest, found := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !found || !strings.EqualFold(scheme, "Basic") {
+		return "", "", false, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
+	if err != nil {
+		return "", "", false, &Error{http.StatusUnauthorized, "invalid_client", "The Basic authorization header is malformed."}
+	}
+	user, pass, _ = strings.Cut(string(raw), ":")
+	if u, err := url.QueryUnescape(user); err == nil {
+		user = u
+	}
+	if p, err := url.QueryUnescape(pass); err == nil {
+		pass = p
+	}
+	return user, pass, true, nil
 }

@@ -47,7 +47,7 @@ func (h *Handler) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, http.StatusBadRequest, "The sign-in request is not valid", err)
 		return
 	}
-	client, lerr := h.o.Clients.Lookup(params.Get("client_id"))
+	client, lerr := h.o.Clients.Lookup(r.Context(), params.Get("client_id"))
 	if lerr != nil {
 		h.errorPage(w, http.StatusBadRequest, "Unknown application",
 			"The application that sent you here is not registered with this server. Go back to it and try again, or tell its owner.")
@@ -166,7 +166,7 @@ func (h *Handler) checkRequest(client *clients.Client, redirectURI string, p url
 	switch m := p.Get("code_challenge_method"); {
 	case req.challenge == "" && m != "":
 		return bad("invalid_request", "The code_challenge_method was given without a code_challenge.")
-	case req.challenge == "" && !client.Confidential():
+	case req.challenge == "" && client.Public():
 		return bad("invalid_request", "PKCE is required for this client: send code_challenge and code_challenge_method=S256.")
 	case req.challenge != "" && m != "S256":
 		return bad("invalid_request", "The code_challenge_method must be S256.")

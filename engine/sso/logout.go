@@ -39,7 +39,7 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 		clientID, hintSession, hinted = hint.Audience, hint.SessionID, true
 	}
 	if target != "" {
-		c, err := h.o.Clients.Lookup(clientID)
+		c, err := h.o.Clients.Lookup(ctx, clientID)
 		if err != nil || !c.PostLogoutRedirectAllowed(target) {
 			h.errorPage(w, http.StatusBadRequest, "Sign-out request refused", "The post_logout_redirect_uri is not registered for this client.")
 			return

@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -54,6 +55,7 @@ const (
 	KindSendInterval     Kind = "num-gap"    // the least time between codes to one number
 	KindPhoneAttempts    Kind = "otp"        // wrong codes for one user; its lockout
 	KindKnownSource      Kind = "known"      // a device or client IP that completed sign-in as a user
+	KindAssertionID      Kind = "jwt-jti"    // a client assertion's jti, kept until the assertion expires
 )
 
 // Key names one counter. The zero Key is not valid.
@@ -155,6 +157,12 @@ func IPSource(ipKey string) Source { return Source("ip:" + ipKey) }
 // KnownSource marks src as having completed a sign-in as userID.
 func KnownSource(userID string, src Source) Key {
 	return Key{KindKnownSource, userID + "/" + digest(string(src))}
+}
+
+// AssertionID is the jti of a client's JWT assertion (RFC 7523), which may be used
+// once.
+func AssertionID(clientID, jti string) Key {
+	return Key{KindAssertionID, digest(clientID) + "/" + digest(jti)}
 }
 
 // Limit is a budget: at most Max units per Window.
@@ -306,6 +314,24 @@ func (l *Limiter) Remember(ctx context.Context, userID string, src Source, lifet
 			t.WindowStart = now
 		}
 		t.LastAt, t.ExpiresAt = now, now.Add(lifetime)
+		return t, nil
+	})
+	return err
+}
+
+// ErrUsed is UseOnce's answer for a key used before.
+var ErrUsed = errors.New("throttle: already used")
+
+// UseOnce records k as used until expires, or returns ErrUsed if it was already
+// used and that use has not expired. Of concurrent callers with one key (on any
+// node) exactly one succeeds.
+func (l *Limiter) UseOnce(ctx context.Context, k Key, expires time.Time) error {
+	now := l.now()
+	_, err := l.store.UpdateThrottle(ctx, k.String(), func(t store.Throttle) (store.Throttle, error) {
+		if t.Count > 0 && now.Before(t.ExpiresAt) {
+			return t, ErrUsed
+		}
+		t.Count, t.WindowStart, t.LastAt, t.ExpiresAt = 1, now, now, expires
 		return t, nil
 	})
 	return err

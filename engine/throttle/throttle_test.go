@@ -117,3 +117,44 @@ func TestKnownSources(t *testing.T) {
 		t.Error("a source is still known after its lifetime")
 	}
 }
+
+func TestUseOnceAcrossNodes(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	a, b := twoNodes(t, clock)
+	key := throttle.AssertionID("svc", "jti-1")
+	var ok atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 16 {
+		l := a
+		if i%2 == 1 {
+			l = b
+		}
+		wg.Go(func() {
+			err := l.UseOnce(t.Context(), key, now.Add(time.Minute))
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case err != throttle.ErrUsed:
+				t.Errorf("UseOnce: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 {
+		t.Fatalf("%d concurrent uses of one key succeeded, want 1", ok.Load())
+	}
+	if err := a.UseOnce(t.Context(), throttle.AssertionID("svc", "jti-2"), now.Add(time.Minute)); err != nil {
+		t.Errorf("another jti: %v", err)
+	}
+	if err := a.UseOnce(t.Context(), throttle.AssertionID("other", "jti-1"), now.Add(time.Minute)); err != nil {
+		t.Errorf("the same jti of another client: %v", err)
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if err := b.UseOnce(t.Context(), key, now.Add(time.Minute)); err != nil {
+		t.Errorf("after the first use expired: %v", err)
+	}
+}

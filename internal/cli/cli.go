@@ -28,6 +28,8 @@ Usage:
   gatehouse serve --config FILE      the engine, configured by FILE (see docs/configuration.md)
   gatehouse users [--config FILE | --database DSN] COMMAND ...
                                      create, list, show, set-password, delete, add-phone, remove-phone, revoke-tokens
+  gatehouse clients [--config FILE | --database DSN] COMMAND ...
+                                     add, list, show, rotate-secret, remove OAuth clients, live
   gatehouse bench [flags]            sign-ins per second over HTTP (see docs/performance.md)
   gatehouse help [COMMAND]
 
@@ -60,6 +62,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.demo(ctx, rest)
 	case "users":
 		err = e.users(ctx, rest)
+	case "clients":
+		err = e.clients(ctx, rest)
 	case "bench", benchEngineCommand:
 		err = e.bench(ctx, cmd, rest)
 	case "help", "-h", "--help":

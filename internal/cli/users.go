@@ -135,6 +135,12 @@ func (e env) users(ctx context.Context, args []string) error {
 // args parses fs from args, which may mix flags and positional arguments
 // ("create alice --email …"), and requires exactly n positional arguments.
 func (u usersCmd) args(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	return parseArgs(fs, args, n)
+}
+
+// parseArgs parses fs from args, which may mix flags and positional arguments, and
+// requires exactly n positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string, n int) ([]string, error) {
 	var positional, flags []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]

@@ -29,8 +29,62 @@ type Flow struct {
 	Cookies http.CookieJar
 	// Header is the last response's headers.
 	Header http.Header
+	// ClientID and RedirectURI are the client the flow signs in for (ClientID and
+	// RedirectURI of the package unless InteractFor chose another).
+	ClientID, RedirectURI string
 	// good is the last 2xx response: where forms are taken from, as okta-auth-js does.
 	good map[string]any
+}
+
+// Client is a client InteractFor signs in for, and what it adds to its interact
+// request (credentials, for instance).
+type Client struct {
+	ID, RedirectURI string
+	Form            url.Values
+	Header          http.Header
+}
+
+// InteractFor starts a sign-in for client c, as Interact does for ClientID.
+func (h *Harness) InteractFor(t testing.TB, c Client, scopes ...string) *Flow {
+	t.Helper()
+	f, status, body := h.interact(t, c, scopes)
+	if status != http.StatusOK {
+		t.Fatalf("interact: %d %v", status, body)
+	}
+	f.Introspect(map[string]any{"interactionHandle": f.InteractionHandle})
+	if f.Status != http.StatusOK {
+		t.Fatalf("introspect: %d %v", f.Status, f.Last)
+	}
+	return f
+}
+
+// TryInteractFor posts the interact request of InteractFor and returns the answer.
+func (h *Harness) TryInteractFor(t testing.TB, c Client, scopes ...string) (int, map[string]any) {
+	t.Helper()
+	_, status, body := h.interact(t, c, scopes)
+	return status, body
+}
+
+func (h *Harness) interact(t testing.TB, c Client, scopes []string) (*Flow, int, map[string]any) {
+	if len(scopes) == 0 {
+		scopes = []string{"openid", "profile", "email"}
+	}
+	f := &Flow{t: t, h: h, PKCE: NewPKCE(), ClientID: c.ID, RedirectURI: c.RedirectURI}
+	form := url.Values{
+		"client_id": {c.ID}, "redirect_uri": {c.RedirectURI}, "scope": {strings.Join(scopes, " ")},
+		"code_challenge": {f.PKCE.Challenge}, "code_challenge_method": {"S256"},
+	}
+	for k, v := range c.Form {
+		form[k] = v
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.Issuer+"/v1/interact", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range c.Header {
+		req.Header[k] = v
+	}
+	f.Status, f.Last = f.do(req)
+	f.InteractionHandle, _ = f.Last["interaction_handle"].(string)
+	return f, f.Status, f.Last
 }
 
 // Interact starts a sign-in for ClientID with the given scopes (default openid
@@ -48,7 +102,7 @@ func (h *Harness) InteractAs(t testing.TB, clientIP string, jar http.CookieJar, 
 	if len(scopes) == 0 {
 		scopes = []string{"openid", "profile", "email", "phone", "offline_access"}
 	}
-	f := &Flow{t: t, h: h, PKCE: NewPKCE(), ClientIP: clientIP, Cookies: jar}
+	f := &Flow{t: t, h: h, PKCE: NewPKCE(), ClientIP: clientIP, Cookies: jar, ClientID: ClientID, RedirectURI: RedirectURI}
 	status, body := f.postForm(h.Issuer+"/v1/interact", url.Values{
 		"client_id": {ClientID}, "redirect_uri": {RedirectURI}, "scope": {strings.Join(scopes, " ")},
 		"code_challenge": {f.PKCE.Challenge}, "code_challenge_method": {"S256"},
@@ -247,10 +301,34 @@ func (f *Flow) InteractionCode() string {
 // Redeem exchanges the interaction code for tokens.
 func (f *Flow) Redeem() (int, map[string]any) {
 	f.t.Helper()
-	return f.h.PostForm(f.t, f.h.Issuer+"/v1/token", url.Values{
-		"grant_type": {"interaction_code"}, "client_id": {ClientID}, "interaction_code": {f.InteractionCode()},
-		"code_verifier": {f.PKCE.Verifier}, "redirect_uri": {RedirectURI},
-	})
+	return f.RedeemWith(nil, nil)
+}
+
+// RedeemWith exchanges the interaction code for tokens with form and header added
+// to the request (a client's credentials). A client_id of "" in form leaves the
+// client_id out.
+func (f *Flow) RedeemWith(form url.Values, header http.Header) (int, map[string]any) {
+	f.t.Helper()
+	v := url.Values{
+		"grant_type": {"interaction_code"}, "client_id": {f.ClientID}, "interaction_code": {f.InteractionCode()},
+		"code_verifier": {f.PKCE.Verifier}, "redirect_uri": {f.RedirectURI},
+	}
+	for k, vals := range form {
+		v[k] = vals
+	}
+	if v.Get("client_id") == "" {
+		v.Del("client_id")
+	}
+	req, _ := http.NewRequest(http.MethodPost, f.h.Issuer+"/v1/token", strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, vals := range header {
+		req.Header[k] = vals
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return decode(f.t, resp)
 }
 
 // SignIn walks the whole SMS flow for login and returns the token response.

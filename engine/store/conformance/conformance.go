@@ -83,6 +83,11 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ReserveThrottles", testReserveThrottles},
 		{"DeleteThrottles", testDeleteThrottles},
 
+		{"ClientRoundTrip", testClientRoundTrip},
+		{"ListClients", testListClients},
+		{"UpdateClient", testUpdateClient},
+		{"DeleteClient", testDeleteClient},
+
 		{"GarbageCollect", testGarbageCollect},
 
 		{"ConcurrentCreateUser", testConcurrentCreateUser},

@@ -1,0 +1,22 @@
+-- OAuth clients registered with "gatehouse clients add", beside those of the
+-- configuration file. Durations are BIGINT milliseconds; lists are JSON arrays.
+-- Ids compare bytewise (COLLATE "C") so that ListClients orders them as SQLite does.
+CREATE TABLE clients (
+    id                         TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    name                       TEXT NOT NULL,
+    secret_hash                TEXT NOT NULL,
+    public                     BOOLEAN NOT NULL,
+    redirect_uris              TEXT NOT NULL,
+    post_logout_redirect_uris  TEXT NOT NULL,
+    grants                     TEXT NOT NULL,
+    scopes                     TEXT NOT NULL,
+    access_token_ttl_ms        BIGINT NOT NULL,
+    id_token_ttl_ms            BIGINT NOT NULL,
+    refresh_token_ttl_ms       BIGINT NOT NULL,
+    token_endpoint_auth_method TEXT NOT NULL,
+    jwks_uri                   TEXT NOT NULL,
+    jwks                       TEXT NOT NULL,
+    backchannel_logout_uri     TEXT NOT NULL,
+    created_at                 BIGINT,
+    updated_at                 BIGINT
+);
