@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/hosted"
 	"github.com/gatehouse-id/gatehouse/engine/idxserver"
 	"github.com/gatehouse-id/gatehouse/engine/messaging"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
@@ -149,13 +150,36 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	mux := http.NewServeMux()
 	idx.Register(mux)
 	oa.Register(mux)
+	var pages *hosted.Pages
 	browser := sso.New(sso.Options{
 		OAuth: oa, Clients: registry, Store: d.Store, Sessions: ssoSessions,
-		Start: idx.Start, Pages: hostedPagesMissing, Revoke: revokeSessionTokens(d.Store),
+		Start: idx.Start, Pages: func(w http.ResponseWriter, r *http.Request, handle, clientID, loginHint string) {
+			pages.Start(w, r, hosted.Start{InteractionHandle: handle, ClientID: clientID, LoginHint: loginHint})
+		},
+		Revoke:  revokeSessionTokens(d.Store),
 		CodeTTL: cfg.SignOn.InteractionCodeTTL, MFAEverySignIn: cfg.SignOn.MFAEverySignIn,
 		RequirePhone: cfg.SignOn.RequirePhone, Product: cfg.ProductName, Now: now, Log: d.Log, Metrics: m,
 	})
 	browser.Register(mux)
+	cookieKey, err := loadSecret(ctx, d.Store, "hosted-cookie-key")
+	if err != nil {
+		return nil, err
+	}
+	// The pages call the IDX API in process through the engine's whole handler
+	// (client IP, request limits, access log), which includes the pages themselves.
+	var self http.Handler
+	pages, err = hosted.New(hosted.Options{
+		Product: cfg.ProductName, Issuer: cfg.Issuer, CookieKey: cookieKey,
+		Engine:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { self.ServeHTTP(w, r) }),
+		Secure:   strings.HasPrefix(cfg.Issuer, "https://"),
+		Complete: browser.Complete, Abort: browser.Abort,
+		Forward: []string{idxserver.DeviceCookie, sessions.CookieName},
+		Now:     now, Log: d.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pages.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -179,6 +203,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	e := &Engine{cfg: cfg, store: d.Store, worker: worker, hasher: hasher, metrics: m, now: now, log: d.Log}
 	mux.Handle(fallbackPattern, unmatched(mux))
 	e.handler = withMiddleware(limitRequests(mux, cfg.Issuer, requestsPerIP, limiter, m, now), cfg.CORS.AllowedOrigins, d.Log, m, clientIPResolver(cfg.Server.TrustedProxies))
+	self = e.handler
 	return e, nil
 }
 
@@ -211,6 +236,20 @@ func deliveryLease(m config.Messaging) time.Duration {
 		timeout = m.Webhook.Timeout
 	}
 	return max(3*timeout, 3*time.Second)
+}
+
+// loadSecret reads a 32-byte server secret from the store, creating it there on
+// first start, so every node shares it.
+func loadSecret(ctx context.Context, st store.KeyStore, name string) ([]byte, error) {
+	candidate := make([]byte, 32)
+	if _, err := rand.Read(candidate); err != nil {
+		return nil, err
+	}
+	key, err := st.GetOrCreateSecret(ctx, name, candidate)
+	if err != nil {
+		return nil, fmt.Errorf("loading the %s: %w", name, err)
+	}
+	return key, nil
 }
 
 // loadOTPKey reads the one-time-code HMAC key from the environment variable the
@@ -267,11 +306,6 @@ func (e *Engine) Run(ctx context.Context) {
 				"messages", res.Messages, "revocations", res.Revocations)
 		}
 	}
-}
-
-// hostedPagesMissing stands where the hosted sign-in pages will be wired.
-func hostedPagesMissing(w http.ResponseWriter, r *http.Request, handle, clientID, loginHint string) {
-	http.Error(w, "hosted sign-in pages are not available", http.StatusNotImplemented)
 }
 
 // revokeSessionTokens revokes what was issued in an SSO session.

@@ -95,7 +95,10 @@ var (
 // deviceCookie is the browser's device token: a random value the engine hands
 // out, by which a browser that completed a sign-in is recognised again (as Okta's
 // device token). It carries no identity of its own.
-const deviceCookie = "gh_device"
+// DeviceCookie is the device token cookie: the source a password guess comes from.
+const DeviceCookie = "gh_device"
+
+const deviceCookie = DeviceCookie
 
 // source is who is asking, for the limits: the client IP key and, for a browser,
 // its device token.

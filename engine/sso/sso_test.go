@@ -3,10 +3,12 @@ package sso_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -493,5 +495,111 @@ func TestDeleteSessionsMe(t *testing.T) {
 	resp, _ = b.get(authorizeURL(h, q))
 	if got := redirectParams(t, resp, webRedir); got.Get("error") != "login_required" {
 		t.Errorf("after DELETE sessions/me, prompt=none: %v", got)
+	}
+}
+
+// hostedBrowser follows redirects within the engine's origin, as a browser does,
+// and stops at the first one that leaves it (to the client).
+func hostedBrowser(t *testing.T, h *enginetest.Harness) *browser {
+	jar, _ := cookiejar.New(nil)
+	engine, _ := url.Parse(h.URL)
+	return &browser{t, &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Host != engine.Host {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// submit posts a hosted page's form with its CSRF token.
+func (b *browser) submit(h *enginetest.Harness, page, path string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		b.t.Fatalf("no CSRF token on the page before %s:\n%s", path, page)
+	}
+	form.Set("csrf", html.UnescapeString(m[1]))
+	return b.post(h.URL+path, form)
+}
+
+// signInOnHostedPages walks the hosted pages from an authorization request to
+// the redirect back to the client, and returns that last response.
+func signInOnHostedPages(t *testing.T, h *enginetest.Harness, b *browser, q url.Values) *http.Response {
+	t.Helper()
+	resp, page := b.get(authorizeURL(h, q))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+		t.Fatalf("authorize without a session: %d, want the hosted sign-in page\n%s", resp.StatusCode, page)
+	}
+	if hint := q.Get("login_hint"); hint != "" && !strings.Contains(page, `value="`+hint+`"`) {
+		t.Errorf("the username is not prefilled with the login_hint %q", hint)
+	}
+	_, page = b.submit(h, page, "/signin/identify", url.Values{"username": {alice}, "password": {enginetest.Password}})
+	m := regexp.MustCompile(`name="authenticator" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no authenticator choice:\n%s", page)
+	}
+	_, page = b.submit(h, page, "/signin/authenticator", url.Values{"authenticator": {html.UnescapeString(m[1])}})
+	_, page = b.submit(h, page, "/signin/method", url.Values{"method": {"sms"}})
+	resp, page = b.submit(h, page, "/signin/code", url.Values{"code": {h.LatestCode(t, alicePhone)}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `url=/signin/done`) {
+		t.Fatalf("after the code: %d, want the continue page\n%s", resp.StatusCode, page)
+	}
+	resp, _ = b.get(h.URL + "/signin/done")
+	return resp
+}
+
+func TestHostedSignInEndsAtTheClientAndStartsASession(t *testing.T) {
+	h := start(t, nil)
+	h.CreateUser(t, alice, alicePhone)
+	b := hostedBrowser(t, h)
+	pkce := enginetest.NewPKCE()
+	q := webRequest(pkce)
+	q.Set("login_hint", alice)
+	resp := signInOnHostedPages(t, h, b, q)
+	got := redirectParams(t, resp, webRedir)
+	if got.Get("state") != "st-web" || got.Get("iss") != h.Issuer || got.Get("code") == "" {
+		t.Fatalf("authorization response %v", got)
+	}
+	status, tokens := redeem(t, h, got.Get("code"), pkce.Verifier)
+	if status != http.StatusOK {
+		t.Fatalf("token: %d %v", status, tokens)
+	}
+	c := claims(t, tokens["id_token"].(string))
+	if c["nonce"] != "n-web" || c["sid"] == nil || c["amr"] == nil {
+		t.Errorf("ID token claims %v: want nonce n-web, a sid and amr", c)
+	}
+	// The sign-in started a session: the SPA client gets a code without a page.
+	spa := enginetest.NewPKCE()
+	resp, _ = b.get(authorizeURL(h, url.Values{"client_id": {spaID}, "redirect_uri": {"http://127.0.0.1:3001/cb"},
+		"response_type": {"code"}, "scope": {"openid"}, "state": {"s2"}, "nonce": {"n2"},
+		"code_challenge": {spa.Challenge}, "code_challenge_method": {"S256"}}))
+	if got := redirectParams(t, resp, "http://127.0.0.1:3001/cb"); got.Get("code") == "" {
+		t.Fatalf("second client within the session: %v, want a code", got)
+	}
+	// An authorization code is not an interaction code, and the other way round.
+	if status, body := h.PostForm(t, h.Issuer+"/v1/token", url.Values{"grant_type": {"interaction_code"},
+		"interaction_code": {got.Get("code")}, "client_id": {webID}, "client_secret": {webSecret}, "code_verifier": {pkce.Verifier}}); status == http.StatusOK {
+		t.Errorf("an authorization code redeemed as an interaction code: %v", body)
+	}
+}
+
+func TestHostedSignInCancelled(t *testing.T) {
+	h := start(t, nil)
+	b := hostedBrowser(t, h)
+	q := webRequest(enginetest.NewPKCE())
+	resp, page := b.get(authorizeURL(h, q))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("authorize: %d", resp.StatusCode)
+	}
+	_, page = b.submit(h, page, "/signin/cancel", url.Values{})
+	if !strings.Contains(page, "url=/signin/done") {
+		t.Fatalf("after cancel, want the continue page:\n%s", page)
+	}
+	resp, _ = b.get(h.URL + "/signin/done")
+	got := redirectParams(t, resp, webRedir)
+	if got.Get("error") != "access_denied" || got.Get("state") != "st-web" || got.Get("iss") != h.Issuer {
+		t.Errorf("cancelled sign-in answered %v, want access_denied with state and iss", got)
 	}
 }
