@@ -18,8 +18,8 @@ type Worker struct {
 	// Backchannel delivers back-channel logout notices (ChannelBackchannelLogout);
 	// nil means a BackchannelSender with its defaults.
 	Backchannel Sender
-	Now    func() time.Time
-	Log    *slog.Logger
+	Now         func() time.Time
+	Log         *slog.Logger
 	// MaxDeliveryTime is how long after queueing a message is still retried.
 	MaxDeliveryTime time.Duration
 	// Lease is how long a claimed message is reserved for this worker; a message whose
