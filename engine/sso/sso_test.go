@@ -36,7 +36,13 @@ const (
 // confidential web app and a public single-page app.
 func start(t *testing.T, configure func(*config.Config)) *enginetest.Harness {
 	t.Helper()
-	return enginetest.Start(t, enginetest.Options{Configure: func(c *config.Config) {
+	return startOn(t, "", configure)
+}
+
+// startOn is start on the database dsn ("" for SQLite in a temporary folder).
+func startOn(t *testing.T, dsn string, configure func(*config.Config)) *enginetest.Harness {
+	t.Helper()
+	return enginetest.Start(t, enginetest.Options{Database: dsn, Configure: func(c *config.Config) {
 		c.Clients = append(c.Clients,
 			config.ClientDefaults(config.Client{ID: webID, Secret: webSecret, RedirectURIs: []string{webRedir},
 				PostLogoutRedirectURIs: []string{"http://127.0.0.1:3000/bye"},
@@ -357,8 +363,18 @@ func TestFormPostResponseMode(t *testing.T) {
 	}
 }
 
+// onBothBackends runs f on SQLite and on PostgreSQL (skipped without it).
+func onBothBackends(t *testing.T, f func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, "") })
+	t.Run("postgres", func(t *testing.T) { f(t, enginetest.PostgresSchema(t)) })
+}
+
 func TestLogoutEndsTheSession(t *testing.T) {
-	h := start(t, nil)
+	onBothBackends(t, testLogoutEndsTheSession)
+}
+
+func testLogoutEndsTheSession(t *testing.T, dsn string) {
+	h := startOn(t, dsn, nil)
 	h.CreateUser(t, alice, alicePhone)
 	b := newBrowser(t)
 	tokens := signInWithIDX(t, h, b)
@@ -556,7 +572,11 @@ func signInOnHostedPages(t *testing.T, h *enginetest.Harness, b *browser, q url.
 }
 
 func TestHostedSignInEndsAtTheClientAndStartsASession(t *testing.T) {
-	h := start(t, nil)
+	onBothBackends(t, testHostedSignIn)
+}
+
+func testHostedSignIn(t *testing.T, dsn string) {
+	h := startOn(t, dsn, nil)
 	h.CreateUser(t, alice, alicePhone)
 	b := hostedBrowser(t, h)
 	pkce := enginetest.NewPKCE()
