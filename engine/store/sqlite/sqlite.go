@@ -19,11 +19,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -112,6 +114,32 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 
+	// Processes opening a fresh file at once race to switch it to WAL and to
+	// migrate it; SQLite answers some of those races with SQLITE_BUSY at once
+	// instead of waiting (a lock upgrade it cannot wait for without deadlocking).
+	// The loser tries again: the winner has finished or will soon.
+	deadline := time.Now().Add(busyTimeoutMillis * time.Millisecond)
+	for attempt := 0; ; attempt++ {
+		s, err := openOnce(ctx, path)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return s, err
+		}
+		wait := time.Duration(10+rand.IntN(40)) * time.Millisecond << min(attempt, 4)
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isBusy recognises SQLITE_BUSY and its extended codes.
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+func openOnce(ctx context.Context, path string) (*Store, error) {
 	writer, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
