@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"html"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,10 +32,7 @@ import (
 
 // runCode walks one sign-in of user f.user through the hosted pages.
 func (w *walker) runCode(ctx context.Context, f *flowState, res *flowResult) error {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		return err
-	}
+	jar := &pageJar{}
 	f.state, f.nonce = opaque.New(16), opaque.New(16)
 	sum := sha256.Sum256([]byte(f.verifier))
 	q := url.Values{
@@ -50,6 +46,14 @@ func (w *walker) runCode(ctx context.Context, f *flowState, res *flowResult) err
 	status, loc, err := w.browse(ctx, jar, PageAuthorize, res, http.MethodGet, w.c.oauthBase+"/v1/authorize?"+q.Encode(), nil)
 	if err != nil {
 		return err
+	}
+	if status == http.StatusSeeOther && loc != nil && sameEndpoint(loc, w.c.redirectURI) {
+		// Sent straight back to the app: an error (a limit, a bad request), or a
+		// session the fresh browser cannot have.
+		if e := loc.Query().Get("error"); e != "" {
+			return &stepError{PageAuthorize, "the app got error " + bounded(e)}
+		}
+		return &stepError{PageAuthorize, "the app got an answer without the pages"}
 	}
 	if status != http.StatusSeeOther || !w.onEngine(loc) || loc.Path != "/signin" {
 		return w.unexpected(PageAuthorize, status, "a redirect to /signin")
@@ -184,7 +188,7 @@ func (w *walker) checkIDToken(raw string, f *flowState) error {
 // submit posts a form of the page in w.buf to path, with the page's CSRF token,
 // follows the engine's 303 to its next page, and checks that page contains want
 // (what describes, for the error).
-func (w *walker) submit(ctx context.Context, jar http.CookieJar, step PageStep, res *flowResult, path string, form url.Values, want, what string) error {
+func (w *walker) submit(ctx context.Context, jar *pageJar, step PageStep, res *flowResult, path string, form url.Values, want, what string) error {
 	csrf := w.attribute(`name="csrf" value="`)
 	if csrf == "" {
 		return &stepError{step, "no CSRF token on the page before"}
@@ -209,7 +213,7 @@ func (w *walker) submit(ctx context.Context, jar http.CookieJar, step PageStep, 
 // browse makes one request as a browser does — the jar's cookies sent, the
 // answer's kept — and adds its latency to step's. The body of the answer is in
 // w.buf; loc is its Location, resolved, if any.
-func (w *walker) browse(ctx context.Context, jar http.CookieJar, step PageStep, res *flowResult, method, u string, form url.Values) (status int, loc *url.URL, err error) {
+func (w *walker) browse(ctx context.Context, jar *pageJar, step PageStep, res *flowResult, method, u string, form url.Values) (status int, loc *url.URL, err error) {
 	var req *http.Request
 	if form != nil {
 		req, err = http.NewRequestWithContext(ctx, method, u, strings.NewReader(form.Encode()))
@@ -224,8 +228,8 @@ func (w *walker) browse(ctx context.Context, jar http.CookieJar, step PageStep, 
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", w.c.origin)
 	}
-	for _, c := range jar.Cookies(req.URL) {
-		req.AddCookie(c)
+	if cookies := jar.header(req.URL.Path); cookies != "" {
+		req.Header.Set("Cookie", cookies)
 	}
 	start := time.Now()
 	status, header, err := w.conn.do(req, &w.buf)
@@ -233,14 +237,10 @@ func (w *walker) browse(ctx context.Context, jar http.CookieJar, step PageStep, 
 	if err != nil {
 		return 0, nil, &stepError{step, transportFailure(err)}
 	}
-	if lines := header["Set-Cookie"]; len(lines) > 0 {
-		cookies := make([]*http.Cookie, 0, len(lines))
-		for _, line := range lines {
-			if c, err := http.ParseSetCookie(line); err == nil {
-				cookies = append(cookies, c)
-			}
+	for _, line := range header["Set-Cookie"] {
+		if c, err := http.ParseSetCookie(line); err == nil {
+			jar.set(c, start)
 		}
-		jar.SetCookies(req.URL, cookies)
 	}
 	if l := header.Get("Location"); l != "" {
 		if loc, err = req.URL.Parse(l); err != nil {
@@ -315,4 +315,83 @@ func bounded(s string) string {
 func sameEndpoint(u *url.URL, redirectURI string) bool {
 	r, err := url.Parse(redirectURI)
 	return err == nil && u.Scheme == r.Scheme && u.Host == r.Host && u.Path == r.Path
+}
+
+// pageJar is one browser's cookies for the engine's one host: what a browser's jar
+// does for it — a cookie replaced by name and path, removed when it expires or is
+// cleared, sent to the paths under its own — without net/http/cookiejar's domain
+// and public-suffix work, which is most of its cost and has nothing to decide here.
+type pageJar struct{ cookies []jarCookie }
+
+type jarCookie struct {
+	name, value, path string
+	expires           time.Time // zero: until the browser closes
+}
+
+// set keeps c, received at now.
+func (j *pageJar) set(c *http.Cookie, now time.Time) {
+	path := c.Path
+	if path == "" || path[0] != '/' {
+		path = "/" // the engine always names a path; a default-path cookie is not worth the rules
+	}
+	kept := jarCookie{name: c.Name, value: c.Value, path: path}
+	if c.Quoted {
+		kept.value = `"` + c.Value + `"`
+	}
+	switch {
+	case c.MaxAge < 0:
+		kept.expires = now // cleared
+	case c.MaxAge > 0:
+		kept.expires = now.Add(time.Duration(c.MaxAge) * time.Second)
+	case !c.Expires.IsZero():
+		kept.expires = c.Expires
+	}
+	gone := !kept.expires.IsZero() && !kept.expires.After(now)
+	for i, old := range j.cookies {
+		if old.name == kept.name && old.path == kept.path {
+			if gone {
+				j.cookies = append(j.cookies[:i], j.cookies[i+1:]...)
+			} else {
+				j.cookies[i] = kept
+			}
+			return
+		}
+	}
+	if !gone {
+		j.cookies = append(j.cookies, kept)
+	}
+}
+
+// header is the Cookie header for a request to path: the cookies whose path is
+// path or one of its parents (RFC 6265 5.1.4), unexpired.
+func (j *pageJar) header(path string) string {
+	var b strings.Builder
+	now := time.Time{}
+	for _, c := range j.cookies {
+		if !pathMatch(path, c.path) {
+			continue
+		}
+		if !c.expires.IsZero() {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			if !c.expires.After(now) {
+				continue
+			}
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(c.name)
+		b.WriteByte('=')
+		b.WriteString(c.value)
+	}
+	return b.String()
+}
+
+func pathMatch(requestPath, cookiePath string) bool {
+	if !strings.HasPrefix(requestPath, cookiePath) {
+		return false
+	}
+	return len(requestPath) == len(cookiePath) || strings.HasSuffix(cookiePath, "/") || requestPath[len(cookiePath)] == '/'
 }

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
@@ -15,6 +17,7 @@ import (
 const (
 	testPublicWebClient = "bench-spa"
 	testPublicRedirect  = "http://127.0.0.1:3001/cb"
+	testNarrowClient    = "bench-narrow"
 )
 
 // codeFlowEngine is an engine with the bench's confidential web client (secret
@@ -30,6 +33,9 @@ func codeFlowEngine(t *testing.T, users int) (*enginetest.Harness, string) {
 				Grants: []string{config.GrantAuthorizationCode, config.GrantRefreshToken}, Scopes: scopes}),
 			config.ClientDefaults(config.Client{ID: testPublicWebClient, RedirectURIs: []string{testPublicRedirect},
 				Grants: []string{config.GrantAuthorizationCode, config.GrantRefreshToken}, Scopes: scopes}),
+			// allowed fewer scopes than the bench asks for
+			config.ClientDefaults(config.Client{ID: testNarrowClient, RedirectURIs: []string{testPublicRedirect},
+				Grants: []string{config.GrantAuthorizationCode}, Scopes: []string{"openid"}}),
 		)
 	}})
 	hash, err := password.HashWith(password.CheapParams, benchPassword)
@@ -94,6 +100,7 @@ func TestCodeFlowReportsWhereItFailed(t *testing.T) {
 			`identify: HTTP 422 "Sign in" instead of the choice of authenticator`},
 		{"wrong secret", codeClient(h, benchWebClientID, clients.NewSecret(), benchWebRedirectURI), 0,
 			"token: HTTP 401 (invalid_client)"},
+		{"scope not allowed", codeClient(h, testNarrowClient, "", testPublicRedirect), 0, "authorize: the app got error invalid_scope"},
 		{"unregistered redirect URI", codeClient(h, benchWebClientID, secret, "http://127.0.0.1/elsewhere"), 0,
 			`authorize: HTTP 400 "The sign-in request is not valid" instead of a redirect to /signin`},
 	}
@@ -102,5 +109,43 @@ func TestCodeFlowReportsWhereItFailed(t *testing.T) {
 		if !res.failed || res.failure != tc.want {
 			t.Errorf("%s: failed %v with %q, want %q", tc.name, res.failed, res.failure, tc.want)
 		}
+	}
+}
+
+func TestPageJarKeepsCookiesAsABrowser(t *testing.T) {
+	var j pageJar
+	now := time.Now()
+	set := func(line string) {
+		t.Helper()
+		c, err := http.ParseSetCookie(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.set(c, now)
+	}
+	set("gh_signin=one; Path=/signin; HttpOnly; SameSite=Lax")
+	set("gh_device=dev; Path=/; Max-Age=3600")
+	set(`q="a b"; Path=/`)
+	cases := map[string]string{
+		"/signin":                      `gh_signin=one; gh_device=dev; q="a b"`,
+		"/signin/identify":             `gh_signin=one; gh_device=dev; q="a b"`,
+		"/signinx":                     `gh_device=dev; q="a b"`,
+		"/oauth2/default/v1/authorize": `gh_device=dev; q="a b"`,
+	}
+	for path, want := range cases {
+		if got := j.header(path); got != want {
+			t.Errorf("%s: Cookie %q, want %q", path, got, want)
+		}
+	}
+	set("gh_signin=two; Path=/signin")
+	set("q=; Path=/; Max-Age=0") // Max-Age=0 clears, as -1 does
+	set("gh_device=; Path=/; Max-Age=-1")
+	set("other=x; Path=/elsewhere")
+	if got, want := j.header("/signin/done"), "gh_signin=two"; got != want {
+		t.Errorf("after replacing and clearing: %q, want %q", got, want)
+	}
+	set("gh_signin=; Path=/signin; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+	if got := j.header("/signin"); got != "" {
+		t.Errorf("an expired cookie is still sent: %q", got)
 	}
 }
