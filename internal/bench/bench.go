@@ -1,6 +1,9 @@
 // Package bench measures complete sign-ins per second over real HTTP: interact,
 // introspect, identify with the password, choose the phone, choose SMS, answer the
-// code, redeem the interaction code for tokens, read userinfo. It seeds users
+// code, redeem the interaction code for tokens, read userinfo (the IDX flow); or a
+// browser sent to /v1/authorize walking the hosted sign-in pages to the same
+// password and SMS code, and the app redeeming the authorization code (the
+// authorization code flow). It seeds users
 // straight into the store (untimed), starts the engine as a child process of its own
 // (or targets a running one), runs concurrent clients for a while, and reports
 // throughput against the ceiling that password hashing sets, the latency of every
@@ -31,6 +34,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -40,6 +44,8 @@ import (
 
 // Options say what to measure.
 type Options struct {
+	// Flow is the sign-in measured: FlowIDX (the default when empty) or FlowCode.
+	Flow        string
 	Duration    time.Duration // measured time, after Warmup
 	Warmup      time.Duration // sign-ins ending in this first stretch are not counted
 	Concurrency int           // clients signing in at once
@@ -71,6 +77,9 @@ type Options struct {
 	URL, Database         string
 	PID                   int
 	ClientID, RedirectURI string
+	// ClientSecret, with --url and FlowCode, authenticates ClientID at the token
+	// endpoint (client_secret_basic); empty for a public client.
+	ClientSecret string
 
 	// EngineCommand returns the command that runs `gatehouse bench-engine` with args.
 	EngineCommand func(args ...string) *exec.Cmd
@@ -93,6 +102,13 @@ func DefaultConcurrency() int { return 2 * runtime.NumCPU() }
 
 func (o *Options) check() error {
 	var errs []string
+	switch o.Flow {
+	case "":
+		o.Flow = FlowIDX
+	case FlowIDX, FlowCode:
+	default:
+		errs = append(errs, fmt.Sprintf("--flow %q: use idx or code", o.Flow))
+	}
 	if o.Duration <= 0 {
 		errs = append(errs, "--duration must be positive")
 	}
@@ -141,6 +157,9 @@ func (o *Options) check() error {
 		if o.PID != 0 {
 			errs = append(errs, "--pid is for --url; the bench knows its own engine")
 		}
+		if o.ClientSecret != "" {
+			errs = append(errs, "--client-secret is for --url; the bench's own engine has its own client")
+		}
 	} else {
 		if err := config.ValidateIssuer(o.URL); err != nil {
 			errs = append(errs, "--url: "+err.Error())
@@ -150,6 +169,9 @@ func (o *Options) check() error {
 		}
 		if o.EngineCPUProfile != "" || len(o.EngineEnv) > 0 {
 			errs = append(errs, "--engine-cpuprofile and --engine-env need the bench's own engine")
+		}
+		if o.ClientSecret != "" && o.Flow != FlowCode {
+			errs = append(errs, "--client-secret is for --flow code: the IDX flow's client is public")
 		}
 	}
 	if len(errs) > 0 {
@@ -171,7 +193,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Errors: map[string]int{}}
 	res.Machine = machineInfo()
-	res.Run = RunInfo{Store: o.Store, Users: o.Users, Concurrency: o.Concurrency, DurationSeconds: o.Duration.Seconds(),
+	res.Run = RunInfo{Flow: o.Flow, Store: o.Store, Users: o.Users, Concurrency: o.Concurrency, DurationSeconds: o.Duration.Seconds(),
 		WarmupSeconds: o.Warmup.Seconds(), Rate: o.Rate, LogLevel: o.LogLevel, StartedAt: time.Now().UTC().Truncate(time.Second),
 		Command: o.Command, Target: "own engine (gatehouse bench-engine)", EngineEnv: o.EngineEnv}
 	if o.URL != "" {
@@ -228,10 +250,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	issuer, pid := o.URL, o.PID
 	var eng *engineProcess
+	webSecret := clients.NewSecret() // the own engine's authorization code client's
 	if o.URL == "" {
 		status("starting the engine…")
 		eng, err = startEngine(ctx, o.EngineCommand, engineSetup{dir: env.dir, database: env.database, logLevel: o.LogLevel,
-			cheap: o.Hash == "cheap", cpuProfile: o.EngineCPUProfile, env: o.EngineEnv})
+			cheap: o.Hash == "cheap", cpuProfile: o.EngineCPUProfile, env: o.EngineEnv, webSecret: webSecret})
 		if err != nil {
 			return nil, err
 		}
@@ -245,12 +268,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	u, _ := url.Parse(issuer)
 	server := &url.URL{Scheme: u.Scheme, Host: u.Host}
-	c := &client{server: server, origin: server.String(), oauthBase: oauth.BaseURL(issuer),
+	c := &client{server: server, origin: server.String(), oauthBase: oauth.BaseURL(issuer), issuer: issuer, flow: o.Flow,
 		clientID: benchClientID, redirectURI: benchRedirectURI, codes: storeCodes{env.store}}
+	if o.Flow == FlowCode {
+		c.clientID, c.redirectURI, c.clientSecret = benchWebClientID, benchWebRedirectURI, webSecret
+	}
 	if o.URL != "" {
 		transport := &http.Transport{MaxIdleConnsPerHost: o.Concurrency + 16, DisableCompression: true}
 		defer transport.CloseIdleConnections()
-		c.clientID, c.redirectURI = o.ClientID, o.RedirectURI
+		c.clientID, c.redirectURI, c.clientSecret = o.ClientID, o.RedirectURI, o.ClientSecret
 		c.codes = outboxCodes{http: &http.Client{Transport: transport, Timeout: time.Minute}, origin: c.origin}
 	}
 
@@ -289,7 +315,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Hash.MillisAfter, res.Hash.Millis = ms(median(hashesAfter)), ms(alone)
 	res.CeilingFlowsPerSecond = round(float64(runtime.NumCPU()) / alone.Seconds())
 
-	res.summarise(w)
+	res.summarise(w, stepsOf(o.Flow))
 	res.account(edges[0], edges[1], w.end.Sub(w.start).Seconds(), alone)
 	return res, nil
 }

@@ -78,7 +78,7 @@ func result() *Result {
 		w.results = append(w.results, res)
 	}
 	w.results = append(w.results, flowResult{failed: true, failure: "identify: timeout"})
-	r.summarise(w)
+	r.summarise(w, stepNames[:])
 	r.Run.Store, r.Run.Users, r.Run.Concurrency = "sqlite", 1000, 4
 	return r
 }
@@ -158,10 +158,15 @@ func TestOptionsChecked(t *testing.T) {
 		"--hash cheap needs the bench's": func(o *Options) {
 			o.URL, o.Database, o.Hash = "http://127.0.0.1:8080/oauth2/default", "sqlite:x.db", "cheap"
 		},
-		"--url needs --database":           func(o *Options) { o.URL = "http://127.0.0.1:8080/oauth2/default" },
-		"--pid is for --url":               func(o *Options) { o.PID = 1 },
-		"--duration must be positive":      func(o *Options) { o.Duration = 0 },
-		"--concurrency must be at least 1": func(o *Options) { o.Concurrency = 0 },
+		"--url needs --database":             func(o *Options) { o.URL = "http://127.0.0.1:8080/oauth2/default" },
+		"--pid is for --url":                 func(o *Options) { o.PID = 1 },
+		"--duration must be positive":        func(o *Options) { o.Duration = 0 },
+		"--concurrency must be at least 1":   func(o *Options) { o.Concurrency = 0 },
+		`--flow "implicit": use idx or code`: func(o *Options) { o.Flow = "implicit" },
+		"--client-secret is for --url":       func(o *Options) { o.ClientSecret = "s" },
+		"--client-secret is for --flow code": func(o *Options) {
+			o.URL, o.Database, o.ClientSecret = "http://127.0.0.1:8080/oauth2/default", "sqlite:x.db", "s"
+		},
 	}
 	for want, change := range cases {
 		o := base
@@ -169,5 +174,55 @@ func TestOptionsChecked(t *testing.T) {
 		if err := o.check(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: check() = %v", want, err)
 		}
+	}
+}
+
+// TestCodeFlowResult checks a result of the authorization code flow names its
+// flow and its page steps in the JSON, the table and the chart's title.
+func TestCodeFlowResult(t *testing.T) {
+	r := &Result{Errors: map[string]int{}, Hash: HashCost{Params: "argon2id m=19456,t=2,p=1", Mode: "real", Millis: 22}}
+	var res flowResult
+	for s := range numPageSteps {
+		res.steps[s] = time.Duration(s+1) * time.Millisecond
+	}
+	r.summarise(window{results: []flowResult{res}}, stepsOf(FlowCode))
+	r.Run.Flow, r.Run.Store, r.Run.Users, r.Run.Concurrency = FlowCode, "sqlite", 1000, 4
+	if r.Flow.P50 != 36 { // 1 + 2 + … + 8 ms
+		t.Errorf("whole sign-in p50 %v ms, want 36: the sum of the eight steps", r.Flow.P50)
+	}
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Run   struct{ Flow string }         `json:"run"`
+		Steps map[string]map[string]float64 `json:"steps"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Run.Flow != "code" {
+		t.Errorf("run.flow = %q, want code", doc.Run.Flow)
+	}
+	want := []string{"authorize", "signin_page", "identify", "authenticator", "method", "code", "done", "token"}
+	if len(doc.Steps) != len(want) {
+		t.Errorf("steps %v, want %v", doc.Steps, want)
+	}
+	for i, name := range want {
+		if got := doc.Steps[name]["p50_ms"]; got != float64(i+1) {
+			t.Errorf("steps.%s.p50_ms = %v, want %d", name, got, i+1)
+		}
+	}
+	buf.Reset()
+	if err := r.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"authorization code flow", "signin_page", "authenticator", "done"} {
+		if !strings.Contains(buf.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, buf.String())
+		}
+	}
+	if strings.Contains(buf.String(), "select_phone") {
+		t.Errorf("table shows IDX steps:\n%s", buf.String())
 	}
 }

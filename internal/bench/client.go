@@ -30,6 +30,16 @@ type client struct {
 	clientID    string
 	redirectURI string
 	codes       codeSource
+
+	// flow is FlowIDX or FlowCode.
+	flow string
+	// issuer is the engine's issuer, which the authorization response names (iss)
+	// and the ID token carries.
+	issuer string
+	// clientSecret, if set, authenticates the client at the token endpoint of the
+	// authorization code flow (client_secret_basic); without it the client is
+	// public and sends only its id.
+	clientSecret string
 }
 
 // scopes are what the sign-in asks for: everything the client may have, so that the
@@ -38,8 +48,8 @@ const scopes = "openid profile email phone offline_access"
 
 // flowResult is one sign-in: the latency of each step, or the step it failed at.
 type flowResult struct {
-	steps      [numSteps]time.Duration
-	codeLookup time.Duration // reading the code from the outbox: the bench's own time
+	steps      [maxSteps]time.Duration // in the order of the flow's steps
+	codeLookup time.Duration           // reading the code from the outbox: the bench's own time
 	end        time.Time
 	failed     bool
 	failure    string // "<step>: <what went wrong>", bounded: it keys the error counts
@@ -55,6 +65,8 @@ type flowState struct {
 	enrollID    string
 	interaction string // interaction code
 	accessToken string
+	// the authorization code flow's
+	state, nonce string
 }
 
 // walker is one client goroutine's reusable state.
@@ -75,7 +87,7 @@ func newWalker(c *client) *walker {
 // stepError is a failed step; its text keys the error counts, so it never holds
 // request-specific values.
 type stepError struct {
-	step Step
+	step fmt.Stringer // a Step or a PageStep
 	what string
 }
 
@@ -85,7 +97,12 @@ func (e *stepError) Error() string { return e.step.String() + ": " + e.what }
 func (w *walker) signIn(ctx context.Context, i int) flowResult {
 	var res flowResult
 	f := flowState{user: i, verifier: opaque.New(32)}
-	err := w.run(ctx, &f, &res)
+	var err error
+	if w.c.flow == FlowCode {
+		err = w.runCode(ctx, &f, &res)
+	} else {
+		err = w.run(ctx, &f, &res)
+	}
 	res.end = time.Now()
 	if err != nil {
 		res.failed = true
@@ -99,6 +116,7 @@ func (w *walker) signIn(ctx context.Context, i int) flowResult {
 	return res
 }
 
+// run walks an IDX sign-in (FlowIDX).
 func (w *walker) run(ctx context.Context, f *flowState, res *flowResult) error {
 	sum := sha256.Sum256([]byte(f.verifier))
 	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
@@ -204,7 +222,7 @@ func (w *walker) run(ctx context.Context, f *flowState, res *flowResult) error {
 		Sub   string `json:"sub"`
 		Email string `json:"email"`
 	}
-	if err := w.call(ctx, StepUserinfo, res, http.MethodGet, w.c.oauthBase+"/v1/userinfo", nil, f.accessToken, &claims); err != nil {
+	if err := w.call(ctx, StepUserinfo, res, http.MethodGet, w.c.oauthBase+"/v1/userinfo", nil, "Bearer "+f.accessToken, &claims); err != nil {
 		return err
 	}
 	if claims.Email != userLogin(f.user) {
@@ -249,7 +267,8 @@ func formBody(v url.Values) *requestBody {
 
 // call makes one request, records its latency — from sending the request to having
 // read the whole answer — and decodes a 200 answer into into.
-func (w *walker) call(ctx context.Context, step Step, res *flowResult, method, u string, body *requestBody, bearer string, into any) error {
+// authorization, if set, is the Authorization header.
+func (w *walker) call(ctx context.Context, step stepper, res *flowResult, method, u string, body *requestBody, authorization string, into any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body.data)
@@ -265,12 +284,12 @@ func (w *walker) call(ctx context.Context, step Step, res *flowResult, method, u
 	if body != nil && body.contentType == idxType {
 		req.Header.Set("Accept", idxType)
 	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	start := time.Now()
-	status, err := w.conn.do(req, &w.buf)
-	res.steps[step] = time.Since(start)
+	status, _, err := w.conn.do(req, &w.buf)
+	res.steps[step.slot()] = time.Since(start)
 	if err != nil {
 		return &stepError{step, transportFailure(err)}
 	}

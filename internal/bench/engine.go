@@ -23,10 +23,14 @@ import (
 // the CPU time and memory /proc reports for it are the engine's alone, not the load
 // generator's.
 
-// Identity of the client the bench's own engine is configured with.
+// Identities of the clients the bench's own engine is configured with: a public
+// one for the IDX flow, and a confidential web app for the authorization code flow.
+// Neither redirect URI is ever fetched: the bench reads the Location it is sent to.
 const (
-	benchClientID    = "gatehouse-bench"
-	benchRedirectURI = "http://127.0.0.1/bench/callback"
+	benchClientID       = "gatehouse-bench"
+	benchRedirectURI    = "http://127.0.0.1/bench/callback"
+	benchWebClientID    = "gatehouse-bench-web"
+	benchWebRedirectURI = "http://127.0.0.1/bench/web/callback"
 )
 
 // engineProcess is a running bench-engine child.
@@ -39,9 +43,10 @@ type engineProcess struct {
 }
 
 // engineConfig is the configuration of the bench's own engine: the defaults a
-// deployment starts from, the database given, one public client, and the log level
-// asked for (info, as `serve`, by default: the access log is part of the cost).
-func engineConfig(addr, database, logLevel string) config.Config {
+// deployment starts from, the database given, the two clients (the web app's with
+// webSecret), and the log level asked for (info, as `serve`, by default: the access
+// log is part of the cost).
+func engineConfig(addr, database, logLevel, webSecret string) config.Config {
 	cfg := config.Defaults()
 	cfg.Issuer = "http://" + addr + "/oauth2/default"
 	cfg.Listen = addr
@@ -51,6 +56,11 @@ func engineConfig(addr, database, logLevel string) config.Config {
 		ID: benchClientID, Name: "Gatehouse bench",
 		RedirectURIs: []string{benchRedirectURI},
 		Grants:       []string{config.GrantInteractionCode, config.GrantRefreshToken},
+		Scopes:       []string{"openid", "profile", "email", "phone", "offline_access"},
+	}), config.ClientDefaults(config.Client{
+		ID: benchWebClientID, Name: "Gatehouse bench web app", Secret: webSecret,
+		RedirectURIs: []string{benchWebRedirectURI},
+		Grants:       []string{config.GrantAuthorizationCode, config.GrantRefreshToken},
 		Scopes:       []string{"openid", "profile", "email", "phone", "offline_access"},
 	})}
 	return cfg
@@ -64,6 +74,7 @@ type engineSetup struct {
 	cheap      bool     // --hash cheap
 	cpuProfile string   // where to write a CPU profile, if anywhere
 	env        []string // KEY=VALUE added to its environment
+	webSecret  string   // the secret of the authorization code client
 }
 
 // startEngine writes the configuration to dir and starts the engine with it. The
@@ -81,7 +92,7 @@ func startEngine(ctx context.Context, command func(args ...string) *exec.Cmd, se
 		return nil, err
 	}
 	defer lnFile.Close()
-	cfg := engineConfig(ln.Addr().String(), setup.database, setup.logLevel)
+	cfg := engineConfig(ln.Addr().String(), setup.database, setup.logLevel, setup.webSecret)
 	if driver, _, _ := config.ParseDatabase(cfg.Database); driver == "postgres" {
 		// SQLite keeps its key-encryption key next to the database; PostgreSQL
 		// needs one named.

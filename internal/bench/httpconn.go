@@ -48,25 +48,26 @@ const dialTimeout = 10 * time.Second
 // many others at high concurrency.
 const requestTimeout = time.Minute
 
-// do sends req and reads the whole response body into body, returning the status.
+// do sends req and reads the whole response body into body, returning the status
+// and the response's header.
 // A request that fails on a connection that had served others before — the server
 // may have closed it as idle — is retried once on a new connection, as net/http's
 // Transport does, provided nothing of the response had arrived.
-func (h *httpConn) do(req *http.Request, body *bytes.Buffer) (int, error) {
+func (h *httpConn) do(req *http.Request, body *bytes.Buffer) (int, http.Header, error) {
 	reused := h.c != nil
-	status, received, err := h.roundTrip(req, body)
+	status, header, received, err := h.roundTrip(req, body)
 	if err != nil && reused && !received && staleConnection(err) {
 		if req.GetBody != nil {
 			if req.Body, err = req.GetBody(); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		}
-		status, _, err = h.roundTrip(req, body)
+		status, header, _, err = h.roundTrip(req, body)
 	}
-	return status, err
+	return status, header, err
 }
 
-func (h *httpConn) roundTrip(req *http.Request, body *bytes.Buffer) (status int, received bool, err error) {
+func (h *httpConn) roundTrip(req *http.Request, body *bytes.Buffer) (status int, header http.Header, received bool, err error) {
 	if h.c == nil {
 		dialer := &net.Dialer{Timeout: dialTimeout}
 		var c net.Conn
@@ -76,7 +77,7 @@ func (h *httpConn) roundTrip(req *http.Request, body *bytes.Buffer) (status int,
 			c, err = dialer.Dial("tcp", h.addr)
 		}
 		if err != nil {
-			return 0, false, err
+			return 0, nil, false, err
 		}
 		h.c = c
 		h.br = bufio.NewReaderSize(c, 16<<10)
@@ -88,31 +89,31 @@ func (h *httpConn) roundTrip(req *http.Request, body *bytes.Buffer) (status int,
 		}
 	}()
 	if err := h.c.SetDeadline(time.Now().Add(requestTimeout)); err != nil {
-		return 0, false, err
+		return 0, nil, false, err
 	}
 	if err := req.Write(h.bw); err != nil {
-		return 0, false, err
+		return 0, nil, false, err
 	}
 	if err := h.bw.Flush(); err != nil {
-		return 0, false, err
+		return 0, nil, false, err
 	}
 	if _, err := h.br.Peek(1); err != nil {
-		return 0, false, err
+		return 0, nil, false, err
 	}
 	resp, err := http.ReadResponse(h.br, req)
 	if err != nil {
-		return 0, true, err
+		return 0, nil, true, err
 	}
 	body.Reset()
 	_, err = body.ReadFrom(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return 0, true, err
+		return 0, nil, true, err
 	}
 	if resp.Close {
 		h.close()
 	}
-	return resp.StatusCode, true, nil
+	return resp.StatusCode, resp.Header, true, nil
 }
 
 func (h *httpConn) close() {

@@ -137,6 +137,9 @@ type Machine struct {
 
 // RunInfo is how the run was set up.
 type RunInfo struct {
+	// Flow is the sign-in measured: "idx" (the IDX API) or "code" (the
+	// authorization code flow through the hosted pages).
+	Flow             string    `json:"flow"`
 	Target           string    `json:"target"`
 	Store            string    `json:"store"`
 	Users            int       `json:"users"`
@@ -154,8 +157,8 @@ type RunInfo struct {
 }
 
 // summarise fills the counts and latencies from the sign-ins of the window.
-func (r *Result) summarise(w window) {
-	var steps [numSteps]samples
+func (r *Result) summarise(w window, names []string) {
+	steps := make([]samples, len(names))
 	var flow, lookup samples
 	for _, res := range w.results {
 		if res.failed {
@@ -165,16 +168,17 @@ func (r *Result) summarise(w window) {
 		}
 		r.Flows++
 		var total time.Duration
-		for s, d := range res.steps {
+		for s := range steps {
+			d := res.steps[s]
 			steps[s] = append(steps[s], d)
 			total += d
 		}
 		flow = append(flow, total)
 		lookup = append(lookup, res.codeLookup)
 	}
-	r.Steps = make(StepLatencies, 0, numSteps)
-	for s := range numSteps {
-		r.Steps = append(r.Steps, StepLatency{Step: s.String(), Latency: steps[s].summarise()})
+	r.Steps = make(StepLatencies, 0, len(names))
+	for s, name := range names {
+		r.Steps = append(r.Steps, StepLatency{Step: name, Latency: steps[s].summarise()})
 	}
 	r.Flow = flow.summarise()
 	r.CodeLookup = lookup.summarise()
@@ -193,11 +197,23 @@ func (r *Result) Title() string {
 	if store == "" {
 		store = r.Run.Store
 	}
-	title := fmt.Sprintf("%s, %s users, concurrency %d", store, thousands(r.Run.Users), r.Run.Concurrency)
+	title := fmt.Sprintf("%s, %s, %s users, concurrency %d", flowTitle(r.Run.Flow), store, thousands(r.Run.Users), r.Run.Concurrency)
 	if r.Run.Rate > 0 {
 		title += fmt.Sprintf(", paced at %.0f/s", r.Run.Rate)
 	}
 	return title + ", " + r.Hash.Params
+}
+
+// flowTitle names a flow for people.
+func flowTitle(flow string) string {
+	switch flow {
+	case FlowCode:
+		return "authorization code flow (hosted pages)"
+	case FlowIDX, "":
+		return "IDX flow"
+	default:
+		return flow
+	}
 }
 
 // WriteTable writes r as a table for people.

@@ -1,15 +1,28 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"time"
 )
 
-// Step is one HTTP call of a sign-in, in the order a client makes them.
+// The flows a sign-in can take.
+const (
+	// FlowIDX is an app speaking Okta's IDX API (as okta-auth-js does): interact,
+	// introspect, identify, … and the interaction code redeemed for tokens.
+	FlowIDX = "idx"
+	// FlowCode is a browser sent by an app to /v1/authorize (OpenID Connect's
+	// authorization code flow), signing in on the engine's hosted pages, and the app
+	// redeeming the authorization code.
+	FlowCode = "code"
+)
+
+// Step is one step of an IDX sign-in (FlowIDX): one HTTP call, in the order a
+// client makes them.
 type Step int
 
-// The steps of one sign-in.
+// The steps of one IDX sign-in.
 const (
 	StepInteract Step = iota
 	StepIntrospect
@@ -25,6 +38,48 @@ const (
 var stepNames = [numSteps]string{"interact", "introspect", "identify", "select_phone", "choose_sms", "answer", "token", "userinfo"}
 
 func (s Step) String() string { return stepNames[s] }
+
+// PageStep is one step of a sign-in on the hosted pages (FlowCode): what a browser
+// does from following a link or submitting a form to having the next page. A form
+// the engine answers with a 303 to /signin includes the GET of /signin that follows.
+type PageStep int
+
+// The steps of one sign-in on the hosted pages.
+const (
+	PageAuthorize     PageStep = iota // GET /v1/authorize: 303 to /signin
+	PageSignIn                        // GET /signin: the username and password page
+	PageIdentify                      // POST /signin/identify, then GET /signin: the choice of authenticator
+	PageAuthenticator                 // POST /signin/authenticator, then GET /signin: the choice of method
+	PageMethod                        // POST /signin/method (a code is sent), then GET /signin: the code page
+	PageCode                          // POST /signin/code: the continue page
+	PageDone                          // GET /signin/done: 303 to the client's redirect URI
+	PageToken                         // POST /v1/token: the authorization code redeemed
+	numPageSteps
+)
+
+var pageStepNames = [numPageSteps]string{"authorize", "signin_page", "identify", "authenticator", "method", "code", "done", "token"}
+
+func (s PageStep) String() string { return pageStepNames[s] }
+
+// stepper is a step of either flow: its name, and its place in flowResult.steps.
+type stepper interface {
+	fmt.Stringer
+	slot() int
+}
+
+func (s Step) slot() int     { return int(s) }
+func (s PageStep) slot() int { return int(s) }
+
+// maxSteps is the number of steps of the longest flow.
+const maxSteps = max(int(numSteps), int(numPageSteps))
+
+// stepsOf names the steps of flow, in order.
+func stepsOf(flow string) []string {
+	if flow == FlowCode {
+		return pageStepNames[:]
+	}
+	return stepNames[:]
+}
 
 // samples collects latencies. At the rates a sign-in engine reaches, keeping every
 // sample costs a few megabytes and gives exact percentiles.

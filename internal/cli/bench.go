@@ -29,6 +29,7 @@ func (e env) bench(ctx context.Context, cmd string, args []string) error {
 	}
 	fs := e.newFlagSet("bench", "bench [flags]")
 	o := bench.Options{}
+	fs.StringVar(&o.Flow, "flow", bench.FlowIDX, "the sign-in to measure: idx (the IDX API, as okta-auth-js) or code (/v1/authorize, the hosted pages, the authorization code redeemed)")
 	fs.DurationVar(&o.Duration, "duration", bench.DefaultDuration, "how long to measure, after the warm-up")
 	fs.DurationVar(&o.Warmup, "warmup", bench.DefaultWarmup, "sign-ins ending in this first stretch are not counted")
 	fs.IntVar(&o.Concurrency, "concurrency", bench.DefaultConcurrency(), "clients signing in at once (default: 2 × cores)")
@@ -41,8 +42,9 @@ func (e env) bench(ctx context.Context, cmd string, args []string) error {
 	fs.StringVar(&o.URL, "url", "", "measure the running engine with this issuer URL instead of starting one")
 	fs.StringVar(&o.Database, "database", "", "with --url: the engine's database (sqlite:PATH or postgres://…), where users are seeded")
 	fs.IntVar(&o.PID, "pid", 0, "with --url: the engine's process id, for its CPU time and memory")
-	fs.StringVar(&o.ClientID, "client-id", DemoClientID, "with --url: a public client of the engine")
-	fs.StringVar(&o.RedirectURI, "redirect-uri", "http://127.0.0.1:3000/login/callback", "with --url: a redirect URI of that client")
+	fs.StringVar(&o.ClientID, "client-id", DemoClientID, "with --url: a client of the engine allowed the flow's grant (public for --flow idx)")
+	fs.StringVar(&o.RedirectURI, "redirect-uri", "http://127.0.0.1:3000/login/callback", "with --url: a redirect URI of that client (never fetched)")
+	fs.StringVar(&o.ClientSecret, "client-secret", "", "with --url and --flow code: that client's secret (client_secret_basic); empty for a public client")
 	fs.StringVar(&o.EngineCPUProfile, "engine-cpuprofile", "", "write the engine's CPU profile of the run to this file (go tool pprof)")
 	fs.Func("engine-env", "add KEY=VALUE to the engine's environment, e.g. GOGC=400 (repeatable)", func(kv string) error {
 		o.EngineEnv = append(o.EngineEnv, kv)

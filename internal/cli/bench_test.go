@@ -60,8 +60,56 @@ func TestBenchRunsAFewFlows(t *testing.T) {
 			}
 		}
 	}
+	if run, _ := doc["run"].(map[string]any); run["flow"] != "idx" {
+		t.Errorf("run.flow = %v, want idx (the default)", run["flow"])
+	}
 	if info, err := os.Stat(chart); err != nil || info.Size() == 0 {
 		t.Errorf("--chart: %v", err)
+	}
+}
+
+// TestBenchRunsTheCodeFlow runs the benchmark of the authorization code flow
+// briefly: browsers walking the hosted pages of the bench's own engine.
+func TestBenchRunsTheCodeFlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an engine and clients for a few seconds")
+	}
+	t.Setenv(benchChildEnv, "1")
+	r := run(t, "", "bench", "--flow", "code", "--duration", "3s", "--warmup", "1s", "--concurrency", "2", "--users", "50",
+		"--hash", "cheap", "--log-level", "warn", "--json")
+	if r.code != 0 {
+		t.Fatalf("bench --flow code: exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	var doc struct {
+		Flows      int                           `json:"flows"`
+		ErrorCount int                           `json:"error_count"`
+		Errors     map[string]int                `json:"errors"`
+		CPU        float64                       `json:"cpu_ms_per_flow"`
+		Steps      map[string]map[string]float64 `json:"steps"`
+		Run        struct{ Flow string }         `json:"run"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, r.stdout)
+	}
+	if doc.Run.Flow != "code" {
+		t.Errorf("run.flow = %q, want code", doc.Run.Flow)
+	}
+	if doc.Flows <= 0 || doc.ErrorCount != 0 {
+		t.Errorf("%d sign-ins, %d errors %v", doc.Flows, doc.ErrorCount, doc.Errors)
+	}
+	if doc.CPU <= 0 {
+		t.Errorf("cpu_ms_per_flow = %v, want the engine's CPU time", doc.CPU)
+	}
+	steps := []string{"authorize", "signin_page", "identify", "authenticator", "method", "code", "done", "token"}
+	if len(doc.Steps) != len(steps) {
+		t.Errorf("steps %v, want exactly %v", doc.Steps, steps)
+	}
+	for _, name := range steps {
+		for _, k := range []string{"p50_ms", "p95_ms", "p99_ms"} {
+			if v := doc.Steps[name][k]; v <= 0 {
+				t.Errorf("steps.%s.%s = %v", name, k, v)
+			}
+		}
 	}
 }
 
