@@ -129,7 +129,7 @@ func securityHeaders(h http.Handler) http.Handler {
 
 // Browser clients (okta-auth-js, the Sign-In Widget) send X-Okta-User-Agent-Extended
 // and a JSON content type, so every call is preflighted; IDX calls carry credentials,
-// which rules out "*" (PROTOCOL.md 2.3).
+// which rules out "*" (docs/protocol.md).
 const (
 	corsAllowHeaders  = "Accept, Content-Type, Authorization, X-Okta-User-Agent-Extended, DPoP, X-Requested-With"
 	corsAllowMethods  = "GET, POST, DELETE, OPTIONS"

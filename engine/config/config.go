@@ -877,7 +877,7 @@ func checkDuration(add func(string, ...any), key string, d, min, max time.Durati
 	}
 }
 
-// ValidateIssuer accepts the two issuer shapes PROTOCOL.md 1.1 allows.
+// ValidateIssuer accepts the two issuer shapes docs/protocol.md allows.
 func ValidateIssuer(issuer string) error {
 	if issuer == "" {
 		return errors.New("required, e.g. https://id.example.com/oauth2/default")

@@ -221,7 +221,7 @@ func TestSMSAndVoiceFlowsEndInTokens(t *testing.T) {
 }
 
 func TestSelectWithMethodSendsAtOnce(t *testing.T) {
-	// The Go IDX SDK posts methodType in the select step (PROTOCOL.md 6.3 rule 3).
+	// The Go IDX SDK posts methodType in the select step (docs/protocol.md).
 	h, _ := start(t)
 	f := h.Interact(t)
 	f.Identify(alice, enginetest.Password)

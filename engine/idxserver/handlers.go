@@ -63,7 +63,7 @@ type actionRequest struct {
 // maxIdentifierLen bounds usernames; longer ones cannot exist.
 const maxIdentifierLen = 256
 
-// handleIdentify checks username and password together (PROTOCOL.md 6.2). An unknown
+// handleIdentify checks username and password together (docs/protocol.md). An unknown
 // user costs the same argon2id verification as a wrong password and gets the same
 // answer. Repeated failures for one username make it wait (sign_on.*).
 func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +229,7 @@ func (s *Server) rehash(userID, pw string) {
 // ---- select authenticator / choose method ----
 
 // handleChallenge serves both select-authenticator-authenticate and
-// authenticator-verification-data, which post to the same URL (PROTOCOL.md 6.3): with
+// authenticator-verification-data, which post to the same URL (docs/protocol.md): with
 // a methodType a code is sent at once; without one the method choice is asked for.
 func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	var req authenticatorRequest
@@ -288,7 +288,7 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 // ---- enrollment ----
 
 // handleEnroll serves select-authenticator-enroll and authenticator-enrollment-data
-// (PROTOCOL.md 6.6). The phone is only stored once its code is verified.
+// (docs/protocol.md). The phone is only stored once its code is verified.
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	var req authenticatorRequest
 	v := s.begin(w, r, &req)
@@ -363,7 +363,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 
 // ---- answer ----
 
-// handleAnswer checks a one-time code (PROTOCOL.md 6.4). Every attempt is counted
+// handleAnswer checks a one-time code (docs/protocol.md). Every attempt is counted
 // before the check, on a counter per user that resends do not reset, so parallel
 // guesses cannot exceed the limit; at the limit the code is voided and the phone
 // factor locked. The right code is consumed atomically, so it works once.
@@ -527,7 +527,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, v *view, metho
 // ---- resend ----
 
 // handleResend sends a new code by the same method to the same number; the old code
-// stops working (PROTOCOL.md 6.5).
+// stops working (docs/protocol.md).
 func (s *Server) handleResend(w http.ResponseWriter, r *http.Request) {
 	var req actionRequest
 	v := s.begin(w, r, &req)
@@ -566,7 +566,7 @@ func (s *Server) handleResend(w http.ResponseWriter, r *http.Request) {
 // ---- cancel ----
 
 // handleCancel abandons progress and returns a fresh IDENTIFY state bound to the same
-// interaction, since the Go IDX SDK re-introspects with it (PROTOCOL.md 6.7).
+// interaction, since the Go IDX SDK re-introspects with it (docs/protocol.md).
 func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 	var req actionRequest
 	v := s.begin(w, r, &req)

@@ -17,7 +17,7 @@ import (
 // challengePattern is a base64url SHA-256 digest: 43 characters.
 var challengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
-// handleInteract starts a sign-in (PROTOCOL.md 4.3): it checks the client, redirect
+// handleInteract starts a sign-in (docs/protocol.md): it checks the client, redirect
 // URI, scopes and PKCE challenge, stores a transaction at IDENTIFY, and returns the
 // interaction handle. Errors are OAuth errors, not IDX states.
 func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +150,7 @@ type introspectRequest struct {
 }
 
 // handleIntrospect returns the transaction's current state at any time until it
-// expires (PROTOCOL.md 3 and 6.1): the Go IDX SDK introspects before every step.
+// expires (docs/protocol.md): the Go IDX SDK introspects before every step.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readBody(w, r)
 	if !ok {

@@ -9,7 +9,7 @@ import (
 )
 
 // The messages the engine answers with. Okta's i18n keys are used wherever Okta's
-// recorded responses show one (PROTOCOL.md 5.7), so that the Sign-In Widget
+// recorded responses show one (docs/protocol.md), so that the Sign-In Widget
 // translates them; the few situations Okta's captures do not cover carry a key under
 // "gatehouse." and a message written to be shown as is. docs/protocol.md lists them.
 func errorMessage(key, text string, params ...string) Message {

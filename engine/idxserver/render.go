@@ -23,7 +23,7 @@ type view struct {
 	messages, passcodeMessages, phoneMessages, identifierMessages, passwordMessages []Message
 }
 
-// render builds the IDX response for the transaction's step (PROTOCOL.md 8.1).
+// render builds the IDX response for the transaction's step (docs/protocol.md).
 func (s *Server) render(v *view) Response {
 	r := Response{
 		Version:     idxVersion,
@@ -141,7 +141,7 @@ func (s *Server) identifyForm(v *view) Form {
 }
 
 // methodField lists delivery methods. type "string" is required by the Go IDX SDK
-// to send the field at all (PROTOCOL.md 5.3).
+// to send the field at all (docs/protocol.md).
 func methodField(methods []string, required bool) Field {
 	opts := make([]Option, 0, len(methods))
 	for _, m := range methods {
@@ -167,7 +167,7 @@ func methodList(methods []string) []Method {
 
 // selectAuthenticatorForm offers one "Phone" option per usable enrollment, each
 // relating to its entry in authenticatorEnrollments. The password is never offered
-// again once proven: the Go IDX SDK would re-send it (PROTOCOL.md 6.2).
+// again once proven: the Go IDX SDK would re-send it (docs/protocol.md).
 func (s *Server) selectAuthenticatorForm(v *view) Form {
 	opts := make([]Option, 0, len(v.phones))
 	for i, e := range v.phones {
@@ -235,7 +235,7 @@ func (s *Server) enrollmentDataForm(v *view) Form {
 }
 
 // successForm tells the client how to redeem the interaction code. okta-auth-js
-// only takes the code from it; the Go IDX SDK posts it as is (PROTOCOL.md 5.8).
+// only takes the code from it; the Go IDX SDK posts it as is (docs/protocol.md).
 func (s *Server) successForm(v *view) *Form {
 	fields := []Field{
 		{Name: "grant_type", Required: ptr(true), Value: "interaction_code"},
@@ -285,7 +285,7 @@ func (s *Server) enrollments(v *view) []Authenticator {
 }
 
 // expiredResponse is the terminal body for an unknown, expired or finished
-// transaction (PROTOCOL.md 7.5).
+// transaction (docs/protocol.md).
 func expiredResponse() Response {
 	return Response{Version: idxVersion, Messages: list(msgSessionExpired)}
 }

@@ -1,5 +1,5 @@
 // Package idxserver speaks Okta Identity Engine's IDX interaction protocol for a
-// password + phone sign-in (../shared/idx-protocol/PROTOCOL.md): interact, introspect,
+// password + phone sign-in (docs/protocol.md): interact, introspect,
 // identify, challenge, answer, resend, credential enroll and cancel. One handler per
 // remediation; each loads the transaction from the store, checks that its step allows
 // the request, does the work, moves the transaction on, and renders the next state.
@@ -139,7 +139,7 @@ const maxBodyBytes = 16 << 10
 
 var errUnsupportedMedia = errors.New("unsupported media type")
 
-// checkMediaType accepts the JSON types PROTOCOL.md 2.1 lists, with okta-version
+// checkMediaType accepts the JSON types docs/protocol.md lists, with okta-version
 // 1.0.0 or none. A missing Content-Type is refused too: a cross-origin request
 // without one (or with a form or text/plain type) is a "simple request" that
 // browsers send without a CORS preflight, so only a JSON type guarantees that the

@@ -1,9 +1,9 @@
 package idxserver
 
-// The JSON shapes of IDX responses (PROTOCOL.md section 5). Field order follows Okta's
+// The JSON shapes of IDX responses (docs/protocol.md). Field order follows Okta's
 // recorded responses; clients do not depend on it, but people comparing captures do.
 
-// Media types of the IDX protocol (PROTOCOL.md 2.1).
+// Media types of the IDX protocol (docs/protocol.md).
 const (
 	// responseType is what IDX responses are labelled: okta-auth-js only fills its
 	// responseJSON for types containing "application/json", which its introspect

@@ -224,7 +224,7 @@ func pkceMatches(verifier, challenge string) bool {
 }
 
 // refreshTokenDescription is the exact text okta-auth-js looks for before it drops a
-// stored refresh token (PROTOCOL.md 4.4).
+// stored refresh token (docs/protocol.md).
 const refreshTokenDescription = "The refresh token is invalid or expired."
 
 var errRefreshReused = errors.New("refresh token reused")
@@ -388,7 +388,7 @@ func bearerToken(r *http.Request) (string, bool) {
 // handleRevoke revokes a refresh token (with its family and the family's access
 // tokens) or an access token. It
 // answers 200 with an empty body and no JSON content type, also for unknown tokens:
-// okta-auth-js treats an empty body labelled JSON as a failure (PROTOCOL.md 4.6).
+// okta-auth-js treats an empty body labelled JSON as a failure (docs/protocol.md).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	form, e := ReadForm(w, r)
 	if e != nil {

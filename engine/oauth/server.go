@@ -65,7 +65,7 @@ func New(o Options) *Server {
 }
 
 // BaseURL is where the OAuth endpoints of issuer live, derived as every client
-// derives it (PROTOCOL.md 1.1).
+// derives it (docs/protocol.md).
 func BaseURL(issuer string) string {
 	if strings.Contains(issuer, "/oauth2") {
 		return issuer
@@ -136,7 +136,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 const maxFormBytes = 16 << 10
 
 // ReadForm parses the query and a form-encoded body together — the Go IDX SDK sends
-// token parameters in the query string (PROTOCOL.md 4.4) — and refuses any parameter
+// token parameters in the query string (docs/protocol.md) — and refuses any parameter
 // given twice (RFC 6749 3.2). A body over 16 KiB is drained (see DrainBody) and
 // refused with 413.
 func ReadForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {

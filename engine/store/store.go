@@ -145,7 +145,7 @@ type UserStore interface {
 // Step is where an IDX transaction stands; it decides which remediations are offered.
 type Step string
 
-// The steps of a password + phone sign-in (PROTOCOL.md section 8).
+// The steps of a password + phone sign-in (docs/protocol.md).
 const (
 	StepIdentify            Step = "IDENTIFY"
 	StepSelectAuthenticator Step = "SELECT_AUTHENTICATOR"
