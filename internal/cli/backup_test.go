@@ -252,8 +252,8 @@ func TestBackupUnderTrafficAndRestore(t *testing.T) {
 	checkRestored(t, h, restored, before, afterRefresh, "late@example.com")
 }
 
-// restore --force replaces a stopped engine's database, and the write-ahead log
-// the old database left behind is not applied to the restored one.
+// restore --force replaces a stopped engine's database, and a write-ahead log an
+// old database left behind is not applied to the restored one.
 func TestRestoreReplacesAStoppedDatabase(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "g.db")
@@ -287,6 +287,20 @@ func TestRestoreReplacesAStoppedDatabase(t *testing.T) {
 	r := run(t, "", "users", "--database", db, "list")
 	if r.code != 0 || !strings.Contains(r.stdout, "kept@example.com") || strings.Contains(r.stdout, "lost@example.com") || strings.Contains(r.stdout, "wal@example.com") {
 		t.Errorf("users after the restore: %+v", r)
+	}
+	// The operator deleted a broken database file but not its write-ahead log.
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db+"-wal", wal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "", "restore", "--from", file, "--to", db); r.code != 0 {
+		t.Fatalf("restore into a deleted database: %+v", r)
+	}
+	r = run(t, "", "users", "--database", db, "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "kept@example.com") || strings.Contains(r.stdout, "wal@example.com") {
+		t.Errorf("users after restoring beside an old write-ahead log: %+v", r)
 	}
 	if r := run(t, "", "restore", "--from", filepath.Join(dir, "none.db"), "--to", filepath.Join(dir, "x.db")); r.code != 1 || !strings.Contains(r.stderr, "no such file") {
 		t.Errorf("restore from a missing file: %+v", r)
