@@ -33,6 +33,10 @@ Usage:
   gatehouse keys  [--config FILE | --database DSN] list|rotate
                                      the token-signing keys and their rotation
   gatehouse keys generate-kek        print a new key-encryption key (keys.encryption_key_file)
+  gatehouse backup [--config FILE | --database DSN] --to FILE
+                                     an online copy of a SQLite database and its key (docs/backup.md)
+  gatehouse restore --from FILE --to PATH
+                                     put a copy back, with the engine stopped
   gatehouse bench [flags]            sign-ins per second over HTTP (see docs/performance.md)
   gatehouse help [COMMAND]
 
@@ -69,6 +73,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.clients(ctx, rest)
 	case "keys":
 		err = e.keys(ctx, rest)
+	case "backup":
+		err = e.backup(ctx, rest)
+	case "restore":
+		err = e.restore(ctx, rest)
 	case "bench", benchEngineCommand:
 		err = e.bench(ctx, cmd, rest)
 	case "help", "-h", "--help":
