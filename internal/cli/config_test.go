@@ -6,12 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/internal/enginetest"
 	"github.com/gatehouse-id/gatehouse/internal/testenv"
 )
@@ -141,5 +144,33 @@ func TestServeWarnsAboutDevelopmentSettings(t *testing.T) {
 	}
 	if want := []string{"issuer", "dev_outbox", "messaging.provider"}; !slices.Equal(warned, want) {
 		t.Errorf("warned about %q, want %q:\n%s", warned, want, logs.String())
+	}
+}
+
+// TestReadmeServeConfig: the configuration of the README's walk-through against
+// serve loads, and serve's checks let it start on loopback, warning about its
+// http:// issuer alone.
+func TestReadmeServeConfig(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)cat > serve\.yaml <<'EOF'\n(.*?)\nEOF\n`).FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("the README has no serve.yaml")
+	}
+	t.Setenv("MY_APP_SECRET", "0123456789abcdef0123456789abcdef")
+	t.Setenv("WEBHOOK_SECRET", "fedcba9876543210fedcba9876543210")
+	cfg, err := config.Parse(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl, _ := cfg.Client("my-app"); cl.Secret == "" || cfg.Messaging.Provider != "webhook" {
+		t.Errorf("client %+v, provider %s", cl, cfg.Messaging.Provider)
+	}
+	var logs strings.Builder
+	if err := checkExposure(cfg, slog.New(slog.NewTextHandler(&logs, nil))); err != nil ||
+		strings.Count(logs.String(), "\n") != 1 || !strings.Contains(logs.String(), "key=issuer") {
+		t.Errorf("serve's checks: %v; logged:\n%s", err, logs.String())
 	}
 }
