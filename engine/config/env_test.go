@@ -249,3 +249,18 @@ func TestScopes(t *testing.T) {
 		}
 	}
 }
+
+// TestUnusedEnv: a misspelt GATEHOUSE_* variable is reported; a key's variable, a
+// variable an *_env key names and other variables are not.
+func TestUnusedEnv(t *testing.T) {
+	c, err := Parse([]byte(minimal + "    secret: 0123456789abcdef\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Clients[0].SecretEnv = "GATEHOUSE_WEB_SECRET"
+	got := UnusedEnv([]string{"GATEHOUSE_SIGNON_SESSION_LIFETIME=24h", "GATEHOUSE_SIGN_ON_SESSION_LIFETIME=24h",
+		"GATEHOUSE_WEB_SECRET=x", "HOME=/root", "GATEHOUSE_CLIENTS=x"}, c)
+	if want := []string{"GATEHOUSE_CLIENTS", "GATEHOUSE_SIGNON_SESSION_LIFETIME"}; !slices.Equal(got, want) {
+		t.Errorf("UnusedEnv = %q, want %q", got, want)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -323,6 +324,31 @@ func typeError(format string, args ...any) error {
 // "sign_on.session_lifetime" is GATEHOUSE_SIGN_ON_SESSION_LIFETIME.
 func EnvName(path string) string {
 	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+// UnusedEnv returns the GATEHOUSE_* variables in environ ("NAME=value" entries)
+// that set no key of c and that none of c's *_env keys names: most likely a
+// misspelt key, which would otherwise be ignored without a word.
+func UnusedEnv(environ []string, c Config) []string {
+	known := map[string]bool{}
+	for _, k := range envKeys() {
+		known[EnvName(k.path)] = true
+	}
+	for _, cl := range c.Clients {
+		known[cl.SecretEnv] = true
+	}
+	for _, name := range []string{c.Messaging.Twilio.AuthTokenEnv, c.Messaging.Webhook.SecretEnv, c.Secrets.OTPKeyEnv, c.Keys.EncryptionKeyEnv} {
+		known[name] = true
+	}
+	var unused []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "GATEHOUSE_") && !known[name] {
+			unused = append(unused, name)
+		}
+	}
+	slices.Sort(unused)
+	return unused
 }
 
 // envKey is a key the environment can set.

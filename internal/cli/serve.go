@@ -34,6 +34,9 @@ func (e env) serve(ctx context.Context, args []string) error {
 	if err := checkExposure(cfg, log); err != nil {
 		return err
 	}
+	for _, name := range config.UnusedEnv(os.Environ(), cfg) {
+		log.Warn("environment variable sets no configuration key and no *_env key names it; is it misspelt?", "variable", name)
+	}
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
