@@ -80,6 +80,7 @@ func TestEnvironmentProblems(t *testing.T) {
 	t.Setenv("GATEHOUSE_PASSWORD_HASHING_PARALLELISM", "300")
 	t.Setenv("GATEHOUSE_SIGN_ON_PHONE_ENROLLMENT", "sometimes")
 	t.Setenv("GATEHOUSE_PHONE_CODE_TTL", "2h")
+	t.Setenv("GATEHOUSE_CORS_ALLOWED_ORIGINS", "https://ok.example.com,https://app.example.com/path")
 	_, err := Parse([]byte(minimal))
 	if err == nil {
 		t.Fatal("no error")
@@ -91,6 +92,7 @@ func TestEnvironmentProblems(t *testing.T) {
 		`password_hashing.parallelism: GATEHOUSE_PASSWORD_HASHING_PARALLELISM: "300" is not a whole number from 0 to 255`,
 		`sign_on.phone_enrollment: GATEHOUSE_SIGN_ON_PHONE_ENROLLMENT: "sometimes" is not one of sign_in, admin_only`,
 		`phone.code_ttl: 2h0m0s is not between 30s and 30m0s (set by GATEHOUSE_PHONE_CODE_TTL)`,
+		`cors.allowed_origins[1]: "https://app.example.com/path" must be scheme://host[:port] only (set by GATEHOUSE_CORS_ALLOWED_ORIGINS)`,
 	} {
 		if !strings.Contains(err.Error(), want+"\n") && !strings.HasSuffix(err.Error(), want) {
 			t.Errorf("no line %q in:\n%v", want, err)

@@ -119,7 +119,7 @@ func ParseFor(data []byte, scope Scope) (Config, error) {
 		if !scope.keeps(section(key)) {
 			continue
 		}
-		if name, ok := fromEnv[key]; ok {
+		if name, ok := fromEnv[listIndex.ReplaceAllString(key, "")]; ok {
 			p += " (set by " + name + ")"
 		}
 		kept = append(kept, p)
@@ -131,6 +131,9 @@ func ParseFor(data []byte, scope Scope) (Config, error) {
 }
 
 var linePrefix = regexp.MustCompile(`^line \d+: `)
+
+// listIndex is the index a problem about a list item adds to the list's key.
+var listIndex = regexp.MustCompile(`\[\d+\]$`)
 
 // problemKey is the key path a problem starts with ("phone.code_ttl: …",
 // "line 4: phone.sms: …"), or "" when it starts with none ("line 7: unknown key …").
