@@ -262,13 +262,19 @@ func loadSecret(ctx context.Context, st store.KeyStore, sealer *keyseal.Sealer, 
 	return key, nil
 }
 
-// loadOTPKey reads the one-time-code HMAC key from the environment variable the
-// configuration names, or from the store (sealed), creating it there on first start.
+// loadOTPKey reads the one-time-code HMAC key the configuration gives (read by
+// config.Load from secrets.otp_key_env or otp_key_file; a configuration built in
+// code may name only the variable), or from the store (sealed), creating it there on
+// first start.
 func loadOTPKey(ctx context.Context, cfg config.Config, st store.KeyStore, sealer *keyseal.Sealer) ([]byte, error) {
-	if name := cfg.Secrets.OTPKeyEnv; name != "" {
-		key, err := base64.StdEncoding.DecodeString(os.Getenv(name))
+	if text, name := cfg.Secrets.OTPKey, cfg.Secrets.OTPKeyEnv; text != "" || name != "" {
+		source := "secrets.otp_key"
+		if text == "" {
+			text, source = os.Getenv(name), "secrets.otp_key_env "+name
+		}
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
 		if err != nil || len(key) < 32 {
-			return nil, fmt.Errorf("secrets.otp_key_env: %s must hold at least 32 bytes, base64-encoded", name)
+			return nil, fmt.Errorf("%s: the key must hold at least 32 bytes, base64-encoded", source)
 		}
 		return key, nil
 	}

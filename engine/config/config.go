@@ -6,14 +6,12 @@
 package config
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -38,6 +36,9 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Database is "sqlite:<path>" (or a bare path) or a "postgres://" DSN.
 	Database string `yaml:"database"`
+	// DatabaseFile names a file holding Database instead (a container secret:
+	// the DSN may carry a password).
+	DatabaseFile string `yaml:"database_file"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// ProductName appears in the texts and calls that carry codes.
@@ -60,6 +61,11 @@ type Config struct {
 	// /metrics on the main listener, an address gives them a listener of their own,
 	// "off" turns them off.
 	MetricsListen string `yaml:"metrics_listen"`
+	// AllowInsecureDevelopmentSettings lets serve start with settings that would
+	// expose one-time codes beyond this machine (dev_outbox, the outbox provider or
+	// an http:// issuer off loopback, a plain-http webhook to another host); they
+	// are then only warned about.
+	AllowInsecureDevelopmentSettings bool `yaml:"allow_insecure_development_settings"`
 }
 
 // Server is how the engine sees its clients on the network.
@@ -94,9 +100,11 @@ type RateLimits struct {
 type Client struct {
 	ID string `yaml:"id"`
 	// Secret makes the client confidential; SecretEnv names an environment variable
-	// holding it instead. Leave both empty for a public client (PKCE only).
+	// holding it instead, SecretFile a file. Leave all three empty for a public
+	// client (PKCE only).
 	Secret                 string        `yaml:"secret"`
 	SecretEnv              string        `yaml:"secret_env"`
+	SecretFile             string        `yaml:"secret_file"`
 	Name                   string        `yaml:"name"`
 	RedirectURIs           []string      `yaml:"redirect_uris"`
 	PostLogoutRedirectURIs []string      `yaml:"post_logout_redirect_uris"`
@@ -150,12 +158,12 @@ func (j *JWKSet) UnmarshalYAML(n *yaml.Node) error {
 		}
 		b, err := json.Marshal(v)
 		if err != nil {
-			return fmt.Errorf("line %d: jwks: %v", n.Line, err)
+			return typeError("line %d: %v", n.Line, err)
 		}
 		*j = JWKSet(b)
 		return nil
 	default:
-		return fmt.Errorf("line %d: jwks: write the key set as a mapping ({keys: [...]}) or as a JSON string", n.Line)
+		return typeError("line %d: write the key set as a mapping ({keys: [...]}) or as a JSON string", n.Line)
 	}
 }
 
@@ -260,7 +268,7 @@ func (e *Enrollment) UnmarshalYAML(n *yaml.Node) error {
 	case "false", "admin_only":
 		*e = EnrollAdminOnly
 	default:
-		return fmt.Errorf("line %d: sign_on.phone_enrollment: %q is not one of sign_in, admin_only", n.Line, n.Value)
+		return typeError("line %d: %q is not one of sign_in, admin_only", n.Line, n.Value)
 	}
 	return nil
 }
@@ -277,9 +285,10 @@ type Messaging struct {
 
 // Twilio sends SMS through the Messages API and calls through the Calls API.
 type Twilio struct {
-	AccountSID   string `yaml:"account_sid"`
-	AuthToken    string `yaml:"auth_token"`
-	AuthTokenEnv string `yaml:"auth_token_env"`
+	AccountSID    string `yaml:"account_sid"`
+	AuthToken     string `yaml:"auth_token"`
+	AuthTokenEnv  string `yaml:"auth_token_env"`
+	AuthTokenFile string `yaml:"auth_token_file"`
 	// From is the Twilio number (E.164) texts and calls come from.
 	From string `yaml:"from"`
 	// MessagingServiceSID may replace From for texts.
@@ -293,9 +302,10 @@ type Twilio struct {
 type Webhook struct {
 	URL string `yaml:"url"`
 	// Secret signs each body with HMAC-SHA256 (header X-Gatehouse-Signature).
-	Secret    string        `yaml:"secret"`
-	SecretEnv string        `yaml:"secret_env"`
-	Timeout   time.Duration `yaml:"timeout"`
+	Secret     string        `yaml:"secret"`
+	SecretEnv  string        `yaml:"secret_env"`
+	SecretFile string        `yaml:"secret_file"`
+	Timeout    time.Duration `yaml:"timeout"`
 }
 
 // CORS lists the browser origins (scheme://host[:port]) allowed to call the engine
@@ -310,6 +320,10 @@ type Secrets struct {
 	// more) that one-time codes are HMAC'd with. Without it, a key is generated on
 	// first start and kept in the database, shared by every node.
 	OTPKeyEnv string `yaml:"otp_key_env"`
+	// OTPKeyFile names a file holding that key instead.
+	OTPKeyFile string `yaml:"otp_key_file"`
+	// OTPKey is the key's base64 text, read from OTPKeyEnv or OTPKeyFile by Load.
+	OTPKey string `yaml:"-"`
 }
 
 // Keys are the key-encryption key (KEK) that seals signing keys and server secrets
@@ -397,108 +411,19 @@ const (
 // Scopes the engine knows.
 var KnownScopes = []string{"openid", "profile", "email", "phone", "offline_access"}
 
-// Load reads and validates the file at path. Environment-variable references
-// (secret_env, auth_token_env, otp_key_env) are resolved here.
-func Load(path string) (Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	c, err := Parse(data)
-	if err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	return c, nil
-}
-
-var unknownField = regexp.MustCompile(`(?s)line (\d+): field (.*?) not found in type config\.(\w+)`)
-
-// Parse decodes YAML over Defaults, refusing unknown keys, then validates.
-func Parse(data []byte) (Config, error) {
-	c := Defaults()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file means all defaults
-		// yaml.v3 names Go types; say it in the file's own words instead.
-		msg := unknownField.ReplaceAllStringFunc(err.Error(), func(m string) string {
-			sub := unknownField.FindStringSubmatch(m)
-			return fmt.Sprintf("line %s: unknown key %q in %s", sub[1], sub[2], sectionName(sub[3]))
-		})
-		return Config{}, errors.New(strings.TrimPrefix(msg, "yaml: "))
-	}
-	for i := range c.Clients {
-		c.Clients[i] = ClientDefaults(c.Clients[i])
-	}
-	if err := c.resolveEnv(); err != nil {
-		return Config{}, err
-	}
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
-}
-
-func sectionName(goType string) string {
-	switch goType {
-	case "Config":
-		return "the top level"
-	case "Client":
-		return "a clients entry"
-	case "PasswordHashing":
-		return "password_hashing"
-	case "SignOn":
-		return "sign_on"
-	case "CORS":
-		return "cors"
-	case "RateLimits":
-		return "rate_limits"
-	default:
-		return strings.ToLower(goType)
-	}
-}
-
-func (c *Config) resolveEnv() error {
-	env := func(key, name string) (string, error) {
-		v, ok := os.LookupEnv(name)
-		if !ok || v == "" {
-			return "", fmt.Errorf("%s: environment variable %s is not set", key, name)
-		}
-		return v, nil
-	}
-	for i := range c.Clients {
-		cl := &c.Clients[i]
-		if cl.SecretEnv != "" {
-			if cl.Secret != "" {
-				return fmt.Errorf("clients[%d] (%s): set secret or secret_env, not both", i, cl.ID)
-			}
-			v, err := env(fmt.Sprintf("clients[%d].secret_env", i), cl.SecretEnv)
-			if err != nil {
-				return err
-			}
-			cl.Secret = v
-		}
-	}
-	if t := &c.Messaging.Twilio; t.AuthTokenEnv != "" {
-		v, err := env("messaging.twilio.auth_token_env", t.AuthTokenEnv)
-		if err != nil {
-			return err
-		}
-		t.AuthToken = v
-	}
-	if w := &c.Messaging.Webhook; w.SecretEnv != "" {
-		v, err := env("messaging.webhook.secret_env", w.SecretEnv)
-		if err != nil {
-			return err
-		}
-		w.Secret = v
+// Validate checks every value and returns all problems at once, each naming its key,
+// one a line.
+func (c *Config) Validate() error {
+	var errs []string
+	c.validate(func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) })
+	if len(errs) > 0 {
+		return &Error{Problems: errs}
 	}
 	return nil
 }
 
-// Validate checks every value and returns all problems at once, each naming its key.
-func (c *Config) Validate() error {
-	var errs []string
-	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+// validate reports each problem with add, its message starting with the key.
+func (c *Config) validate(add func(string, ...any)) {
 
 	if err := ValidateIssuer(c.Issuer); err != nil {
 		add("issuer: %v", err)
@@ -621,7 +546,7 @@ func (c *Config) Validate() error {
 			add("messaging.twilio.account_sid: required, starts with AC")
 		}
 		if m.Twilio.AuthToken == "" {
-			add("messaging.twilio: auth_token or auth_token_env is required")
+			add("messaging.twilio: auth_token, auth_token_env or auth_token_file is required")
 		}
 		if m.Twilio.From == "" && m.Twilio.MessagingServiceSID == "" {
 			add("messaging.twilio.from: required (or messaging_service_sid for texts)")
@@ -639,7 +564,7 @@ func (c *Config) Validate() error {
 			add("messaging.webhook.url: %v", err)
 		}
 		if len(m.Webhook.Secret) < 16 {
-			add("messaging.webhook: secret or secret_env is required (at least 16 characters)")
+			add("messaging.webhook: secret, secret_env or secret_file is required (at least 16 characters)")
 		}
 	default:
 		add("messaging.provider: %q is not one of outbox, twilio, webhook", m.Provider)
@@ -655,16 +580,7 @@ func (c *Config) Validate() error {
 			add("cors.allowed_origins[%d]: %v", i, err)
 		}
 	}
-	if c.Secrets.OTPKeyEnv != "" {
-		if _, ok := os.LookupEnv(c.Secrets.OTPKeyEnv); !ok {
-			add("secrets.otp_key_env: environment variable %s is not set", c.Secrets.OTPKeyEnv)
-		}
-	}
 	c.validateKeys(add)
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\n"))
-	}
-	return nil
 }
 
 // Problems checks one client entry, with its defaults filled in (ClientDefaults)
@@ -730,7 +646,7 @@ func (cl Client) Problems() []string {
 	case method == AuthNone && cl.Secret != "":
 		add("secret: unused with token_endpoint_auth_method none; leave it out")
 	case (method == AuthClientSecretBasic || method == AuthClientSecretPost) && cl.Secret == "":
-		add("secret: required with token_endpoint_auth_method %s (or secret_env)", method)
+		add("secret: required with token_endpoint_auth_method %s (or secret_env or secret_file)", method)
 	case method == AuthPrivateKeyJWT && cl.Secret != "":
 		add("secret: unused with token_endpoint_auth_method private_key_jwt; leave it out")
 	case method == AuthPrivateKeyJWT && !hasKeys:

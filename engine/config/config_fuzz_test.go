@@ -23,7 +23,8 @@ clients:
 // and every YAML block of the docs. Parse must not panic, must give the same
 // answer twice, and must return either an error (and nothing else) or a
 // configuration that validates, whose clients have their defaults filled in, and
-// that survives being written back out and read again unchanged. Unknown keys are
+// that survives being written back out (secrets in place of their *_env and *_file
+// keys) and read again unchanged. Unknown keys are
 // reported in the file's words, not with Go type names.
 //
 //	go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 30s ./engine/config/
@@ -63,10 +64,11 @@ func FuzzParse(f *testing.F) {
 		out := c
 		out.Clients = append([]Client(nil), c.Clients...)
 		for i := range out.Clients {
-			out.Clients[i].SecretEnv = ""
+			out.Clients[i].SecretEnv, out.Clients[i].SecretFile = "", ""
 		}
-		out.Messaging.Twilio.AuthTokenEnv = ""
-		out.Messaging.Webhook.SecretEnv = ""
+		out.Messaging.Twilio.AuthTokenEnv, out.Messaging.Twilio.AuthTokenFile = "", ""
+		out.Messaging.Webhook.SecretEnv, out.Messaging.Webhook.SecretFile = "", ""
+		out.DatabaseFile = ""
 		text, err := yaml.Marshal(out)
 		if err != nil {
 			t.Fatalf("the configuration does not encode: %v", err)

@@ -16,17 +16,6 @@ clients:
     redirect_uris: [https://app.example.com/cb]
 `
 
-func TestExampleFileLoads(t *testing.T) {
-	t.Setenv("EXAMPLE_WEB_CLIENT_SECRET", "0123456789abcdef0123")
-	c, err := Load("../../docs/gatehouse.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Clients[0].Secret != "0123456789abcdef0123" || c.Phone.SendInterval != 30*time.Second || c.PasswordHashing.MemoryKiB != 19456 {
-		t.Errorf("loaded %+v", c)
-	}
-}
-
 func TestDefaults(t *testing.T) {
 	c, err := Parse([]byte(minimal))
 	if err != nil {
@@ -44,7 +33,7 @@ func TestDefaults(t *testing.T) {
 func TestErrorsNameTheKey(t *testing.T) {
 	cases := map[string]struct{ yaml, want string }{
 		"unknown top-level key":   {minimal + "colour: blue\n", `unknown key "colour" in the top level`},
-		"unknown client key":      {strings.Replace(minimal, "    redirect_uris", "    redirect_uri: x\n    redirect_uris", 1), `unknown key "redirect_uri" in a clients entry`},
+		"unknown client key":      {strings.Replace(minimal, "    redirect_uris", "    redirect_uri: x\n    redirect_uris", 1), `unknown key "redirect_uri" in clients[0]`},
 		"unknown nested key":      {minimal + "phone:\n  sms_enabled: true\n", `unknown key "sms_enabled" in phone`},
 		"bad duration":            {minimal + "phone:\n  code_ttl: 2h\n", "phone.code_ttl: 2h0m0s is not between"},
 		"weak hashing":            {minimal + "password_hashing:\n  memory_kib: 1024\n", "password_hashing: memory_kib 1024 is below the minimum"},
@@ -81,7 +70,8 @@ func TestAllErrorsAtOnce(t *testing.T) {
 }
 
 // TestEveryKeyDocumented keeps docs/configuration.md in step with Config: every YAML
-// key path must appear in it as `path`.
+// key path must appear in it as `path`, and every key the environment can set in
+// a table row that names its variable: | `path` | `GATEHOUSE_…` |.
 func TestEveryKeyDocumented(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
@@ -117,6 +107,25 @@ func TestEveryKeyDocumented(t *testing.T) {
 	if len(keys) < 40 {
 		t.Errorf("found only %d keys; the walk is broken", len(keys))
 	}
+	envKeys := EnvKeys()
+	for _, k := range envKeys {
+		if row := "| `" + k + "` | `" + EnvName(k) + "` |"; !strings.Contains(string(doc), row) {
+			t.Errorf("docs/configuration.md has no row %s", row)
+		}
+	}
+	if len(envKeys) != len(keys)-len(walkClients(keys)) {
+		t.Errorf("the environment sets %d keys of %d outside clients", len(envKeys), len(keys)-len(walkClients(keys)))
+	}
+}
+
+func walkClients(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if strings.HasPrefix(k, "clients[]") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func TestParseDatabase(t *testing.T) {

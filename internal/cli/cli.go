@@ -92,7 +92,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		return 2
 	default:
-		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		// One line each for errors that list several problems (a configuration's).
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "gatehouse: %s\n", line)
+		}
 		return 1
 	}
 }

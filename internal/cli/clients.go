@@ -71,7 +71,7 @@ func (e env) clients(ctx context.Context, args []string) error {
 	c := clientsCmd{env: e, configPath: *configPath, now: func() time.Time { return time.Now().Truncate(time.Millisecond) }}
 	dsn := *database
 	if *configPath != "" {
-		cfg, err := config.Load(*configPath)
+		cfg, err := config.LoadFor(*configPath, config.ForClients)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
@@ -178,7 +179,7 @@ func demoConfig(o demoOptions) (config.Config, error) {
 // seedDemo creates the demo users if missing, and (re)sets their password so that
 // --demo-password holds on every start. Existing data is otherwise kept.
 func seedDemo(ctx context.Context, st store.Store, pw string, params password.Params) error {
-	if len(pw) < minPasswordLen {
+	if utf8.RuneCountInString(pw) < minPasswordLen {
 		return fmt.Errorf("--demo-password must have at least %d characters", minPasswordLen)
 	}
 	now := time.Now().Truncate(time.Millisecond)

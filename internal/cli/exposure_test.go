@@ -36,12 +36,16 @@ func TestServeRefusesDevSettingsOffLoopback(t *testing.T) {
 		{"http issuer on an empty host", "issuer: http://id.example.com\nlisten: :0\n", "issuer: "},
 		{"http issuer on a LAN address", "issuer: http://id.example.com\nlisten: 192.0.2.10:0\n", "issuer: "},
 		{"dev outbox off loopback", "issuer: https://id.example.com\nlisten: '[::]:0'\ndev_outbox: true\n", "dev_outbox: true"},
+		{"outbox provider off loopback", "issuer: https://id.example.com\nlisten: 0.0.0.0:0\nmessaging:\n  provider: outbox\n", "gatehouse: messaging.provider: outbox"},
+		{"plain-http webhook to another host", "issuer: https://id.example.com\nlisten: 127.0.0.1:0\n" +
+			"messaging:\n  provider: webhook\n  webhook:\n    url: http://gw.example.com/sms\n    secret: 0123456789abcdef\n", "gatehouse: messaging.webhook.url: http://gw.example.com/"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			r := run(t, "", "serve", "--config", exposureConfig(t, dir, c.yaml))
-			if r.code != 1 || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "loopback") {
+			if r.code != 1 || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "loopback") ||
+				!strings.Contains(r.stderr, "gatehouse: allow_insecure_development_settings: true starts the engine anyway") {
 				t.Errorf("serve: %+v", r)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "g.db")); !errors.Is(err, os.ErrNotExist) {
@@ -51,39 +55,101 @@ func TestServeRefusesDevSettingsOffLoopback(t *testing.T) {
 	}
 }
 
+// TestCheckExposure: every development setting is warned about at WARN, once, on
+// loopback too; off loopback each is refused with an error naming its key, and so
+// is a plain-http webhook to another host wherever the engine listens, unless
+// allow_insecure_development_settings is set, which turns each refusal into one
+// more warning.
 func TestCheckExposure(t *testing.T) {
+	const (
+		outbox  = "outbox"
+		webhook = "webhook"
+		twilio  = "twilio"
+	)
 	cases := []struct {
 		name                          string
 		issuer, listen, metricsListen string
 		devOutbox                     bool
-		wantErr, wantWarn             string
+		provider, webhookURL          string
+		allow                         bool
+		wantErr                       []string // each a line of the error, by its start
+		wantWarn                      []string // each a WARN line, by a word in it
 	}{
-		{"demo-like: http and outbox on loopback", "http://127.0.0.1:8080/oauth2/default", "127.0.0.1:8080", "", true, "", ""},
-		{"localhost", "http://localhost:8080", "localhost:8080", "", true, "", ""},
-		{"IPv6 loopback", "http://[::1]:8080", "[::1]:8080", "", true, "", ""},
-		{"production behind a proxy on this host", "https://id.example.com", "127.0.0.1:8080", "", false, "", ""},
-		{"public, metrics apart", "https://id.example.com", "0.0.0.0:8080", "127.0.0.1:9090", false, "", ""},
-		{"public, metrics off", "https://id.example.com", "0.0.0.0:8080", "off", false, "", ""},
-		{"public, metrics on the main port", "https://id.example.com", "0.0.0.0:8080", "", false, "", "metrics_listen"},
-		{"public http issuer", "http://id.example.com", "0.0.0.0:8080", "127.0.0.1:9090", false, "issuer:", ""},
-		{"public http issuer, upper case", "HTTP://id.example.com", "10.0.0.1:8080", "off", false, "issuer:", ""},
-		{"public dev outbox", "https://id.example.com", "10.0.0.1:8080", "off", true, "dev_outbox:", ""},
-		{"hostname other than localhost", "http://id.example.com", "id.example.com:8080", "off", false, "issuer:", ""},
+		{"demo-like: http and outbox on loopback", "http://127.0.0.1:8080/oauth2/default", "127.0.0.1:8080", "", true, outbox, "", false,
+			nil, []string{"key=issuer", "key=dev_outbox", "key=messaging.provider"}},
+		{"localhost", "http://localhost:8080", "localhost:8080", "", true, outbox, "", false,
+			nil, []string{"key=issuer", "key=dev_outbox", "key=messaging.provider"}},
+		{"IPv6 loopback", "http://[::1]:8080", "[::1]:8080", "", true, outbox, "", false,
+			nil, []string{"key=issuer", "key=dev_outbox", "key=messaging.provider"}},
+		{"production behind a proxy on this host", "https://id.example.com", "127.0.0.1:8080", "", false, twilio, "", false, nil, nil},
+		{"public, metrics apart", "https://id.example.com", "0.0.0.0:8080", "127.0.0.1:9090", false, twilio, "", false, nil, nil},
+		{"public, metrics off", "https://id.example.com", "0.0.0.0:8080", "off", false, webhook, "https://gw.example.com/sms", false, nil, nil},
+		{"public, metrics on the main port", "https://id.example.com", "0.0.0.0:8080", "", false, twilio, "", false, nil, []string{"metrics_listen"}},
+		{"public http issuer", "http://id.example.com", "0.0.0.0:8080", "127.0.0.1:9090", false, twilio, "", false,
+			[]string{"issuer:", "allow_insecure_development_settings:"}, []string{"key=issuer"}},
+		{"public http issuer, upper case", "HTTP://id.example.com", "10.0.0.1:8080", "off", false, twilio, "", false,
+			[]string{"issuer:", "allow_insecure_development_settings:"}, []string{"key=issuer"}},
+		{"public dev outbox", "https://id.example.com", "10.0.0.1:8080", "off", true, twilio, "", false,
+			[]string{"dev_outbox:", "allow_insecure_development_settings:"}, []string{"key=dev_outbox"}},
+		{"public outbox provider", "https://id.example.com", "10.0.0.1:8080", "off", false, outbox, "", false,
+			[]string{"messaging.provider:", "allow_insecure_development_settings:"}, []string{"key=messaging.provider"}},
+		{"all three public, reported together", "http://id.example.com", ":8080", "off", true, outbox, "", false,
+			[]string{"issuer:", "dev_outbox:", "messaging.provider:", "allow_insecure_development_settings:"},
+			[]string{"key=issuer", "key=dev_outbox", "key=messaging.provider"}},
+		{"hostname other than localhost", "http://id.example.com", "id.example.com:8080", "off", false, twilio, "", false,
+			[]string{"issuer:", "allow_insecure_development_settings:"}, []string{"key=issuer"}},
+		{"plain-http webhook to another host, engine on loopback", "https://id.example.com", "127.0.0.1:8080", "", false, webhook, "http://gw.example.com/sms?token=s3cr3t", false,
+			[]string{"messaging.webhook.url: http://gw.example.com/… is plain http", "allow_insecure_development_settings:"}, []string{"key=messaging.webhook.url"}},
+		{"plain-http webhook to a LAN address", "https://id.example.com", "0.0.0.0:8080", "off", false, webhook, "http://10.1.2.3:9000/sms", false,
+			[]string{"messaging.webhook.url:", "allow_insecure_development_settings:"}, []string{"key=messaging.webhook.url"}},
+		{"plain-http webhook on this machine", "https://id.example.com", "0.0.0.0:8080", "off", false, webhook, "http://127.0.0.1:9000/sms", false, nil, nil},
+		{"plain-http webhook to localhost", "https://id.example.com", "127.0.0.1:8080", "", false, webhook, "http://localhost:9000/sms", false, nil, nil},
+		{"escape hatch: everything public, started with warnings", "http://id.example.com", "0.0.0.0:8080", "off", true, outbox, "", true,
+			nil, []string{"key=issuer", "key=dev_outbox", "key=messaging.provider",
+				"problem=\"issuer:", "problem=\"dev_outbox:", "problem=\"messaging.provider:"}},
+		{"escape hatch: plain-http webhook", "https://id.example.com", "127.0.0.1:8080", "", false, webhook, "http://gw.example.com/sms", true,
+			nil, []string{"key=messaging.webhook.url", "problem=\"messaging.webhook.url:"}},
 	}
 	for _, c := range cases {
 		var logs strings.Builder
 		log := slog.New(slog.NewTextHandler(&logs, nil))
 		cfg := config.Defaults()
 		cfg.Issuer, cfg.Listen, cfg.MetricsListen, cfg.DevOutbox = c.issuer, c.listen, c.metricsListen, c.devOutbox
+		cfg.Messaging.Provider, cfg.Messaging.Webhook.URL, cfg.AllowInsecureDevelopmentSettings = c.provider, c.webhookURL, c.allow
 		err := checkExposure(cfg, log)
-		switch {
-		case c.wantErr == "" && err != nil:
-			t.Errorf("%s: %v", c.name, err)
-		case c.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), c.wantErr)):
-			t.Errorf("%s: error %v, want one starting %q", c.name, err, c.wantErr)
+		var gotErr []string
+		if err != nil {
+			gotErr = strings.Split(err.Error(), "\n")
 		}
-		if got := logs.String(); (c.wantWarn == "") != (got == "") || !strings.Contains(got, c.wantWarn) || (got != "" && !strings.Contains(got, "level=WARN")) {
-			t.Errorf("%s: logged %q, want a warning naming %q", c.name, got, c.wantWarn)
+		if len(gotErr) != len(c.wantErr) {
+			t.Errorf("%s: error %v, want %d lines starting %q", c.name, err, len(c.wantErr), c.wantErr)
+		} else {
+			for i, want := range c.wantErr {
+				if !strings.HasPrefix(gotErr[i], want) {
+					t.Errorf("%s: error line %q, want one starting %q", c.name, gotErr[i], want)
+				}
+			}
+		}
+		if err != nil && (!strings.Contains(err.Error(), "loopback") || strings.Contains(err.Error(), "s3cr3t")) {
+			t.Errorf("%s: the error does not say where the setting is allowed, or shows the URL's query: %v", c.name, err)
+		}
+		got := strings.TrimSuffix(logs.String(), "\n")
+		var warns []string
+		if got != "" {
+			warns = strings.Split(got, "\n")
+		}
+		if len(warns) != len(c.wantWarn) {
+			t.Errorf("%s: logged %d lines, want %d naming %q:\n%s", c.name, len(warns), len(c.wantWarn), c.wantWarn, got)
+		}
+		for _, w := range warns {
+			if !strings.Contains(w, "level=WARN") {
+				t.Errorf("%s: not at WARN: %s", c.name, w)
+			}
+		}
+		for _, want := range c.wantWarn {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s: no warning naming %q in:\n%s", c.name, want, got)
+			}
 		}
 	}
 }

@@ -61,7 +61,7 @@ func (e env) keys(ctx context.Context, args []string) error {
 	cfg.Keys.EncryptionKeyFile = *kekFile
 	if *configPath != "" {
 		var err error
-		if cfg, err = config.Load(*configPath); err != nil {
+		if cfg, err = config.LoadFor(*configPath, config.ForAdmin); err != nil {
 			return err
 		}
 	}

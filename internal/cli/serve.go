@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -32,6 +33,9 @@ func (e env) serve(ctx context.Context, args []string) error {
 	}
 	if err := checkExposure(cfg, log); err != nil {
 		return err
+	}
+	for _, name := range config.UnusedEnv(os.Environ(), cfg) {
+		log.Warn("environment variable sets no configuration key and no *_env key names it; is it misspelt?", "variable", name)
 	}
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -116,27 +120,82 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 	return st, nil
 }
 
-// checkExposure refuses settings that are only safe while the engine is reachable
-// from this machine alone, when listen says otherwise: an http:// issuer (tokens,
-// codes and passwords would cross the network in clear, and the issuer names what
-// clients call) and the dev outbox (it shows every one-time code). /metrics on the
-// main listener is only warned about: it holds no secrets, but it does not belong on
+// checkExposure looks at the settings meant for development. Each is logged at
+// WARN whenever it is on: the outbox provider (nothing is delivered; codes and
+// numbers go to standard output), the dev outbox (every code over HTTP) and an
+// http:// issuer. Each is refused where it would expose codes beyond this machine:
+// the three of them when listen is not a loopback address, and a plain-http webhook
+// URL to another host (the codes travel in its body) always, unless
+// allow_insecure_development_settings is true. /metrics on a main listener that is
+// not loopback is only warned about: it holds no secrets, but it does not belong on
 // the internet.
 func checkExposure(cfg config.Config, log *slog.Logger) error {
-	if loopbackListen(cfg.Listen) {
-		return nil
-	}
+	loopback := loopbackListen(cfg.Listen)
+	var refused []string
 	if strings.HasPrefix(strings.ToLower(cfg.Issuer), "http://") {
-		return fmt.Errorf("issuer: %s is http://, which is only allowed while listen is a loopback address (listen is %q); use an https:// issuer and put TLS in front of the engine", cfg.Issuer, cfg.Listen)
+		log.Warn("development setting: the issuer is http://; tokens, codes and passwords cross the network in clear unless only this machine reaches the engine",
+			"key", "issuer", "issuer", cfg.Issuer)
+		if !loopback {
+			refused = append(refused, fmt.Sprintf("issuer: %s is http://, which is only allowed while listen is a loopback address (listen is %q); use an https:// issuer and put TLS in front of the engine", cfg.Issuer, cfg.Listen))
+		}
 	}
 	if cfg.DevOutbox {
-		return fmt.Errorf("dev_outbox: true shows every one-time code to anyone who can reach the engine, and is only allowed while listen is a loopback address (listen is %q)", cfg.Listen)
+		log.Warn("development setting: dev_outbox is on; GET /dev/outbox shows every one-time code to whoever can reach the engine", "key", "dev_outbox")
+		if !loopback {
+			refused = append(refused, fmt.Sprintf("dev_outbox: true shows every one-time code to anyone who can reach the engine, and is only allowed while listen is a loopback address (listen is %q)", cfg.Listen))
+		}
 	}
-	if cfg.MetricsListen == "" {
+	if cfg.Messaging.Provider == "outbox" {
+		log.Warn("development setting: messaging.provider is outbox; no code reaches a phone, and every code and phone number is printed to standard output",
+			"key", "messaging.provider")
+		if !loopback {
+			refused = append(refused, fmt.Sprintf("messaging.provider: outbox delivers nothing and prints every code and phone number to standard output, and is only allowed while listen is a loopback address (listen is %q); use twilio or webhook", cfg.Listen))
+		}
+	}
+	if cfg.Messaging.Provider == "webhook" && plainHTTPElsewhere(cfg.Messaging.Webhook.URL) {
+		log.Warn("development setting: messaging.webhook.url is plain http to another host; every code crosses the network in clear",
+			"key", "messaging.webhook.url")
+		refused = append(refused, fmt.Sprintf("messaging.webhook.url: %s is plain http to another host, and the codes travel in its body; use https (http is allowed to localhost and loopback addresses only)", redactURL(cfg.Messaging.Webhook.URL)))
+	}
+	if !loopback && cfg.MetricsListen == "" {
 		log.Warn("GET /metrics is served on the main listener, which is not loopback: block it at the proxy, or set metrics_listen to a listener of its own (e.g. 127.0.0.1:9090) or to off",
 			"listen", cfg.Listen)
 	}
-	return nil
+	if len(refused) == 0 {
+		return nil
+	}
+	if cfg.AllowInsecureDevelopmentSettings {
+		for _, r := range refused {
+			log.Warn("allow_insecure_development_settings is true: starting with a setting that exposes one-time codes", "problem", r)
+		}
+		return nil
+	}
+	return errors.New(strings.Join(refused, "\n") +
+		"\nallow_insecure_development_settings: true starts the engine anyway; never set it where real people sign in")
+}
+
+// plainHTTPElsewhere reports whether u is an http:// URL to a host other than
+// localhost or a loopback address.
+func plainHTTPElsewhere(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return false
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err != nil || !a.Unmap().IsLoopback()
+}
+
+// redactURL keeps a URL's scheme and host only: its user info, path or query may
+// hold a gateway's credentials.
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Scheme + "://" + u.Host + "/…"
+	}
+	return "the URL"
 }
 
 // loopbackListen reports whether a listen address (host:port) accepts connections

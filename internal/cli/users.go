@@ -52,6 +52,7 @@ lockout; it does not raise the per-address or per-number limits.
 LOGIN is the sign-in name (usually an email address), matched case-insensitively.
 Passwords are read from a prompt, or from the first line of standard input with
 --password-stdin; never from the command line, where other users could see them.
+A password has at least 8 characters and at most 1024 bytes.
 Phone numbers are validated and stored in E.164; premium-rate, shared-cost,
 toll-free, UAN, voicemail, personal, pager and satellite numbers are refused, and
 with --config so are numbers outside phone.allowed_regions or in
@@ -78,7 +79,7 @@ type usersCmd struct {
 func (e env) users(ctx context.Context, args []string) error {
 	fs := e.newFlagSet("users", usersUsage)
 	fs.Usage = func() { fmt.Fprint(e.stderr, "Usage: "+usersUsage+"\nGlobal flags:\n"); fs.PrintDefaults() }
-	configPath := fs.String("config", "", "configuration file; its database and password_hashing are used")
+	configPath := fs.String("config", "", "configuration file; its database, keys, password_hashing, phone and sign_on are used (and checked)")
 	database := fs.String("database", "", "database instead of --config: sqlite:PATH or postgres://…")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -90,7 +91,7 @@ func (e env) users(ctx context.Context, args []string) error {
 	u := usersCmd{env: e, params: password.DefaultParams, region: "US", cfg: config.Defaults(), now: func() time.Time { return time.Now().Truncate(time.Millisecond) }}
 	dsn := *database
 	if *configPath != "" {
-		cfg, err := config.Load(*configPath)
+		cfg, err := config.LoadFor(*configPath, config.ForAdmin)
 		if err != nil {
 			return err
 		}
