@@ -30,12 +30,15 @@ var (
 
 // Info describes one build.
 type Info struct {
-	Version   string // "devel" when unknown
-	Commit    string // "unknown" when unknown
-	Date      string // "unknown" when unknown
-	Modified  bool   // built from a checkout with uncommitted changes
-	GoVersion string // the Go toolchain, e.g. go1.26.8
-	Platform  string // GOOS/GOARCH
+	Version string // "devel" when unknown
+	Commit  string // "unknown" when unknown
+	Date    string // "unknown" when unknown
+	// DateIsCommitTime says Date is the commit's time from the build information
+	// (vcs.time), because the linker set no build date.
+	DateIsCommitTime bool
+	Modified         bool   // built from a checkout with uncommitted changes
+	GoVersion        string // the Go toolchain, e.g. go1.26.8
+	Platform         string // GOOS/GOARCH
 }
 
 // Get returns this binary's build.
@@ -70,8 +73,8 @@ func resolve(version, commit, date string, bi *debug.BuildInfo) Info {
 			case "vcs.revision":
 				vcsCommit = s.Value
 			case "vcs.time":
-				if info.Date == "" {
-					info.Date = s.Value
+				if info.Date == "" && s.Value != "" {
+					info.Date, info.DateIsCommitTime = s.Value, true
 				}
 			case "vcs.modified":
 				info.Modified = s.Value == "true"
@@ -124,7 +127,11 @@ func (i Info) Long() string {
 		commit += " (modified)"
 	}
 	fmt.Fprintf(&b, "commit:    %s\n", commit)
-	fmt.Fprintf(&b, "built:     %s\n", i.Date)
+	if i.DateIsCommitTime {
+		fmt.Fprintf(&b, "built:     %s (the commit's time)\n", i.Date)
+	} else {
+		fmt.Fprintf(&b, "built:     %s\n", i.Date)
+	}
 	fmt.Fprintf(&b, "go:        %s\n", i.GoVersion)
 	fmt.Fprintf(&b, "platform:  %s\n", i.Platform)
 	return b.String()

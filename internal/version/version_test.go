@@ -27,11 +27,11 @@ func TestResolve(t *testing.T) {
 		{"devel module, no VCS", "", "", "", buildInfo("(devel)"),
 			Info{Version: "devel", Commit: "unknown", Date: "unknown"}},
 		{"from the checkout", "", "", "", buildInfo("v0.1.1-0.20260101000000-0123456789ab+dirty", "vcs", "git", "vcs.revision", rev, "vcs.time", "2026-01-01T00:00:00Z", "vcs.modified", "true"),
-			Info{Version: "v0.1.1-0.20260101000000-0123456789ab+dirty", Commit: rev, Date: "2026-01-01T00:00:00Z", Modified: true}},
+			Info{Version: "v0.1.1-0.20260101000000-0123456789ab+dirty", Commit: rev, Date: "2026-01-01T00:00:00Z", DateIsCommitTime: true, Modified: true}},
 		{"linker wins", "v0.1.0", "fedcba9876543210", "2026-02-02T10:00:00Z", buildInfo("(devel)", "vcs.revision", rev, "vcs.time", "2026-01-01T00:00:00Z", "vcs.modified", "true"),
 			Info{Version: "v0.1.0", Commit: "fedcba9876543210", Date: "2026-02-02T10:00:00Z"}},
 		{"linker names the version only", "v0.1.0", "", "", buildInfo("(devel)", "vcs.revision", rev, "vcs.time", "2026-01-01T00:00:00Z", "vcs.modified", "false"),
-			Info{Version: "v0.1.0", Commit: rev, Date: "2026-01-01T00:00:00Z"}},
+			Info{Version: "v0.1.0", Commit: rev, Date: "2026-01-01T00:00:00Z", DateIsCommitTime: true}},
 	}
 	for _, c := range cases {
 		got := resolve(c.version, c.commit, c.date, c.bi)
