@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatehouse-id/gatehouse/internal/version"
 )
 
 // Sign-in outcomes counted by SignIn.
@@ -82,10 +84,21 @@ func New(hashQueue, hashInFlight func() float64) *Metrics {
 			Name: "gatehouse_password_hash_in_flight",
 			Help: "Password hashes being computed now.",
 		}, hashInFlight),
+		buildInfo(version.Get()),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// buildInfo is gatehouse_build_info{version,commit,go_version}, always 1: the
+// labels say which build answers, so a dashboard can show a rollout's progress.
+func buildInfo(b version.Info) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "gatehouse_build_info",
+		Help:        "Always 1; the labels name the running build (gatehouse version, Git commit, Go version).",
+		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.ShortCommit(), "go_version": b.GoVersion},
+	}, func() float64 { return 1 })
 }
 
 // Handler serves the metrics in Prometheus' text format.

@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/gatehouse-id/gatehouse/internal/version"
 )
 
 // env is the process's standard streams, passed in so tests can drive the CLI.
@@ -38,6 +40,8 @@ Usage:
   gatehouse restore --from FILE --to PATH
                                      put a copy back, with the engine stopped
   gatehouse bench [flags]            sign-ins per second over HTTP (see docs/performance.md)
+  gatehouse version [--json]         version, commit, build date, Go version (also --version)
+  gatehouse healthcheck [--url URL]  exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200
   gatehouse help [COMMAND]
 
 Run "gatehouse COMMAND -h" for a command's flags.
@@ -79,6 +83,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.restore(ctx, rest)
 	case "bench", benchEngineCommand:
 		err = e.bench(ctx, cmd, rest)
+	case "version":
+		err = e.version(rest)
+	case "--version":
+		fmt.Fprintln(stdout, version.Get())
+		return 0
+	case "healthcheck":
+		err = e.healthcheck(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

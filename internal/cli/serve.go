@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/messaging/webhook"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/store/sqlite"
+	"github.com/gatehouse-id/gatehouse/internal/version"
 )
 
 func (e env) serve(ctx context.Context, args []string) error {
@@ -54,7 +55,9 @@ func (e env) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("gatehouse engine listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer)
+	build := version.Get()
+	log.Info("gatehouse engine listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer,
+		"version", build.Version, "commit", build.ShortCommit(), "go_version", build.GoVersion)
 	background := eng.Run
 	if addr := cfg.MetricsListen; addr != "" && addr != "off" {
 		mln, err := net.Listen("tcp", addr)
