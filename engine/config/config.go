@@ -38,6 +38,9 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Database is "sqlite:<path>" (or a bare path) or a "postgres://" DSN.
 	Database string `yaml:"database"`
+	// AutoMigrate lets serve apply pending migrations to a PostgreSQL database at
+	// start. SQLite databases are always migrated by serve.
+	AutoMigrate bool `yaml:"auto_migrate"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// ProductName appears in the texts and calls that carry codes.
