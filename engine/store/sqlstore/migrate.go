@@ -17,6 +17,11 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
 
+// extraMigrations are appended to every backend's migrations. Empty except in
+// binaries built with -tags gatehouse_upgradetest (upgradetest.go), which play the
+// next release in the rolling-upgrade test.
+var extraMigrations []Migration
+
 // Migration is one step of the schema: a file NNNN_description.sql, applied once.
 type Migration struct {
 	Version int64  // NNNN
@@ -57,6 +62,17 @@ func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 		return nil, errors.New("sqlstore: no migrations")
 	}
 	return migrations, nil
+}
+
+// withExtraMigrations appends extraMigrations to migrations, which must all be older.
+func withExtraMigrations(migrations []Migration) ([]Migration, error) {
+	if len(extraMigrations) == 0 {
+		return migrations, nil
+	}
+	if extraMigrations[0].Version <= migrations[len(migrations)-1].Version {
+		return nil, fmt.Errorf("sqlstore: the upgrade test's migration %s is not newer than %s", extraMigrations[0].Name, migrations[len(migrations)-1].Name)
+	}
+	return append(slices.Clip(migrations), extraMigrations...), nil
 }
 
 // The schema evolves by expand/contract, so that nodes of two releases can share one

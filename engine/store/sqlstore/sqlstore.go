@@ -97,6 +97,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, errors.New("sqlstore: Config needs Writer, Dialect.TableExists and Dialect.Is*Violation")
 	}
 	migrations, err := LoadMigrations(cfg.Migrations)
+	if err == nil {
+		migrations, err = withExtraMigrations(migrations)
+	}
 	if err != nil {
 		return nil, err
 	}
