@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"database/sql"
 	"io"
 	"net/http"
 	"strings"
@@ -59,6 +60,35 @@ func TestHealthAndReadiness(t *testing.T) {
 	h.Store.Close()
 	if status, _ := get(t, h.URL+"/readyz"); status != 503 {
 		t.Errorf("/readyz with the store closed: %d", status)
+	}
+}
+
+// TestReadinessFollowsExpandContract: a schema the next release migrated further
+// keeps this node ready; one older than this binary needs does not.
+func TestReadinessFollowsExpandContract(t *testing.T) {
+	h := enginetest.Start(t, enginetest.Options{})
+	_, path, err := config.ParseDatabase(h.Config.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(query string) {
+		t.Helper()
+		if _, err := db.ExecContext(t.Context(), query); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+	}
+	exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999999, '999999_next_release.sql', 0)`)
+	if status, body := get(t, h.URL+"/readyz"); status != 200 || body != "ready\n" {
+		t.Errorf("/readyz on a newer schema: %d %q", status, body)
+	}
+	exec(`DELETE FROM schema_migrations WHERE version >= (SELECT MAX(version) FROM schema_migrations WHERE version < 999999)`)
+	if status, _ := get(t, h.URL+"/readyz"); status != 503 {
+		t.Errorf("/readyz on an older schema: %d", status)
 	}
 }
 

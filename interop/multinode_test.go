@@ -57,6 +57,8 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 			t.Fatalf("gatehouse %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+	// On PostgreSQL the operator migrates once; nodes and the CLI do not.
+	run("migrate", "--database", dsn)
 	run("users", "--database", dsn, "create", "alice@example.com", "--given-name", "Alice", "--phone", phone, "--password-stdin")
 	run("users", "--database", dsn, "create", "carol@example.com", "--given-name", "Carol", "--phone", "+12015550177", "--password-stdin")
 

@@ -39,6 +39,9 @@ type Config struct {
 	// DatabaseFile names a file holding Database instead (a container secret:
 	// the DSN may carry a password).
 	DatabaseFile string `yaml:"database_file"`
+	// AutoMigrate lets serve apply pending migrations to a PostgreSQL database at
+	// start. SQLite databases are always migrated by serve.
+	AutoMigrate bool `yaml:"auto_migrate"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// ProductName appears in the texts and calls that carry codes.

@@ -43,14 +43,15 @@ type Store interface {
 	ThrottleStore
 	SessionStore
 	ClientStore
+	Migrator
 
 	// GarbageCollect deletes records that expired before now: transactions, challenges,
 	// interaction codes, refresh tokens, revoked-token entries, user/session/family
 	// revocations, sessions, throttles, signing keys retired before now, and outbox
 	// messages that were finished more than a day before now.
 	GarbageCollect(ctx context.Context, now time.Time) (GCResult, error)
-	// Ping checks that the database answers and its schema is at the version this
-	// binary expects.
+	// Ping checks that the database answers and its schema is at least at the
+	// version this binary needs (a newer one is fine: see SchemaMode).
 	Ping(ctx context.Context) error
 	// Close releases the database.
 	Close() error

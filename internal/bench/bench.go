@@ -332,7 +332,8 @@ type benchEnv struct {
 func prepare(ctx context.Context, o Options, status func(string, ...any)) (*benchEnv, error) {
 	env := &benchEnv{keepDir: o.KeepDir}
 	if o.URL != "" {
-		st, err := engine.OpenStore(ctx, o.Database)
+		// The running engine's database: seeding users must not migrate it.
+		st, err := engine.OpenStoreWith(ctx, o.Database, engine.StoreOptions{Schema: store.SchemaRequire})
 		if err != nil {
 			return nil, err
 		}

@@ -68,7 +68,7 @@ func (e env) backup(ctx context.Context, args []string) error {
 	dsn := *database
 	var keys config.Keys
 	if *configPath != "" {
-		cfg, err := config.Load(*configPath)
+		cfg, err := config.LoadFor(*configPath, config.ForAdmin)
 		if err != nil {
 			return err
 		}

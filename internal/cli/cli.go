@@ -28,6 +28,8 @@ const usage = `gatehouse — an identity engine that speaks Okta's IDX protocol
 Usage:
   gatehouse demo  [flags]            engine + sample app + demo users, no configuration
   gatehouse serve --config FILE      the engine, configured by FILE (see docs/configuration.md)
+  gatehouse migrate [--config FILE | --database DSN] [--dry-run | status]
+                                     apply the schema migrations this binary carries (docs/upgrading.md)
   gatehouse users [--config FILE | --database DSN] COMMAND ...
                                      create, list, show, set-password, delete, add-phone, remove-phone, revoke-tokens
   gatehouse clients [--config FILE | --database DSN] COMMAND ...
@@ -71,6 +73,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.serve(ctx, rest)
 	case "demo":
 		err = e.demo(ctx, rest)
+	case "migrate":
+		err = e.migrate(ctx, rest)
 	case "users":
 		err = e.users(ctx, rest)
 	case "clients":

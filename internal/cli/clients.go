@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -77,13 +76,13 @@ func (e env) clients(ctx context.Context, args []string) error {
 		}
 		c.cfg, dsn = &cfg, cfg.Database
 	}
-	st, err := engine.OpenStore(ctx, dsn)
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	st, err := openAdminStore(ctx, dsn, cmd != "list" && cmd != "show")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	c.st = st
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
 	case "add":
 		return c.add(ctx, rest)

@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/keyseal"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
@@ -65,13 +64,13 @@ func (e env) keys(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	st, err := engine.OpenStore(ctx, cfg.Database)
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	st, err := openAdminStore(ctx, cfg.Database, cmd != "list")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	now := time.Now()
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
 	case "list":
 		sub := e.newFlagSet("keys list", "keys list [--json]")

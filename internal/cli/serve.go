@@ -38,7 +38,7 @@ func (e env) serve(ctx context.Context, args []string) error {
 	for _, name := range config.UnusedEnv(os.Environ(), cfg) {
 		log.Warn("environment variable sets no configuration key and no *_env key names it; is it misspelt?", "variable", name)
 	}
-	st, err := openStore(ctx, cfg, log)
+	st, err := openServeStore(ctx, cfg, log, *configPath)
 	if err != nil {
 		return err
 	}
@@ -75,9 +75,9 @@ func (e env) serve(ctx context.Context, args []string) error {
 	return serveHTTP(ctx, ln, eng.Handler(), log, background)
 }
 
-// openConfigured is what every engine process does first: parse its flags (a
-// --config is required), load and validate the configuration, set up JSON logs and
-// the garbage collector, and open the store, which the caller closes.
+// openConfigured is what the benchmark's engine process does first: parse its flags
+// (a --config is required), load and validate the configuration, set up JSON logs and
+// the garbage collector, and open (and migrate) the store, which the caller closes.
 func (e env) openConfigured(ctx context.Context, fs *flag.FlagSet, args []string, configPath *string) (config.Config, *slog.Logger, store.Store, error) {
 	cfg, log, err := e.loadConfigured(fs, args, configPath)
 	if err != nil {
@@ -106,7 +106,8 @@ func (e env) loadConfigured(fs *flag.FlagSet, args []string, configPath *string)
 	return cfg, newLogger(e.stderr, cfg.LogLevel, true), nil
 }
 
-// openStore is the second half: the garbage collector's tuning and the store. A
+// openStore is the second half: the garbage collector's tuning and the store,
+// migrated (serve uses openServeStore instead). A
 // SQLite database (or its key-encryption key file) that other users may read is
 // warned about, not changed: the files are the operator's.
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.Store, error) {

@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/config"
@@ -98,13 +97,13 @@ func (e env) users(ctx context.Context, args []string) error {
 		dsn, u.params, u.region, u.cfg = cfg.Database, cfg.PasswordHashing.Params(), cfg.Phone.DefaultRegion, cfg
 		u.phoneRules = phone.Rules{AllowedRegions: cfg.Phone.AllowedRegions, BlockedRegions: cfg.Phone.BlockedRegions}
 	}
-	st, err := engine.OpenStore(ctx, dsn)
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	st, err := openAdminStore(ctx, dsn, cmd != "list" && cmd != "show")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	u.st = st
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
 	case "create":
 		return u.create(ctx, rest)

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/store/sqlstore"
 )
 
@@ -45,12 +46,25 @@ const (
 	defaultMaxConnIdleTime = 5 * time.Minute
 )
 
+// Options are how OpenWith opens a database.
+type Options struct {
+	// Schema says whether opening migrates the schema, requires it to be recent
+	// enough, or leaves it alone. The zero value migrates, as Open does.
+	Schema store.SchemaMode
+}
+
 // Open connects to the database at dsn — a postgres:// URL or a "key=value …"
 // string, as libpq takes — and brings its schema up to date. Besides libpq's
 // parameters the DSN may set pool_max_conns, pool_max_conn_lifetime and
 // pool_max_conn_idle_time. Tables live in the connection's current schema (the first
 // of search_path that exists), so search_path=… in the DSN selects one.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// OpenWith is Open with options: with store.SchemaRequire or SchemaInspect it
+// changes nothing in the database.
+func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -72,7 +86,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	s, err := sqlstore.New(ctx, sqlstore.Config{Writer: db, Dialect: dialect, Migrations: migrations})
+	s, err := sqlstore.New(ctx, sqlstore.Config{Writer: db, Dialect: dialect, Migrations: migrations, Schema: o.Schema})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("postgres: %w", err), db.Close())
 	}
@@ -119,6 +133,7 @@ var dialect = sqlstore.Dialect{
 	// schemas of one database migrate independently.
 	LockMigrations:        `SELECT pg_advisory_lock(hashtext('gatehouse schema_migrations ' || COALESCE(current_schema(), '')))`,
 	UnlockMigrations:      `SELECT pg_advisory_unlock(hashtext('gatehouse schema_migrations ' || COALESCE(current_schema(), '')))`,
+	TableExists:           `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = $1`,
 	IsUniqueViolation:     hasSQLState("23505"), // unique_violation
 	IsForeignKeyViolation: hasSQLState("23503"), // foreign_key_violation
 }

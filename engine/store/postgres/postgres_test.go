@@ -201,29 +201,28 @@ func TestConcurrentOpenOfFreshSchema(t *testing.T) {
 	}
 }
 
-func TestPingChecksSchemaVersion(t *testing.T) {
+func TestSchema(t *testing.T) {
 	dsn := newSchema(t)
-	s := open(t, dsn)
 	db := connect(t, dsn)
-	mustOK(t, "Ping", s.Ping(t.Context()))
-
-	// A newer binary migrated the database.
-	_, err := db.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)`)
-	mustOK(t, "recording a future migration", err)
-	if err := s.Ping(t.Context()); err == nil {
-		t.Error("Ping with a newer schema: no error")
-	}
-	if s2, err := postgres.Open(t.Context(), dsn); err == nil {
-		s2.Close()
-		t.Error("Open of a newer schema: no error")
-	}
-
-	// The schema is older than the binary.
-	_, err = db.ExecContext(t.Context(), `DELETE FROM schema_migrations`)
-	mustOK(t, "forgetting migrations", err)
-	if err := s.Ping(t.Context()); err == nil {
-		t.Error("Ping with an older schema: no error")
-	}
+	conformance.RunSchemaTests(t, conformance.SchemaHarness{
+		Open: func(t *testing.T, mode store.SchemaMode) (store.Store, error) {
+			s, err := postgres.OpenWith(t.Context(), dsn, postgres.Options{Schema: mode})
+			if err != nil {
+				return nil, err // a nil *postgres.Store would be a non-nil store.Store
+			}
+			return s, nil
+		},
+		Exec: func(t *testing.T, query string) {
+			_, err := db.ExecContext(t.Context(), query)
+			mustOK(t, query, err)
+		},
+		Tables: func(t *testing.T) int {
+			var n int
+			err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()`).Scan(&n)
+			mustOK(t, "counting tables", err)
+			return n
+		},
+	})
 }
 
 func TestOpenRejectsBadPoolParams(t *testing.T) {

@@ -30,6 +30,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/store/sqlstore"
 )
 
@@ -99,9 +100,33 @@ func dsn(path string, writer bool) string {
 // -shm files it creates beside the database the database file's permissions. An
 // existing file keeps its permissions: see LoosePermissions.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// Options are how OpenWith opens a database.
+type Options struct {
+	// Schema says whether opening migrates the schema, requires it to be recent
+	// enough, or leaves it alone. The zero value migrates, as Open does.
+	Schema store.SchemaMode
+	// MustExist refuses a missing file instead of creating an empty database.
+	// store.SchemaRequire implies it: that mode changes nothing.
+	MustExist bool
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 	if path == "" || strings.Contains(path, "?") {
 		// The driver reads everything after a '?' as parameters.
 		return nil, fmt.Errorf("sqlite: unusable database path %q", path)
+	}
+	if o.MustExist || o.Schema == store.SchemaRequire {
+		if _, err := os.Stat(path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("sqlite: no database at %s", path)
+			}
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+		return openRetrying(ctx, path, o)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -113,14 +138,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	return openRetrying(ctx, path, o)
+}
 
+// openRetrying opens the existing file at path.
+func openRetrying(ctx context.Context, path string, o Options) (*Store, error) {
 	// Processes opening a fresh file at once race to switch it to WAL and to
 	// migrate it; SQLite answers some of those races with SQLITE_BUSY at once
 	// instead of waiting (a lock upgrade it cannot wait for without deadlocking).
 	// The loser tries again: the winner has finished or will soon.
 	deadline := time.Now().Add(busyTimeoutMillis * time.Millisecond)
 	for attempt := 0; ; attempt++ {
-		s, err := openOnce(ctx, path)
+		s, err := openOnce(ctx, path, o)
 		if err == nil || !isBusy(err) || time.Now().After(deadline) {
 			return s, err
 		}
@@ -139,7 +168,7 @@ func isBusy(err error) bool {
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
-func openOnce(ctx context.Context, path string) (*Store, error) {
+func openOnce(ctx context.Context, path string, o Options) (*Store, error) {
 	writer, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -158,7 +187,7 @@ func openOnce(ctx context.Context, path string) (*Store, error) {
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 
-	s, err := open(ctx, writer, reader)
+	s, err := open(ctx, writer, reader, o)
 	if err != nil {
 		return nil, errors.Join(err, reader.Close(), writer.Close())
 	}
@@ -183,7 +212,7 @@ func LoosePermissions(path string) []string {
 	return out
 }
 
-func open(ctx context.Context, writer, reader *sql.DB) (*Store, error) {
+func open(ctx context.Context, writer, reader *sql.DB, o Options) (*Store, error) {
 	// WAL is what lets the read pool work beside the writer; some file systems (network
 	// mounts) cannot do it, and SQLite then quietly keeps its rollback journal.
 	var mode string
@@ -202,6 +231,7 @@ func open(ctx context.Context, writer, reader *sql.DB) (*Store, error) {
 		Reader:     reader,
 		Dialect:    dialect,
 		Migrations: migrations,
+		Schema:     o.Schema,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -216,6 +246,7 @@ var dialect = sqlstore.Dialect{
 	Name:                  "sqlite",
 	Placeholder:           func(int) string { return "?" },
 	PrepareStatements:     true,
+	TableExists:           `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1`,
 	IsUniqueViolation:     hasCode(sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY),
 	IsForeignKeyViolation: hasCode(sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY),
 }

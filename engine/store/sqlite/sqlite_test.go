@@ -2,7 +2,10 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -148,31 +151,44 @@ func TestConcurrentOpenOfFreshFile(t *testing.T) {
 	}
 }
 
-func TestPingChecksSchemaVersion(t *testing.T) {
+func TestSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	s, err := sqlite.Open(t.Context(), path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
-	if err := s.Ping(t.Context()); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
+	exec(t, path, `PRAGMA user_version = 0`) // an existing, empty database file
+	conformance.RunSchemaTests(t, conformance.SchemaHarness{
+		Open: func(t *testing.T, mode store.SchemaMode) (store.Store, error) {
+			s, err := sqlite.OpenWith(t.Context(), path, sqlite.Options{Schema: mode})
+			if err != nil {
+				return nil, err // a nil *sqlite.Store would be a non-nil store.Store
+			}
+			return s, nil
+		},
+		Exec: func(t *testing.T, query string) { exec(t, path, query) },
+		Tables: func(t *testing.T) int {
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var n int
+			if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		},
+	})
+}
 
-	// A newer binary migrated the database.
-	exec(t, path, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)`)
-	if err := s.Ping(t.Context()); err == nil {
-		t.Error("Ping with a newer schema: no error")
+// Opening without migrating never creates a database.
+func TestOpenWithoutMigratingCreatesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db", "gatehouse.db")
+	for _, o := range []sqlite.Options{{Schema: store.SchemaRequire}, {Schema: store.SchemaInspect, MustExist: true}} {
+		if s, err := sqlite.OpenWith(t.Context(), path, o); err == nil {
+			s.Close()
+			t.Errorf("OpenWith(%+v) of a missing file: no error", o)
+		}
 	}
-	if s2, err := sqlite.Open(t.Context(), path); err == nil {
-		s2.Close()
-		t.Error("Open of a newer schema: no error")
-	}
-
-	// The schema is older than the binary.
-	exec(t, path, `DELETE FROM schema_migrations`)
-	if err := s.Ping(t.Context()); err == nil {
-		t.Error("Ping with an older schema: no error")
+	if _, err := os.Stat(filepath.Dir(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("opening without migrating created %s: %v", filepath.Dir(path), err)
 	}
 }
 

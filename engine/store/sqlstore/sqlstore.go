@@ -51,6 +51,9 @@ type Dialect struct {
 	// PrepareStatements makes the store prepare each statement it runs on a pool
 	// once and reuse it (see stmtCache), for drivers that do not do so themselves.
 	PrepareStatements bool
+	// TableExists counts the tables named $1 where the store keeps its own (SQLite's
+	// main database, PostgreSQL's current schema): 0 or 1.
+	TableExists string
 	// IsUniqueViolation and IsForeignKeyViolation recognise the driver's errors for a
 	// violated UNIQUE/PRIMARY KEY and FOREIGN KEY constraint.
 	IsUniqueViolation     func(error) bool
@@ -67,6 +70,9 @@ type Config struct {
 	Dialect Dialect
 	// Migrations holds the schema as files named NNNN_description.sql; see Migrate.
 	Migrations fs.FS
+	// Schema says whether New migrates the database, checks it is recent enough, or
+	// neither (store.SchemaMode).
+	Schema store.SchemaMode
 }
 
 // Store is store.Store over a database/sql database.
@@ -75,28 +81,42 @@ type Store struct {
 	// writes and reads run single statements on the writer and reader pools.
 	writes, reads *stmtCache
 	d             Dialect
+	migrations    []Migration
 	// schemaVersion is the newest migration this binary carries; Ping checks the
-	// database is at exactly this version.
+	// database is at least at this version.
 	schemaVersion int64
 }
 
 var _ store.Store = (*Store)(nil)
 
-// New brings the database's schema up to date (see Migrate) and returns a store over
-// it. The store owns the database handles from then on: Close closes them. If New
-// fails, the caller still owns them.
+// New returns a store over the database, first bringing its schema up to date (see
+// Migrate) or checking that it is, as cfg.Schema says. The store owns the database
+// handles from then on: Close closes them. If New fails, the caller still owns them.
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	if cfg.Writer == nil || cfg.Dialect.IsUniqueViolation == nil || cfg.Dialect.IsForeignKeyViolation == nil {
-		return nil, errors.New("sqlstore: Config needs Writer and Dialect.Is*Violation")
+	if cfg.Writer == nil || cfg.Dialect.IsUniqueViolation == nil || cfg.Dialect.IsForeignKeyViolation == nil || cfg.Dialect.TableExists == "" {
+		return nil, errors.New("sqlstore: Config needs Writer, Dialect.TableExists and Dialect.Is*Violation")
 	}
 	migrations, err := LoadMigrations(cfg.Migrations)
+	if err == nil {
+		migrations, err = withExtraMigrations(migrations)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := Migrate(ctx, cfg.Writer, cfg.Dialect, migrations); err != nil {
-		return nil, err
+	switch cfg.Schema {
+	case store.SchemaMigrate:
+		if _, err := Migrate(ctx, cfg.Writer, cfg.Dialect, migrations); err != nil {
+			return nil, err
+		}
+	case store.SchemaRequire:
+		if err := checkSchema(ctx, cfg.Writer, cfg.Dialect, migrations); err != nil {
+			return nil, err
+		}
+	case store.SchemaInspect:
+	default:
+		return nil, fmt.Errorf("sqlstore: unknown schema mode %d", cfg.Schema)
 	}
-	s := &Store{writer: cfg.Writer, reader: cfg.Reader, d: cfg.Dialect}
+	s := &Store{writer: cfg.Writer, reader: cfg.Reader, d: cfg.Dialect, migrations: migrations}
 	if s.reader == nil {
 		s.reader = s.writer
 	}
@@ -111,19 +131,30 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Ping checks that the database answers and that its schema is at the version this
-// binary expects — not older (migrations failed or were rolled back) nor newer (a
-// newer binary migrated it; this one would misread it).
+// Ping checks that the database answers and that its schema is at least at the
+// version this binary needs. A newer schema is fine: migrations only add (see
+// Migrate), so an old node keeps serving while a newer release rolls in.
 func (s *Store) Ping(ctx context.Context) error {
 	var version int64
 	err := s.reads.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version)
 	if err != nil {
 		return fmt.Errorf("sqlstore: ping %s: %w", s.d.Name, err)
 	}
-	if version != s.schemaVersion {
-		return fmt.Errorf("sqlstore: %s schema is at version %d, this binary expects %d", s.d.Name, version, s.schemaVersion)
+	if version < s.schemaVersion {
+		return fmt.Errorf("sqlstore: %s schema is at version %d, older than the %d this binary needs: %w", s.d.Name, version, s.schemaVersion, store.ErrSchemaBehind)
 	}
 	return nil
+}
+
+// SchemaStatus reports the database's schema against this binary's migrations.
+func (s *Store) SchemaStatus(ctx context.Context) (store.SchemaStatus, error) {
+	return Status(ctx, s.writer, s.d, s.migrations)
+}
+
+// Migrate applies this binary's migrations the database lacks (see the function
+// Migrate).
+func (s *Store) Migrate(ctx context.Context) ([]store.Migration, error) {
+	return Migrate(ctx, s.writer, s.d, s.migrations)
 }
 
 // Close closes the database handles.
