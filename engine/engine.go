@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
@@ -23,6 +24,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/hosted"
 	"github.com/gatehouse-id/gatehouse/engine/idxserver"
 	"github.com/gatehouse-id/gatehouse/engine/keyseal"
+	"github.com/gatehouse-id/gatehouse/engine/logctx"
 	"github.com/gatehouse-id/gatehouse/engine/messaging"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
@@ -63,6 +65,8 @@ type Engine struct {
 	metrics *metrics.Metrics
 	now     func() time.Time
 	log     *slog.Logger
+	// draining makes /readyz fail while the engine still serves (Drain).
+	draining *atomic.Bool
 }
 
 // New wires the engine. It reads or creates the signing key and the one-time-code
@@ -77,6 +81,8 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	// Lines logged with a request's context carry its request_id (logctx).
+	d.Log = logctx.Logger(d.Log)
 	if d.Sender == nil {
 		out := d.DevOut
 		if out == nil {
@@ -117,6 +123,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	hasher.SetQueueShare(cfg.RateLimits.HashQueueShare)
 	limiter := throttle.New(d.Store, now)
 	m := metrics.New(func() float64 { return float64(hasher.QueueLength()) }, func() float64 { return float64(hasher.InFlight()) })
+	m.WatchOutbox(outboxBacklog(d.Store, now, d.Log))
 	worker := &messaging.Worker{
 		Store: d.Store, Sender: d.Sender, Now: now, Log: d.Log,
 		MaxDeliveryTime: cfg.Messaging.MaxDeliveryTime, OnResult: m.Delivery,
@@ -194,10 +201,16 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	draining := new(atomic.Bool)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "shutting down\n")
+			return
+		}
 		if err := d.Store.Ping(r.Context()); err != nil {
-			d.Log.Warn("readyz: store not ready", "err", err)
+			d.Log.WarnContext(r.Context(), "readyz: store not ready", "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = io.WriteString(w, "store not ready\n")
 			return
@@ -210,11 +223,26 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	if cfg.MetricsListen == "" {
 		mux.Handle("GET /metrics", m.Handler())
 	}
-	e := &Engine{cfg: cfg, store: d.Store, worker: worker, hasher: hasher, metrics: m, now: now, log: d.Log}
+	e := &Engine{cfg: cfg, store: d.Store, worker: worker, hasher: hasher, metrics: m, now: now, log: d.Log, draining: draining}
 	mux.Handle(fallbackPattern, unmatched(mux))
 	e.handler = withMiddleware(limitRequests(mux, cfg.Issuer, requestsPerIP, limiter, m, now), cfg.CORS.AllowedOrigins, d.Log, m, clientIPResolver(cfg.Server.TrustedProxies))
 	self = e.handler
 	return e, nil
+}
+
+// outboxBacklog reads the outbox gauges from the store at each scrape.
+func outboxBacklog(st store.OutboxStore, now func() time.Time, log *slog.Logger) metrics.OutboxReader {
+	return func(ctx context.Context) (int64, time.Duration, error) {
+		b, err := st.OutboxBacklog(ctx)
+		if err != nil {
+			log.Warn("metrics: reading the outbox backlog", "err", err)
+			return 0, 0, err
+		}
+		if b.Pending == 0 || b.Oldest.IsZero() {
+			return b.Pending, 0, nil
+		}
+		return b.Pending, now().Sub(b.Oldest), nil
+	}
 }
 
 // limitsFrom gathers the sign-in's abuse limits from the configuration.
@@ -296,13 +324,25 @@ func (e *Engine) Handler() http.Handler { return e.handler }
 // when the configuration's metrics_listen names one.
 func (e *Engine) MetricsHandler() http.Handler { return e.metrics.Handler() }
 
+// Drain makes /readyz answer 503 from now on, while every other endpoint keeps
+// working: the first step of a graceful shutdown, so that load balancers stop
+// sending requests before the listener closes.
+func (e *Engine) Drain() { e.draining.Store(true) }
+
 // Hasher is the engine's password hasher; the CLI uses it to set passwords.
 func (e *Engine) Hasher() *password.Hasher { return e.hasher }
 
 // Run does the background work until ctx ends: delivering queued messages and
-// deleting expired records every five minutes.
+// deleting expired records every rate_limits.gc_interval. It returns once the
+// delivery worker has stopped.
 func (e *Engine) Run(ctx context.Context) {
-	go e.worker.Run(ctx)
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		e.worker.Run(ctx)
+	}()
+	// Return only once the worker has finished its deliveries in progress.
+	defer func() { <-workerDone }()
 	t := time.NewTicker(e.cfg.RateLimits.GCInterval)
 	defer t.Stop()
 	for {

@@ -14,16 +14,18 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/clientip"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/idxserver"
+	"github.com/gatehouse-id/gatehouse/engine/logctx"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 )
 
-// withMiddleware wraps the engine's mux: panic recovery, the client IP (in the
-// request context, for every handler and the access log), request ids and access
-// logs, security headers, and CORS for browser clients.
+// withMiddleware wraps the engine's mux: request ids (in the request context, for
+// every log line), panic recovery, the client IP (in the request context, for every
+// handler and the access log), access logs, security headers, and CORS for browser
+// clients.
 func withMiddleware(h http.Handler, origins []string, log *slog.Logger, m *metrics.Metrics, ips *clientip.Resolver) http.Handler {
-	return recoverPanics(ips.Middleware(logRequests(securityHeaders(cors(h, origins)), log, m)), log)
+	return requestIDs(recoverPanics(ips.Middleware(logRequests(securityHeaders(cors(h, origins)), log, m)), log))
 }
 
 // clientIPResolver trusts the configured server.trusted_proxies. Validation has
@@ -47,7 +49,7 @@ func recoverPanics(h http.Handler, log *slog.Logger) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusInternalServerError)
 				_, _ = w.Write([]byte(`{"error":"server_error","error_description":"internal error"}` + "\n"))
@@ -81,20 +83,42 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// requestIDPattern is what an incoming X-Request-Id must look like to be kept:
+// short, and nothing a log reader or a header could misread.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// logRequests writes one access-log line per request with a request id (taken from
-// X-Request-Id when it is sane). It logs the path but never the query string: token
-// requests from the Go IDX SDK carry the interaction code and client secret there,
-// and logout carries an ID token.
+// probePaths are the health checks and the metrics scrape: load balancers and
+// Prometheus call them every few seconds, so their access-log lines are DEBUG.
+var probePaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// requestIDs gives each request an id — X-Request-Id when the client sent a sane
+// one, else a new one — sends it back in X-Request-Id, and puts it in the request's
+// context: every log line logged with that context carries it as request_id (see
+// engine/logctx). A request the engine makes to itself (the hosted pages call the
+// IDX API in process) keeps its caller's id.
+func requestIDs(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := logctx.RequestID(r.Context())
+		if id == "" {
+			id = r.Header.Get("X-Request-Id")
+			if !requestIDPattern.MatchString(id) {
+				id = opaque.New(12)
+			}
+			r = r.WithContext(logctx.WithRequestID(r.Context(), id))
+		}
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// logRequests writes one access-log line per request, with the request id from its
+// context. It logs the path but never the query string: token requests from the Go
+// IDX SDK carry the interaction code and client secret there, and logout carries an
+// ID token.
 func logRequests(h http.Handler, log *slog.Logger, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !requestIDPattern.MatchString(id) {
-			id = opaque.New(12)
-		}
-		w.Header().Set("X-Request-Id", id)
+		ctx := r.Context()
 		rec := &statusRecorder{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
 		if rec.status == 0 {
@@ -105,14 +129,22 @@ func logRequests(h http.Handler, log *slog.Logger, m *metrics.Metrics) http.Hand
 		// label, unlike the raw path.
 		m.Request(r.Pattern, rec.status, elapsed)
 		level := slog.LevelInfo
-		if rec.status >= 500 {
+		switch {
+		case probePaths[r.URL.Path]:
+			// Even a failing probe: /readyz answers 503 all through a shutdown's
+			// drain, and logs why it fails itself when the store is the cause.
+			level = slog.LevelDebug
+		case rec.status >= 500:
 			level = slog.LevelError
 		}
+		if !log.Enabled(ctx, level) {
+			return
+		}
 		ip := ""
-		if a := clientip.From(r.Context()); a.IsValid() {
+		if a := clientip.From(ctx); a.IsValid() {
 			ip = a.String()
 		}
-		log.Log(r.Context(), level, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+		log.Log(ctx, level, "http request", "method", r.Method, "path", r.URL.Path,
 			"client_ip", ip, "status", rec.status, "bytes", rec.bytes, "duration_ms", float64(elapsed.Microseconds())/1000)
 	})
 }

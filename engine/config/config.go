@@ -77,6 +77,10 @@ type Server struct {
 	// servers whose X-Forwarded-For the engine believes. The client IP is the
 	// last address in X-Forwarded-For that is not one of them.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ShutdownDrain is how long serve keeps answering after SIGTERM or SIGINT with
+	// /readyz already failing, so that load balancers stop sending new requests
+	// before the listener closes.
+	ShutdownDrain time.Duration `yaml:"shutdown_drain"`
 }
 
 // RateLimits are the per-client-IP request limits and the caps on open sign-ins.
@@ -350,6 +354,7 @@ func Defaults() Config {
 		Listen:      "127.0.0.1:8080",
 		LogLevel:    "info",
 		ProductName: "Gatehouse",
+		Server:      Server{ShutdownDrain: 5 * time.Second},
 		PasswordHashing: PasswordHashing{
 			MemoryKiB: 19 * 1024, Iterations: 2, Parallelism: 1,
 		},
@@ -516,6 +521,7 @@ func (c *Config) validate(add func(string, ...any)) {
 			add("server.trusted_proxies[%d]: %v", i, err)
 		}
 	}
+	checkDuration(add, "server.shutdown_drain", c.Server.ShutdownDrain, 0, 5*time.Minute)
 	rl := c.RateLimits
 	checkCount(add, "rate_limits.requests_per_ip_per_minute", rl.RequestsPerIPPerMinute, 10, 10_000_000)
 	checkCount(add, "rate_limits.transactions_per_ip", rl.TransactionsPerIP, 1, 10_000_000)

@@ -187,7 +187,7 @@ func (p *Pages) Register(mux *http.ServeMux) {
 func (p *Pages) Start(w http.ResponseWriter, r *http.Request, s Start) {
 	setSecurityHeaders(w)
 	if s.InteractionHandle == "" || s.ClientID == "" {
-		p.log.Error("hosted: Start without an interaction handle or client id")
+		p.log.ErrorContext(r.Context(), "hosted: Start without an interaction handle or client id")
 		p.message(w, http.StatusInternalServerError, "We can't sign you in right now",
 			"Something went wrong on our side. Go back to the application and try again.", "")
 		return
@@ -198,7 +198,7 @@ func (p *Pages) Start(w http.ResponseWriter, r *http.Request, s Start) {
 	}
 	st := &signIn{ID: newID(), Handle: s.InteractionHandle, ClientID: s.ClientID, LoginHint: hint}
 	if err := p.jar.write(w, st); err != nil {
-		p.log.Error("hosted: sealing the sign-in cookie", "err", err)
+		p.log.ErrorContext(r.Context(), "hosted: sealing the sign-in cookie", "err", err)
 		p.message(w, http.StatusInternalServerError, "We can't sign you in right now",
 			"Something went wrong on our side. Go back to the application and try again.", "")
 		return
@@ -280,9 +280,9 @@ func (p *Pages) load(w http.ResponseWriter, r *http.Request) (*signIn, bool) {
 }
 
 // save writes the cookie; on failure it answers the request.
-func (p *Pages) save(w http.ResponseWriter, s *signIn) bool {
+func (p *Pages) save(w http.ResponseWriter, r *http.Request, s *signIn) bool {
 	if err := p.jar.write(w, s); err != nil {
-		p.log.Error("hosted: sealing the sign-in cookie", "err", err)
+		p.log.ErrorContext(r.Context(), "hosted: sealing the sign-in cookie", "err", err)
 		p.message(w, http.StatusInternalServerError, "We can't sign you in right now",
 			"Something went wrong on our side. Wait a moment and try again.", pathPage)
 		return false

@@ -126,7 +126,7 @@ func (p *Pages) renderStepStatus(w http.ResponseWriter, r *http.Request, s *sign
 	step := tx.NextStep
 	v := &view{Errors: errs, Username: s.Username, Notice: s.Notice, CSRF: p.jar.csrfToken(s)}
 	s.Notice = nil
-	if !p.save(w, s) {
+	if !p.save(w, r, s) {
 		return
 	}
 	if kept != nil {

@@ -89,7 +89,7 @@ func (p *Pages) done(w http.ResponseWriter, r *http.Request, s *signIn) {
 	}
 	tx, err := p.proceed(w, r, s, idx.Options{})
 	if err != nil {
-		p.failed(w, kindAny, err)
+		p.failed(w, r, kindAny, err)
 		return
 	}
 	switch tx.Status {
@@ -217,7 +217,7 @@ func (p *Pages) resend(w http.ResponseWriter, r *http.Request, s *signIn) {
 	}
 	c, err := p.client(s)
 	if err != nil {
-		p.failed(w, kindCode, err)
+		p.failed(w, r, kindCode, err)
 		return
 	}
 	tx, err := c.Resend(p.withBrowser(w, r), c.ResumeState(s.Handle))
@@ -281,10 +281,10 @@ func (p *Pages) cancel(w http.ResponseWriter, r *http.Request, s *signIn) {
 	if c, err := p.client(s); err == nil {
 		// Best effort: the engine ends the transaction on its own anyway.
 		if _, err := c.Cancel(p.withBrowser(w, r), c.ResumeState(s.Handle)); err != nil && !errors.Is(err, idx.ErrActionUnavailable) {
-			p.log.Warn("hosted: cancelling the sign-in at the engine", "err", err)
+			p.log.WarnContext(r.Context(), "hosted: cancelling the sign-in at the engine", "err", err)
 		}
 	}
-	p.end(w, s, errAccessDenied, "The user cancelled the sign-in.")
+	p.end(w, r, s, errAccessDenied, "The user cancelled the sign-in.")
 }
 
 // noteCodeSent records a code just sent by method m.
@@ -309,23 +309,23 @@ func (p *Pages) resendWait(s *signIn) time.Duration {
 // sign-in is over.
 func (p *Pages) follow(w http.ResponseWriter, r *http.Request, s *signIn, here string, tx *idx.Transaction, err error, kept *inputKept) {
 	if err != nil {
-		p.failed(w, here, err)
+		p.failed(w, r, here, err)
 		return
 	}
 	switch tx.Status {
 	case idx.StatusSuccess:
 		// Complete is called from GET /signin/done, which re-reads the code.
 		s.Notice = nil
-		if p.save(w, s) {
+		if p.save(w, r, s) {
 			p.continuePage(w, s)
 		}
 		return
 	case idx.StatusCanceled:
-		p.end(w, s, errAccessDenied, "The sign-in was cancelled.")
+		p.end(w, r, s, errAccessDenied, "The sign-in was cancelled.")
 		return
 	case idx.StatusTerminal:
 		if !p.transient(w, tx) {
-			p.end(w, s, errAccessDenied, endText(tx))
+			p.end(w, r, s, errAccessDenied, endText(tx))
 		}
 		return
 	}
@@ -360,17 +360,17 @@ func (p *Pages) moveOn(w http.ResponseWriter, r *http.Request, s *signIn, n *not
 	if n != nil {
 		s.Notice = n
 	}
-	if p.save(w, s) {
+	if p.save(w, r, s) {
 		http.Redirect(w, r, pathPage, http.StatusSeeOther)
 	}
 }
 
 // end records how the sign-in ended and shows the continue page, which
 // takes the browser to /signin/done and so to Abort.
-func (p *Pages) end(w http.ResponseWriter, s *signIn, code, description string) {
+func (p *Pages) end(w http.ResponseWriter, r *http.Request, s *signIn, code, description string) {
 	s.Ended = &ending{Code: code, Description: description}
 	s.Notice = nil
-	if p.save(w, s) {
+	if p.save(w, r, s) {
 		p.continuePage(w, s)
 	}
 }
@@ -414,7 +414,7 @@ func endText(tx *idx.Transaction) string {
 // failed answers an SDK call that failed as a call (not a user's mistake):
 // a refused request with the engine's wait, else a page saying to try
 // again. The transaction is kept.
-func (p *Pages) failed(w http.ResponseWriter, here string, err error) {
+func (p *Pages) failed(w http.ResponseWriter, r *http.Request, here string, err error) {
 	if wait, ok := idx.RateLimited(err); ok {
 		text := "The sign-in service is getting too many requests from your network. Wait a moment, then try again."
 		if wait > 0 {
@@ -424,7 +424,7 @@ func (p *Pages) failed(w http.ResponseWriter, here string, err error) {
 		p.message(w, http.StatusTooManyRequests, "Too many requests", text, pathPage)
 		return
 	}
-	p.log.Error("hosted: sign-in call failed", "page", here, "err", err)
+	p.log.ErrorContext(r.Context(), "hosted: sign-in call failed", "page", here, "err", err)
 	p.message(w, http.StatusBadGateway, "We can't sign you in right now",
 		"The sign-in service didn't answer as expected. Wait a moment, then try again.", pathPage)
 }

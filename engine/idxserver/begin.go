@@ -40,11 +40,11 @@ func (s *Server) Start(ctx context.Context, b Begin) (handle string, refused *th
 	} {
 		d, err := s.limiter.Take(ctx, c.key, throttle.Limit{Max: c.max, Window: s.settings.TransactionTTL})
 		if err != nil {
-			s.log.Error("interact: checking the sign-in limits", "err", err)
+			s.log.ErrorContext(ctx, "interact: checking the sign-in limits", "err", err)
 			return "", nil, err
 		}
 		if !d.Allowed {
-			s.log.Warn("interact refused: too many open sign-ins", "limit", c.limit, "client_id", b.Client.ID)
+			s.log.WarnContext(ctx, "interact refused: too many open sign-ins", "limit", c.limit, "client_id", b.Client.ID)
 			s.metrics.RateLimited(c.limit)
 			return "", &d, nil
 		}
@@ -70,10 +70,10 @@ func (s *Server) Start(ctx context.Context, b Begin) (handle string, refused *th
 		ExpiresAt:             now.Add(s.settings.TransactionTTL),
 	}
 	if err := s.store.CreateTransaction(ctx, tx); err != nil {
-		s.log.Error("interact: storing the transaction", "err", err)
+		s.log.ErrorContext(ctx, "interact: storing the transaction", "err", err)
 		return "", nil, err
 	}
-	s.log.Info("sign-in started", "transaction", tx.ID, "client_id", b.Client.ID)
+	s.log.InfoContext(ctx, "sign-in started", "transaction", tx.ID, "client_id", b.Client.ID)
 	s.metrics.SignIn(metrics.SignInStarted)
 	return handle, nil, nil
 }

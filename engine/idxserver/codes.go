@@ -19,30 +19,30 @@ import (
 // nothing. Sends to a user's verified number are counted on keys only that user's
 // sign-ins touch (see docs/security.md, "isolation"). It answers the client itself
 // when it returns false.
-func (s *Server) sendCode(w http.ResponseWriter, r *http.Request, v *view, number, method string, verified bool) (string, bool) {
+func (s *Server) sendCode(w http.ResponseWriter, r *http.Request, v *view, number, method string, verified bool) (queuedCode, bool) {
 	ctx := r.Context()
 	now := s.now()
 	lock, err := s.store.GetThrottle(ctx, throttle.PhoneAttempts(v.tx.UserID).String())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.serverError(w, "reading the phone lockout", err)
-		return "", false
+		s.serverError(ctx, w, "reading the phone lockout", err)
+		return queuedCode{}, false
 	}
 	if now.Before(lock.BlockedUntil) {
 		s.fail(w, http.StatusTooManyRequests, v, msgFactorLocked(lock.BlockedUntil, now))
-		return "", false
+		return queuedCode{}, false
 	}
 	if err := s.limits.Regions.Check(number); err != nil {
-		s.refuseSend(w, v, method, RefusedRegion, throttle.Decision{}, msgRegionRefused)
-		return "", false
+		s.refuseSend(w, r, v, method, RefusedRegion, throttle.Decision{}, msgRegionRefused)
+		return queuedCode{}, false
 	}
 	reqs, ok := s.sendBudgets(w, r, v, number, verified)
 	if !ok {
-		return "", false
+		return queuedCode{}, false
 	}
 	d, err := s.limiter.Reserve(ctx, reqs...)
 	if err != nil {
-		s.serverError(w, "checking the send limits", err)
-		return "", false
+		s.serverError(ctx, w, "checking the send limits", err)
+		return queuedCode{}, false
 	}
 	if !d.Allowed {
 		reason := refusalReason(d.Refused)
@@ -52,16 +52,16 @@ func (s *Server) sendCode(w http.ResponseWriter, r *http.Request, v *view, numbe
 			msg = msgTooManyNumbers
 		case RefusedGlobal:
 			msg = msgSendsUnavailable
-			s.log.Warn("phone circuit breaker open: codes to numbers not yet verified are refused",
+			s.log.WarnContext(ctx, "phone circuit breaker open: codes to numbers not yet verified are refused",
 				append(logAttrs(v), "max_sends_per_hour", s.limits.SendsPerHour)...)
 		}
-		s.refuseSend(w, v, method, reason, d, msg)
-		return "", false
+		s.refuseSend(w, r, v, method, reason, d, msg)
+		return queuedCode{}, false
 	}
 	code, err := phone.NewCode()
 	if err != nil {
-		s.serverError(w, "making a code", err)
-		return "", false
+		s.serverError(ctx, w, "making a code", err)
+		return queuedCode{}, false
 	}
 	id := opaque.New(16)
 	body := phone.MessageText(code, s.settings.ProductName, s.settings.CodeTTL)
@@ -72,20 +72,28 @@ func (s *Server) sendCode(w http.ResponseWriter, r *http.Request, v *view, numbe
 		ID: id, TransactionID: v.tx.ID, UserID: v.tx.UserID, Phone: number, Method: method,
 		CodeMAC: phone.CodeMAC(s.otpKey, id, code), CreatedAt: now, ExpiresAt: now.Add(s.settings.CodeTTL),
 	}
+	// The message names the sign-in and the user, so that the worker's delivery
+	// log lines can say whose code went out (or failed to) without a lookup.
 	msg := &store.Message{
-		ID: opaque.ID("msg"), ChallengeID: id, To: number, Channel: method, Body: body, Code: code,
+		ID: opaque.ID("msg"), ChallengeID: id, TransactionID: v.tx.ID, UserID: v.tx.UserID,
+		To: number, Channel: method, Body: body, Code: code,
 		Status: store.MessagePending, NextAttemptAt: now, CreatedAt: now,
 	}
 	if err := s.store.CreateChallenge(ctx, ch, msg); err != nil {
-		s.serverError(w, "storing a code", err)
-		return "", false
+		s.serverError(ctx, w, "storing a code", err)
+		return queuedCode{}, false
 	}
 	s.metrics.CodeQueued(method)
 	if s.outbox != nil {
 		s.outbox.Wake()
 	}
-	return id, true
+	return queuedCode{challengeID: id, messageID: msg.ID}, true
 }
+
+// queuedCode is a code sendCode stored and queued: its challenge, and the outbox
+// message that carries it. Log lines give the message id, so that "code queued" here
+// can be joined with the worker's "code delivered".
+type queuedCode struct{ challengeID, messageID string }
 
 // sendBudgets lists the budgets one code to number spends.
 func (s *Server) sendBudgets(w http.ResponseWriter, r *http.Request, v *view, number string, verified bool) ([]throttle.Request, bool) {
@@ -109,7 +117,7 @@ func (s *Server) sendBudgets(w http.ResponseWriter, r *http.Request, v *view, nu
 		)
 		_, known, err := s.knownSource(r.Context(), user, src)
 		if err != nil {
-			s.serverError(w, "reading the sign-in's source", err)
+			s.serverError(r.Context(), w, "reading the sign-in's source", err)
 			return nil, false
 		}
 		ipMax := l.SendsPerIPPerHour
@@ -132,7 +140,7 @@ func (s *Server) sendBudgets(w http.ResponseWriter, r *http.Request, v *view, nu
 	// the mark that it was tried is kept only if the send goes ahead.
 	seen := throttle.NumberSeenOnTransaction(tx, number)
 	if n, _, err := s.limiter.Count(r.Context(), seen, throttle.Limit{Max: unbounded, Window: st.TransactionTTL}); err != nil {
-		s.serverError(w, "reading the numbers tried", err)
+		s.serverError(r.Context(), w, "reading the numbers tried", err)
 		return nil, false
 	} else if n == 0 {
 		reqs = append(reqs,
@@ -144,8 +152,8 @@ func (s *Server) sendBudgets(w http.ResponseWriter, r *http.Request, v *view, nu
 }
 
 // refuseSend answers a send that a limit refused, counting it by reason.
-func (s *Server) refuseSend(w http.ResponseWriter, v *view, method, reason string, d throttle.Decision, msg Message) {
-	s.log.Info("code not sent: "+reason+" limit", append(logAttrs(v), "method", method, "reason", reason)...)
+func (s *Server) refuseSend(w http.ResponseWriter, r *http.Request, v *view, method, reason string, d throttle.Decision, msg Message) {
+	s.log.InfoContext(r.Context(), "code not sent: "+reason+" limit", append(logAttrs(v), "method", method, "reason", reason)...)
 	s.metrics.SendRefused(reason)
 	s.limited(w, v, d, msg)
 }

@@ -98,11 +98,11 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 			if err == nil {
 				encoded = cred.Hash
 			} else if !errors.Is(err, store.ErrNotFound) {
-				s.serverError(w, "loading a password", err)
+				s.serverError(ctx, w, "loading a password", err)
 				return
 			}
 		case !errors.Is(err, store.ErrNotFound):
-			s.serverError(w, "loading a user", err)
+			s.serverError(ctx, w, "loading a user", err)
 			return
 		}
 	}
@@ -120,7 +120,7 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 			srcKey, known = k, true
 		}
 		if err != nil {
-			s.serverError(w, "reading the sign-in's source", err)
+			s.serverError(ctx, w, "reading the sign-in's source", err)
 			return
 		}
 	}
@@ -133,13 +133,13 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := s.limiter.Reserve(ctx, budgets...)
 	if err != nil {
-		s.serverError(w, "checking the password limits", err)
+		s.serverError(ctx, w, "checking the password limits", err)
 		return
 	}
 	if !d.Allowed {
 		limit := map[throttle.Kind]string{throttle.KindIdentifyOnTx: "identify_per_transaction",
 			throttle.KindPasswordSource: "password_source", throttle.KindPasswordUnknown: "password_unknown_sources"}[d.Refused.Kind()]
-		s.log.Warn("sign-in refused: password check limit", append(logAttrs(v), "limit", limit, "known_source", known)...)
+		s.log.WarnContext(ctx, "sign-in refused: password check limit", append(logAttrs(v), "limit", limit, "known_source", known)...)
 		s.metrics.SignIn(metrics.SignInRateLimited)
 		s.metrics.RateLimited(limit)
 		s.limited(w, v, d, msgTooManyRequests)
@@ -148,14 +148,14 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	result, err := s.hasher.VerifyAs(ctx, src.ip, encoded, passcode)
 	switch {
 	case errors.Is(err, password.ErrBusy):
-		s.log.Warn("sign-in refused: password hashing queue full", logAttrs(v)...)
+		s.log.WarnContext(ctx, "sign-in refused: password hashing queue full", logAttrs(v)...)
 		s.metrics.SignIn(metrics.SignInRateLimited)
 		s.metrics.RateLimited("hash_queue")
 		w.Header().Set("Retry-After", "1")
 		s.fail(w, http.StatusTooManyRequests, v, msgTooManyRequests)
 		return
 	case err != nil && !errors.Is(err, password.ErrTooLong):
-		s.serverError(w, "verifying a password", err)
+		s.serverError(ctx, w, "verifying a password", err)
 		return
 	}
 	if !result.OK || user.Disabled {
@@ -163,7 +163,7 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 		if user.ID != "" {
 			attrs = append(attrs, "user_id", user.ID)
 		}
-		s.log.Info("sign-in failed: wrong username or password", attrs...)
+		s.log.InfoContext(ctx, "sign-in failed: wrong username or password", attrs...)
 		s.metrics.SignIn(metrics.SignInPasswordFailed)
 		s.fail(w, http.StatusUnauthorized, v, msgAuthenticationFailed)
 		return
@@ -175,19 +175,19 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 		// Earlier checks from this source no longer count. (This one does, until its
 		// window ends: a delete for every sign-in would cost more than it gives.)
 		if err := s.limiter.Reset(ctx, throttle.PasswordFromSource(login, srcKey)); err != nil {
-			s.log.Error("idx: forgetting password failures", "err", err)
+			s.log.ErrorContext(ctx, "idx: forgetting password failures", "err", err)
 		}
 	}
 
 	phones, err := s.store.ListPhoneEnrollments(ctx, user.ID)
 	if err != nil {
-		s.serverError(w, "loading phones", err)
+		s.serverError(ctx, w, "loading phones", err)
 		return
 	}
 	v.user, v.phones = &user, s.policy.UsablePhones(phones)
 	decision := s.policy.AfterPassword(phones)
 	if decision == policy.Deny {
-		s.log.Info("sign-in denied: the policy needs a phone and enrollment is off", "transaction", v.tx.ID, "user_id", user.ID)
+		s.log.InfoContext(ctx, "sign-in denied: the policy needs a phone and enrollment is off", "transaction", v.tx.ID, "user_id", user.ID)
 		s.metrics.SignIn(metrics.SignInDenied)
 		s.write(w, http.StatusForbidden, Response{Version: idxVersion, StateHandle: v.stateHandle,
 			ExpiresAt: formatExpiry(v.tx.ExpiresAt), Intent: "LOGIN", Messages: list(msgAccessDenied)})
@@ -206,7 +206,7 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	s.log.Info("password verified", logAttrs(v)...)
+	s.log.InfoContext(ctx, "password verified", logAttrs(v)...)
 	if decision == policy.Done {
 		s.complete(w, r, v, "")
 		return
@@ -222,7 +222,7 @@ func (s *Server) rehash(userID, pw string) {
 		err = s.store.SetPassword(ctx, store.PasswordCredential{UserID: userID, Hash: h, UpdatedAt: s.now()})
 	}
 	if err != nil {
-		s.log.Warn("re-hashing a password with the current parameters failed", "user_id", userID, "err", err)
+		s.log.WarnContext(ctx, "re-hashing a password with the current parameters failed", "user_id", userID, "err", err)
 	}
 }
 
@@ -272,15 +272,15 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, v, msgMethodUnavailable)
 		return
 	}
-	chID, ok := s.sendCode(w, r, v, chosen.Number, a.MethodType, true)
+	queued, ok := s.sendCode(w, r, v, chosen.Number, a.MethodType, true)
 	if !ok {
 		return
 	}
 	now := s.now()
 	if s.advance(w, ctx, v, func(t *store.Transaction) {
-		t.Step, t.EnrollmentID, t.Method, t.ChallengeID, t.LastSentAt = store.StepChallenge, chosen.ID, a.MethodType, chID, now
+		t.Step, t.EnrollmentID, t.Method, t.ChallengeID, t.LastSentAt = store.StepChallenge, chosen.ID, a.MethodType, queued.challengeID, now
 	}) {
-		s.log.Info("code sent", append(logAttrs(v), "method", a.MethodType)...)
+		s.log.InfoContext(ctx, "code queued", append(logAttrs(v), "method", a.MethodType, "message_id", queued.messageID)...)
 		s.respond(w, http.StatusOK, v)
 	}
 }
@@ -348,15 +348,15 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	// A number the user has already verified is their own, not an enrollment.
 	verified := slices.ContainsFunc(v.phones, func(e store.PhoneEnrollment) bool { return e.Number == number })
-	chID, ok := s.sendCode(w, r, v, number, a.MethodType, verified)
+	queued, ok := s.sendCode(w, r, v, number, a.MethodType, verified)
 	if !ok {
 		return
 	}
 	now := s.now()
 	if s.advance(w, ctx, v, func(t *store.Transaction) {
-		t.Step, t.PendingPhone, t.Method, t.ChallengeID, t.LastSentAt = store.StepEnrollChallenge, number, a.MethodType, chID, now
+		t.Step, t.PendingPhone, t.Method, t.ChallengeID, t.LastSentAt = store.StepEnrollChallenge, number, a.MethodType, queued.challengeID, now
 	}) {
-		s.log.Info("enrollment code sent", append(logAttrs(v), "method", a.MethodType)...)
+		s.log.InfoContext(ctx, "enrollment code queued", append(logAttrs(v), "method", a.MethodType, "message_id", queued.messageID)...)
 		s.respond(w, http.StatusOK, v)
 	}
 }
@@ -404,7 +404,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.serverError(w, "counting a code attempt", err)
+		s.serverError(ctx, w, "counting a code attempt", err)
 		return
 	}
 
@@ -434,24 +434,24 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 				t.ExpiresAt = until.Add(attemptWindow)
 				return t, nil
 			}); err != nil {
-				s.serverError(w, "locking the phone factor", err)
+				s.serverError(ctx, w, "locking the phone factor", err)
 				return
 			}
 			if err := s.store.InvalidateChallenges(ctx, v.tx.ID); err != nil {
-				s.log.Error("idx: voiding codes after a lockout", "err", err)
+				s.log.ErrorContext(ctx, "idx: voiding codes after a lockout", "err", err)
 			}
-			s.log.Warn("phone factor locked after too many wrong codes", logAttrs(v)...)
+			s.log.WarnContext(ctx, "phone factor locked after too many wrong codes", logAttrs(v)...)
 			s.metrics.SignIn(metrics.SignInLocked)
 			s.fail(w, http.StatusTooManyRequests, v, msgFactorLocked(until, now))
 			return
 		}
-		s.log.Info("wrong code", append(logAttrs(v), "attempt", attempts.Count)...)
+		s.log.InfoContext(ctx, "wrong code", append(logAttrs(v), "attempt", attempts.Count)...)
 		s.metrics.SignIn(metrics.SignInCodeFailed)
 		v.passcodeMessages = []Message{msg}
 		s.respond(w, http.StatusUnauthorized, v)
 		return
 	default:
-		s.serverError(w, "checking a code", err)
+		s.serverError(ctx, w, "checking a code", err)
 		return
 	}
 	// Right code: the failure count starts again.
@@ -459,7 +459,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		t.Count = 0
 		return t, nil
 	}); err != nil {
-		s.log.Error("idx: resetting the code attempt counter", "err", err)
+		s.log.ErrorContext(ctx, "idx: resetting the code attempt counter", "err", err)
 	}
 	if v.tx.Step == store.StepEnrollChallenge {
 		// The number takes the methods the policy allows now; it was proven by one
@@ -467,10 +467,10 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		e := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: v.tx.UserID, Number: v.tx.PendingPhone,
 			SMS: s.policy.SMS, Voice: s.policy.Voice, CreatedAt: now}
 		if err := s.store.CreatePhoneEnrollment(ctx, e); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-			s.serverError(w, "storing the new phone", err)
+			s.serverError(ctx, w, "storing the new phone", err)
 			return
 		}
-		s.log.Info("phone enrolled", append(logAttrs(v), "enrollment_id", e.ID)...)
+		s.log.InfoContext(ctx, "phone enrolled", append(logAttrs(v), "enrollment_id", e.ID)...)
 	}
 	s.complete(w, r, v, v.tx.Method)
 }
@@ -499,7 +499,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, v *view, metho
 	// reaches them.
 	sess, err := s.sessions.Start(ctx, w, v.stateHandle+"|"+strconv.FormatInt(tx.AuthTime.UnixMilli(), 10), tx.UserID, tx.AuthTime, amr, tx.ClientID)
 	if err != nil {
-		s.serverError(w, "starting the session", err)
+		s.serverError(ctx, w, "starting the session", err)
 		return
 	}
 	ic := store.InteractionCode{
@@ -509,7 +509,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, v *view, metho
 		SessionID: sess.ID, GrantType: tx.GrantType,
 	}
 	if err := s.store.CreateInteractionCode(ctx, ic); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-		s.serverError(w, "storing an interaction code", err)
+		s.serverError(ctx, w, "storing an interaction code", err)
 		return
 	}
 	step := v.tx.Step
@@ -519,7 +519,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, v *view, metho
 		return
 	}
 	s.rememberSources(ctx, v.tx.UserID, s.source(w, r))
-	s.log.Info("sign-in succeeded", append(logAttrs(v), "amr", strings.Join(amr, " "))...)
+	s.log.InfoContext(ctx, "sign-in succeeded", append(logAttrs(v), "amr", strings.Join(amr, " "))...)
 	s.metrics.SignIn(metrics.SignInSucceeded)
 	s.respond(w, http.StatusOK, v)
 }
@@ -552,13 +552,13 @@ func (s *Server) handleResend(w http.ResponseWriter, r *http.Request) {
 		}
 		number = e.Number
 	}
-	chID, ok := s.sendCode(w, r, v, number, v.tx.Method, v.tx.Step == store.StepChallenge)
+	queued, ok := s.sendCode(w, r, v, number, v.tx.Method, v.tx.Step == store.StepChallenge)
 	if !ok {
 		return
 	}
 	now := s.now()
-	if s.advance(w, ctx, v, func(t *store.Transaction) { t.ChallengeID, t.LastSentAt = chID, now }) {
-		s.log.Info("code sent again", append(logAttrs(v), "method", v.tx.Method)...)
+	if s.advance(w, ctx, v, func(t *store.Transaction) { t.ChallengeID, t.LastSentAt = queued.challengeID, now }) {
+		s.log.InfoContext(ctx, "code queued again", append(logAttrs(v), "method", v.tx.Method, "message_id", queued.messageID)...)
 		s.respond(w, http.StatusOK, v)
 	}
 }
@@ -584,7 +584,7 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.store.InvalidateChallenges(ctx, v.tx.ID); err != nil {
-		s.log.Error("idx: voiding codes on cancel", "err", err)
+		s.log.ErrorContext(ctx, "idx: voiding codes on cancel", "err", err)
 	}
 	if codeHash != "" {
 		now := s.now()
@@ -595,11 +595,11 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 			return c, nil
 		})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.Error("idx: voiding the interaction code on cancel", "err", err)
+			s.log.ErrorContext(ctx, "idx: voiding the interaction code on cancel", "err", err)
 		}
 	}
 	v.user, v.phones = nil, nil
-	s.log.Info("sign-in cancelled", logAttrs(v)...)
+	s.log.InfoContext(ctx, "sign-in cancelled", logAttrs(v)...)
 	s.metrics.SignIn(metrics.SignInCancelled)
 	s.respond(w, http.StatusOK, v)
 }

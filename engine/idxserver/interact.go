@@ -52,7 +52,7 @@ func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.log.Error("interact: looking up the client", "err", err)
+		s.log.ErrorContext(r.Context(), "interact: looking up the client", "err", err)
 		oauth.WriteError(w, &oauth.Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "The server could not start the sign-in; try again."})
 		return
 	}

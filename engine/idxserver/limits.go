@@ -183,7 +183,7 @@ func (s *Server) rememberSources(ctx context.Context, userID string, src source)
 	}
 	for _, x := range srcs {
 		if err := s.limiter.Remember(ctx, userID, x, s.limits.KnownSourceLifetime); err != nil {
-			s.log.Error("idx: remembering a sign-in's source", "err", err)
+			s.log.ErrorContext(ctx, "idx: remembering a sign-in's source", "err", err)
 		}
 	}
 }

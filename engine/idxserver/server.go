@@ -251,7 +251,7 @@ func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, tx store.T
 		return nil
 	}
 	if err != nil {
-		s.serverError(w, "loading a transaction", err)
+		s.serverError(ctx, w, "loading a transaction", err)
 		return nil
 	}
 	client, err := s.clients.Lookup(ctx, tx.ClientID)
@@ -261,7 +261,7 @@ func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, tx store.T
 		return nil
 	}
 	if err != nil {
-		s.serverError(w, "loading the transaction's client", err)
+		s.serverError(ctx, w, "loading the transaction's client", err)
 		return nil
 	}
 	v := &view{tx: tx, stateHandle: stateHandle, client: client}
@@ -270,7 +270,7 @@ func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, tx store.T
 		// next poll or answer instead of leaving them waiting.
 		msgs, err := s.store.ListMessages(ctx, store.MessageFilter{ChallengeID: tx.ChallengeID, Limit: 1})
 		if err != nil {
-			s.serverError(w, "loading the code's message", err)
+			s.serverError(ctx, w, "loading the code's message", err)
 			return nil
 		}
 		if len(msgs) == 1 && msgs[0].Status == store.MessageFailed {
@@ -283,7 +283,7 @@ func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, tx store.T
 				s.write(w, http.StatusUnauthorized, expiredResponse()) // the user was deleted
 				return nil
 			}
-			s.serverError(w, "loading the user", err)
+			s.serverError(ctx, w, "loading the user", err)
 			return nil
 		}
 	}
@@ -317,8 +317,8 @@ func (s *Server) write(w http.ResponseWriter, status int, resp Response) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-func (s *Server) serverError(w http.ResponseWriter, doing string, err error) {
-	s.log.Error("idx: "+doing, "err", err)
+func (s *Server) serverError(ctx context.Context, w http.ResponseWriter, doing string, err error) {
+	s.log.ErrorContext(ctx, "idx: "+doing, "err", err)
 	s.write(w, http.StatusInternalServerError, bareResponse(msgServerError))
 }
 
@@ -365,7 +365,7 @@ func (s *Server) advanceIf(w http.ResponseWriter, ctx context.Context, v *view, 
 		s.write(w, http.StatusUnauthorized, expiredResponse())
 		return false
 	case err != nil:
-		s.serverError(w, "updating a transaction", err)
+		s.serverError(ctx, w, "updating a transaction", err)
 		return false
 	}
 	v.tx = tx

@@ -158,16 +158,29 @@ func (w *Worker) deliver(ctx context.Context, m store.Message) {
 		}
 		return cur, nil
 	})
+	// Each line names the message (joined with the engine's "code queued" line by
+	// message_id), and the sign-in and user it is for.
+	attrs := []any{"message_id", m.ID, "channel", m.Channel, "attempt", m.Attempts}
+	if m.TransactionID != "" {
+		attrs = append(attrs, "transaction", m.TransactionID)
+	}
+	if m.UserID != "" {
+		attrs = append(attrs, "user_id", m.UserID)
+	}
 	if uerr != nil {
-		w.Log.Error("outbox: recording delivery failed", "message_id", m.ID, "err", uerr)
+		w.Log.Error("outbox: recording delivery failed", append(attrs, "err", uerr)...)
 	}
 	switch outcome {
 	case "sent":
-		w.Log.Info("outbox: message sent", "message_id", m.ID, "channel", m.Channel, "attempt", m.Attempts)
+		msg := "code delivered"
+		if m.Channel == ChannelBackchannelLogout {
+			msg = "back-channel logout delivered"
+		}
+		w.Log.Info(msg, append(attrs, "provider_id", providerID)...)
 	case "retry":
-		w.Log.Warn("outbox: delivery failed, will retry", "message_id", m.ID, "channel", m.Channel, "attempt", m.Attempts, "err", err)
+		w.Log.Warn("outbox: delivery failed, will retry", append(attrs, "err", err)...)
 	case "failed":
-		w.Log.Error("outbox: delivery given up", "message_id", m.ID, "channel", m.Channel, "attempt", m.Attempts, "err", err)
+		w.Log.Error("outbox: delivery given up", append(attrs, "err", err)...)
 	}
 	if w.OnResult != nil {
 		w.OnResult(m.Channel, outcome)

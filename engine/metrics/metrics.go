@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -157,4 +158,46 @@ func (m *Metrics) RateLimited(limit string) {
 	if m != nil {
 		m.limited.WithLabelValues(limit).Inc()
 	}
+}
+
+// OutboxReader reads the outbox backlog: how many messages are not yet delivered
+// and how old the oldest of them is (0 when there are none). It logs its own
+// errors.
+type OutboxReader func(ctx context.Context) (pending int64, oldestAge time.Duration, err error)
+
+// outboxScrapeTimeout bounds the store query one scrape makes.
+const outboxScrapeTimeout = 2 * time.Second
+
+// WatchOutbox adds gatehouse_outbox_pending and gatehouse_outbox_oldest_age_seconds,
+// read with read at every scrape. A scrape whose read fails leaves both out, rather
+// than report a backlog that may be wrong.
+func (m *Metrics) WatchOutbox(read OutboxReader) {
+	if m != nil {
+		m.registry.MustRegister(outboxCollector{read: read})
+	}
+}
+
+var (
+	outboxPendingDesc = prometheus.NewDesc("gatehouse_outbox_pending",
+		"Outbox messages (codes, back-channel logout notices) not yet delivered: pending or being sent, retries included.", nil, nil)
+	outboxOldestDesc = prometheus.NewDesc("gatehouse_outbox_oldest_age_seconds",
+		"Age of the oldest outbox message not yet delivered; 0 when there is none.", nil, nil)
+)
+
+type outboxCollector struct{ read OutboxReader }
+
+func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxPendingDesc
+	ch <- outboxOldestDesc
+}
+
+func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), outboxScrapeTimeout)
+	defer cancel()
+	pending, age, err := c.read(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(pending))
+	ch <- prometheus.MustNewConstMetric(outboxOldestDesc, prometheus.GaugeValue, max(age, 0).Seconds())
 }

@@ -79,7 +79,7 @@ func (s *Server) verifyClientAssertion(r *http.Request, c *clients.Client, raw s
 	ctx := r.Context()
 	keys, err := s.assertionKeys(ctx, c, hdr.KeyID)
 	if err != nil {
-		s.log.Warn("client authentication: the client's keys could not be loaded", "client_id", c.ID, "err", err)
+		s.log.WarnContext(ctx, "client authentication: the client's keys could not be loaded", "client_id", c.ID, "err", err)
 		return fail("the client's keys could not be loaded.")
 	}
 	var claims assertionClaims
@@ -117,11 +117,11 @@ func (s *Server) verifyClientAssertion(r *http.Request, c *clients.Client, raw s
 	}
 	err = s.limiter.UseOnce(ctx, throttle.AssertionID(c.ID, claims.ID), claims.Expiry.Time().Add(assertionLeeway))
 	if errors.Is(err, throttle.ErrUsed) {
-		s.log.Warn("client authentication: a client assertion was replayed", "client_id", c.ID)
+		s.log.WarnContext(ctx, "client authentication: a client assertion was replayed", "client_id", c.ID)
 		return fail("the client_assertion was already used (jti).")
 	}
 	if err != nil {
-		return s.serverError("recording a client assertion", err)
+		return s.serverError(ctx, "recording a client assertion", err)
 	}
 	return nil
 }

@@ -201,12 +201,12 @@ func (s *Server) redeemCode(ctx context.Context, client *clients.Client, form ur
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, errCodeUnusable):
 		return tokenResponse{}, &Error{http.StatusBadRequest, "invalid_grant", unusable}
 	case err != nil:
-		return tokenResponse{}, s.serverError("redeeming a code", err)
+		return tokenResponse{}, s.serverError(ctx, "redeeming a code", err)
 	}
 	// The transaction is finished; its handles now answer "session expired".
 	if ic.TransactionID != "" {
 		if err := s.store.DeleteTransaction(ctx, ic.TransactionID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.Warn("token: deleting a finished transaction failed", "err", err)
+			s.log.WarnContext(ctx, "token: deleting a finished transaction failed", "err", err)
 		}
 	}
 	user, phones, e := s.loadSubject(ctx, ic.UserID)
@@ -256,15 +256,15 @@ func (s *Server) refreshTokenGrant(ctx context.Context, client *clients.Client, 
 	})
 	switch {
 	case errors.Is(err, errRefreshReused):
-		s.log.Warn("token: a rotated refresh token was presented again; revoking its family", "client_id", client.ID, "family", family)
+		s.log.WarnContext(ctx, "token: a rotated refresh token was presented again; revoking its family", "client_id", client.ID, "family", family)
 		if _, err := revokeTokens(ctx, s.store, store.RevokeFamily, family, now); err != nil {
-			return tokenResponse{}, s.serverError("revoking a refresh token family", err)
+			return tokenResponse{}, s.serverError(ctx, "revoking a refresh token family", err)
 		}
 		return tokenResponse{}, invalid
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, errCodeUnusable):
 		return tokenResponse{}, invalid
 	case err != nil:
-		return tokenResponse{}, s.serverError("using a refresh token", err)
+		return tokenResponse{}, s.serverError(ctx, "using a refresh token", err)
 	}
 	scopes := old.Scopes
 	if requested := strings.Fields(form.Get("scope")); len(requested) > 0 {
@@ -278,7 +278,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, client *clients.Client, 
 	// A revocation of its user, session or family that committed after this token
 	// was stored but missed it (it was being created then) still covers it.
 	if revoked, err := s.refreshTokenRevoked(ctx, old); err != nil {
-		return tokenResponse{}, s.serverError("checking a refresh token's revocation", err)
+		return tokenResponse{}, s.serverError(ctx, "checking a refresh token's revocation", err)
 	} else if revoked {
 		return tokenResponse{}, invalid
 	}
@@ -296,11 +296,11 @@ func (s *Server) loadSubject(ctx context.Context, userID string) (store.User, []
 		return u, nil, &Error{http.StatusBadRequest, "invalid_grant", "The user is no longer allowed to sign in."}
 	}
 	if err != nil {
-		return u, nil, s.serverError("loading a user", err)
+		return u, nil, s.serverError(ctx, "loading a user", err)
 	}
 	phones, err := s.store.ListPhoneEnrollments(ctx, userID)
 	if err != nil {
-		return u, nil, s.serverError("loading phones", err)
+		return u, nil, s.serverError(ctx, "loading phones", err)
 	}
 	return u, phones, nil
 }
@@ -316,12 +316,12 @@ func (s *Server) issue(ctx context.Context, g Grant, family string, now time.Tim
 	g.FamilyID = family // also when a refresh narrows the scopes and drops offline_access
 	at, err := s.mintAccessToken(g, now)
 	if err != nil {
-		return tokenResponse{}, s.serverError("signing an access token", err)
+		return tokenResponse{}, s.serverError(ctx, "signing an access token", err)
 	}
 	resp := tokenResponse{TokenType: "Bearer", ExpiresIn: int(g.Client.AccessTokenTTL / time.Second), AccessToken: at.Raw, Scope: strings.Join(g.Scopes, " ")}
 	if slices.Contains(g.Scopes, "openid") {
 		if resp.IDToken, err = s.mintIDToken(g, at.Raw, now); err != nil {
-			return tokenResponse{}, s.serverError("signing an ID token", err)
+			return tokenResponse{}, s.serverError(ctx, "signing an ID token", err)
 		}
 	}
 	if withRefresh {
@@ -332,15 +332,15 @@ func (s *Server) issue(ctx context.Context, g Grant, family string, now time.Tim
 			ExpiresAt: now.Add(g.Client.RefreshTokenTTL),
 		}
 		if err := s.store.CreateRefreshToken(ctx, rt); err != nil {
-			return tokenResponse{}, s.serverError("storing a refresh token", err)
+			return tokenResponse{}, s.serverError(ctx, "storing a refresh token", err)
 		}
 		resp.RefreshToken = raw
 	}
 	return resp, nil
 }
 
-func (s *Server) serverError(doing string, err error) *Error {
-	s.log.Error("oauth: "+doing, "err", err)
+func (s *Server) serverError(ctx context.Context, doing string, err error) *Error {
+	s.log.ErrorContext(ctx, "oauth: "+doing, "err", err)
 	return &Error{http.StatusInternalServerError, "server_error", "The server could not complete the request; try again."}
 }
 
@@ -361,7 +361,7 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if !errors.Is(err, errInvalidToken) && !errors.Is(err, store.ErrNotFound) {
-			s.log.Error("userinfo: store", "err", err)
+			s.log.ErrorContext(ctx, "userinfo: store", "err", err)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "The server could not complete the request; try again."})
 			return
 		}
@@ -412,7 +412,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		claims, err := s.verifyAccessToken(ctx, token, now)
 		if err == nil && (client == nil || client.ID == claims.ClientID) {
 			if err := s.store.RevokeAccessToken(ctx, claims.JTI, time.Unix(claims.Expiry, 0)); err != nil {
-				WriteError(w, s.serverError("revoking an access token", err))
+				WriteError(w, s.serverError(r.Context(), "revoking an access token", err))
 				return
 			}
 		}
@@ -421,11 +421,11 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		if err == nil && (client == nil || client.ID == rt.ClientID) {
 			// The whole family goes, with the access tokens issued from it.
 			if _, err := revokeTokens(ctx, s.store, store.RevokeFamily, rt.FamilyID, now); err != nil {
-				WriteError(w, s.serverError("revoking a refresh token", err))
+				WriteError(w, s.serverError(r.Context(), "revoking a refresh token", err))
 				return
 			}
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-			WriteError(w, s.serverError("looking up a refresh token", err))
+			WriteError(w, s.serverError(r.Context(), "looking up a refresh token", err))
 			return
 		}
 	}

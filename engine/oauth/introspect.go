@@ -58,7 +58,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		resp, err = s.introspectRefreshToken(r.Context(), client, token, s.now())
 	}
 	if err != nil {
-		WriteError(w, s.serverError("introspecting a token", err))
+		WriteError(w, s.serverError(r.Context(), "introspecting a token", err))
 		return
 	}
 	if resp == nil {

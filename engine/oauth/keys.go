@@ -104,7 +104,7 @@ func LoadKeySet(ctx context.Context, o KeySetOptions) (*KeySet, error) {
 		return nil, err
 	}
 	if n > 0 {
-		o.Log.Info("sealed signing keys stored in the clear by an older release", "keys", n)
+		o.Log.InfoContext(ctx, "sealed signing keys stored in the clear by an older release", "keys", n)
 	}
 	keys, err := o.Store.ListSigningKeys(ctx)
 	if err != nil {
@@ -281,7 +281,7 @@ func (s *KeySet) refresh(now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.reload(ctx, now); err != nil {
-		s.log.Error("reloading signing keys failed; keeping the loaded ones", "err", err)
+		s.log.ErrorContext(ctx, "reloading signing keys failed; keeping the loaded ones", "err", err)
 		s.mu.Lock()
 		s.lastReload = now // try again after another interval
 		s.mu.Unlock()
@@ -342,7 +342,7 @@ func (s *KeySet) PublicKey(ctx context.Context, kid string, now time.Time) (*rsa
 	s.lastUnknown = now
 	s.mu.Unlock()
 	if err := s.reload(ctx, now); err != nil {
-		s.log.Error("reloading signing keys failed", "err", err)
+		s.log.ErrorContext(ctx, "reloading signing keys failed", "err", err)
 		return nil, false
 	}
 	return s.lookup(kid, now)

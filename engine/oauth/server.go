@@ -244,7 +244,7 @@ func (s *Server) AuthenticateClient(r *http.Request, form url.Values, required b
 		return nil, failed
 	}
 	if err != nil {
-		return nil, s.serverError("looking up a client", err)
+		return nil, s.serverError(r.Context(), "looking up a client", err)
 	}
 	if c.Public() {
 		switch cr.method {

@@ -207,7 +207,7 @@ func (h *Handler) usableSession(r *http.Request, req authRequest, now time.Time)
 	}
 	sess, ok, err := h.o.Sessions.Current(r)
 	if err != nil {
-		h.o.Log.Error("authorize: reading the session", "err", err)
+		h.o.Log.ErrorContext(r.Context(), "authorize: reading the session", "err", err)
 		return store.Session{}, false
 	}
 	if !ok {
@@ -222,7 +222,7 @@ func (h *Handler) usableSession(r *http.Request, req authRequest, now time.Time)
 	u, err := h.o.Store.GetUser(r.Context(), sess.UserID)
 	if err != nil || u.Disabled {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			h.o.Log.Error("authorize: loading the session's user", "err", err)
+			h.o.Log.ErrorContext(r.Context(), "authorize: loading the session's user", "err", err)
 		}
 		return store.Session{}, false
 	}
@@ -234,7 +234,7 @@ func (h *Handler) issueFromSession(w http.ResponseWriter, r *http.Request, req a
 	ctx := r.Context()
 	sess, err := h.o.Sessions.Use(ctx, sess.ID, req.client.ID)
 	if err != nil {
-		h.o.Log.Error("authorize: using the session", "err", err)
+		h.o.Log.ErrorContext(ctx, "authorize: using the session", "err", err)
 		h.respondError(w, r, req, "server_error", "The server could not complete the sign-in; try again.")
 		return
 	}
@@ -246,11 +246,11 @@ func (h *Handler) issueFromSession(w http.ResponseWriter, r *http.Request, req a
 		SessionID: sess.ID, GrantType: config.GrantAuthorizationCode,
 	}
 	if err := h.o.Store.CreateInteractionCode(ctx, ic); err != nil {
-		h.o.Log.Error("authorize: storing a code", "err", err)
+		h.o.Log.ErrorContext(ctx, "authorize: storing a code", "err", err)
 		h.respondError(w, r, req, "server_error", "The server could not complete the sign-in; try again.")
 		return
 	}
-	h.o.Log.Info("signed in from the session", "client_id", req.client.ID, "session", sess.ID)
+	h.o.Log.InfoContext(ctx, "signed in from the session", "client_id", req.client.ID, "session", sess.ID)
 	h.respond(w, r, req.redirectURI, req.responseMode, url.Values{"code": {code}, "state": optional(req.state)})
 }
 
@@ -268,7 +268,7 @@ func (h *Handler) Complete(w http.ResponseWriter, r *http.Request, interactionCo
 	}
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			h.o.Log.Error("authorize: finishing a hosted sign-in", "err", err)
+			h.o.Log.ErrorContext(ctx, "authorize: finishing a hosted sign-in", "err", err)
 		}
 		h.errorPage(w, http.StatusBadRequest, "This sign-in has ended",
 			"The sign-in was already finished or has expired. Go back to the application and sign in again.")
@@ -283,14 +283,14 @@ func (h *Handler) Abort(w http.ResponseWriter, r *http.Request, interactionHandl
 	tx, err := h.o.Store.GetTransactionByInteractionHandle(r.Context(), opaque.Hash(interactionHandle))
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			h.o.Log.Error("authorize: aborting a hosted sign-in", "err", err)
+			h.o.Log.ErrorContext(r.Context(), "authorize: aborting a hosted sign-in", "err", err)
 		}
 		h.errorPage(w, http.StatusBadRequest, "This sign-in has ended",
 			"The sign-in has expired. Go back to the application and sign in again.")
 		return
 	}
 	if err := h.o.Store.DeleteTransaction(r.Context(), tx.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		h.o.Log.Warn("authorize: deleting an abandoned transaction", "err", err)
+		h.o.Log.WarnContext(r.Context(), "authorize: deleting an abandoned transaction", "err", err)
 	}
 	h.respond(w, r, tx.RedirectURI, tx.ResponseMode, url.Values{
 		"error": {errorCode}, "error_description": {description}, "state": optional(tx.State)})

@@ -49,7 +49,7 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 	cookieSession, live, err := h.o.Sessions.Current(r)
 	if err != nil {
-		h.o.Log.Error("logout: reading the session", "err", err)
+		h.o.Log.ErrorContext(ctx, "logout: reading the session", "err", err)
 		h.errorPage(w, http.StatusServiceUnavailable, "Please try again", "The server could not sign you out just now. Try again in a moment.")
 		return
 	}
@@ -72,7 +72,7 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		ended[id] = true
 		if err := h.endSession(ctx, id); err != nil {
-			h.o.Log.Error("logout: ending the session", "err", err)
+			h.o.Log.ErrorContext(ctx, "logout: ending the session", "err", err)
 			h.errorPage(w, http.StatusServiceUnavailable, "Please try again", "The server could not sign you out just now. Try again in a moment.")
 			return
 		}
@@ -104,7 +104,7 @@ func (h *Handler) endSession(ctx context.Context, id string) error {
 	if err := h.o.Revoke(ctx, id, h.o.Now()); err != nil {
 		return err
 	}
-	h.o.Log.Info("session ended", "session", id, "user_id", sess.UserID)
+	h.o.Log.InfoContext(ctx, "session ended", "session", id, "user_id", sess.UserID)
 	h.notifyClients(ctx, sess)
 	return nil
 }
@@ -122,17 +122,17 @@ func (h *Handler) notifyClients(ctx context.Context, sess store.Session) {
 		}
 		token, err := h.o.OAuth.LogoutToken(c.ID, sess.UserID, sess.ID)
 		if err != nil {
-			h.o.Log.Error("logout: signing a logout token", "client_id", c.ID, "err", err)
+			h.o.Log.ErrorContext(ctx, "logout: signing a logout token", "client_id", c.ID, "err", err)
 			continue
 		}
 		now := h.o.Now()
-		m := store.Message{ID: opaque.ID("bcl"), To: c.BackchannelLogoutURI, Channel: messaging.ChannelBackchannelLogout,
+		m := store.Message{ID: opaque.ID("bcl"), UserID: sess.UserID, To: c.BackchannelLogoutURI, Channel: messaging.ChannelBackchannelLogout,
 			Body: token, Status: store.MessagePending, NextAttemptAt: now, CreatedAt: now}
 		if err := h.o.Store.QueueMessage(ctx, m); err != nil {
-			h.o.Log.Error("logout: queueing a back-channel notice", "client_id", c.ID, "err", err)
+			h.o.Log.ErrorContext(ctx, "logout: queueing a back-channel notice", "client_id", c.ID, "err", err)
 			continue
 		}
-		h.o.Log.Info("back-channel logout queued", "client_id", c.ID, "session", sess.ID, "message_id", m.ID)
+		h.o.Log.InfoContext(ctx, "back-channel logout queued", "client_id", c.ID, "session", sess.ID, "message_id", m.ID)
 		queued = true
 	}
 	if queued && h.o.Outbox != nil {
@@ -148,7 +148,7 @@ func (h *Handler) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 		err = h.endSession(r.Context(), sess.ID)
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		h.o.Log.Error("sessions/me: ending the session", "err", err)
+		h.o.Log.ErrorContext(r.Context(), "sessions/me: ending the session", "err", err)
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}

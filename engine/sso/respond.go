@@ -52,7 +52,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, redirectURI, m
 
 // respondError redirects an error to the client.
 func (h *Handler) respondError(w http.ResponseWriter, r *http.Request, req authRequest, code, description string) {
-	h.o.Log.Info("authorize: refused", "client_id", req.client.ID, "error", code)
+	h.o.Log.InfoContext(r.Context(), "authorize: refused", "client_id", req.client.ID, "error", code)
 	h.respond(w, r, req.redirectURI, req.responseMode, url.Values{
 		"error": {code}, "error_description": {description}, "state": optional(req.state)})
 }

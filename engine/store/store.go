@@ -251,8 +251,13 @@ const (
 
 // Message is a text or call queued for delivery by the outbox.
 type Message struct {
-	ID            string
-	ChallengeID   string
+	ID          string
+	ChallengeID string
+	// TransactionID and UserID are the sign-in and the user the message is for, for
+	// the delivery log lines; either may be empty (a back-channel logout notice
+	// belongs to no sign-in).
+	TransactionID string
+	UserID        string
 	To            string // E.164
 	Channel       string // "sms" or "voice"
 	Body          string // the text sent, or read out in a call
@@ -289,6 +294,16 @@ type OutboxStore interface {
 	// logout notice), pending unless its Status says otherwise. It fails with
 	// ErrAlreadyExists on a duplicate id.
 	QueueMessage(ctx context.Context, m Message) error
+	// OutboxBacklog counts the messages not yet delivered — pending or sending,
+	// whether due or not — and returns the CreatedAt of the oldest of them (the zero
+	// time when there are none), in one indexed query.
+	OutboxBacklog(ctx context.Context) (OutboxBacklog, error)
+}
+
+// OutboxBacklog is what OutboxStore.OutboxBacklog reports.
+type OutboxBacklog struct {
+	Pending int64     // messages pending or sending
+	Oldest  time.Time // CreatedAt of the oldest of them; zero if there are none
 }
 
 // ---- tokens ----

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gatehouse-id/gatehouse/engine/logctx"
 	"github.com/gatehouse-id/gatehouse/internal/version"
 )
 
@@ -137,13 +138,25 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// newLogger returns a structured logger at level, as JSON or as text.
+// newLogger returns a structured logger at level, as JSON or as text. Timestamps
+// are in UTC whatever the host's zone, so that lines from several nodes sort and
+// compare as they are; lines logged with a request's context carry its request_id
+// (engine/logctx).
 func newLogger(w io.Writer, level string, json bool) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
-	opts := &slog.HandlerOptions{Level: l}
+	opts := &slog.HandlerOptions{Level: l, ReplaceAttr: utcTime}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if json {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logctx.Wrap(h))
+}
+
+// utcTime puts the record's time in UTC.
+func utcTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+		a.Value = slog.TimeValue(a.Value.Time().UTC())
+	}
+	return a
 }

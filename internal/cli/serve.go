@@ -11,8 +11,10 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine"
@@ -26,12 +28,21 @@ import (
 )
 
 func (e env) serve(ctx context.Context, args []string) error {
+	// SIGHUP would end the process; a service manager or a closed terminal sending
+	// it must not take the engine down. Caught from the start, logged once the
+	// logger exists.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := e.newFlagSet("serve", "serve --config FILE")
 	configPath := fs.String("config", "", "configuration file (YAML); see docs/configuration.md")
 	cfg, log, err := e.loadConfigured(fs, args, configPath)
 	if err != nil {
 		return err
 	}
+	hupCtx, stopHUP := context.WithCancel(ctx)
+	defer stopHUP()
+	go ignoreHUP(hupCtx, hup, log)
 	if err := checkExposure(cfg, log); err != nil {
 		return err
 	}
@@ -72,7 +83,21 @@ func (e env) serve(ctx context.Context, args []string) error {
 			eng.Run(ctx)
 		}
 	}
-	return serveHTTP(ctx, ln, eng.Handler(), log, background)
+	return serveHTTPWith(ctx, ln, eng.Handler(), log, background, shutdownPlan{drain: cfg.Server.ShutdownDrain, unready: eng.Drain})
+}
+
+// ignoreHUP logs each SIGHUP until ctx ends. The engine logs to standard error
+// only (no file to reopen) and reads its configuration at start only, so there is
+// nothing for SIGHUP to do.
+func ignoreHUP(ctx context.Context, hup <-chan os.Signal, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("SIGHUP received and ignored: logs go to standard error, so there is no log file to reopen, and the configuration is read only at start (restart to change it)")
+		}
+	}
 }
 
 // openConfigured is what the benchmark's engine process does first: parse its flags
@@ -254,14 +279,40 @@ func tuneGCForHashing() {
 }
 
 // serveHTTP serves h on ln until ctx ends, then stops accepting and lets in-flight
-// requests finish for up to 20 seconds. background runs beside it with the same
+// requests finish for up to shutdownTimeout. background runs beside it with the same
 // lifetime.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, background func(context.Context)) error {
+	return serveHTTPWith(ctx, ln, h, log, background, shutdownPlan{})
+}
+
+// shutdownTimeout is how long in-flight requests get to finish once the listener
+// is closed.
+const shutdownTimeout = 20 * time.Second
+
+// shutdownPlan is what happens between the end of ctx (SIGTERM or SIGINT) and the
+// closing of the listener: unready makes /readyz fail, then the server keeps
+// serving for drain, so that load balancers notice and stop sending.
+type shutdownPlan struct {
+	drain   time.Duration
+	unready func()
+}
+
+// serveHTTPWith is serveHTTP with a drain before the shutdown. Each phase is
+// logged: readiness failing and the drain, the listener closing with in-flight
+// requests finishing, background work (the delivery worker) stopping, and the end.
+// serveHTTPWith returns once background has returned.
+func serveHTTPWith(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, background func(context.Context), plan shutdownPlan) error {
 	srv := newHTTPServer(h, log)
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
+	bgDone := make(chan struct{})
 	if background != nil {
-		go background(bgCtx)
+		go func() {
+			defer close(bgDone)
+			background(bgCtx)
+		}()
+	} else {
+		close(bgDone)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -270,17 +321,37 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.L
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing in-flight requests")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	if plan.unready != nil {
+		plan.unready()
+		log.Info("shutdown: /readyz now answers 503; still serving while load balancers take this node out",
+			"drain", plan.drain.String())
+		if plan.drain > 0 {
+			t := time.NewTimer(plan.drain)
+			select {
+			case <-t.C:
+			case err := <-errc:
+				t.Stop()
+				return err
+			}
+		}
+	}
+	log.Info("shutdown: listener closed; finishing in-flight requests", "timeout", shutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
+	if err != nil {
+		log.Warn("shutdown: in-flight requests did not finish in time", "err", err)
+	}
+	log.Info("shutdown: stopping background work (message delivery, garbage collection)")
 	stopBackground()
+	<-bgDone
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	log.Info("shutdown: complete")
 	return nil
 }
 

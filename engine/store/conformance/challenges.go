@@ -384,7 +384,7 @@ func testListMessages(t *testing.T, s store.Store) {
 func testQueueMessage(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	m := newMessage("bcl-1", "", "https://rp.example.com/backchannel")
-	m.Channel, m.Body, m.Code, m.Status = "backchannel_logout", "eyJhbGciOi.logout.token", "", ""
+	m.Channel, m.Body, m.Code, m.Status, m.TransactionID = "backchannel_logout", "eyJhbGciOi.logout.token", "", "", ""
 	mustOK(t, "QueueMessage", s.QueueMessage(ctx, m))
 	got, err := s.GetMessage(ctx, "bcl-1")
 	mustOK(t, "GetMessage", err)
@@ -397,4 +397,45 @@ func testQueueMessage(t *testing.T, s store.Store) {
 	if len(claimed) != 1 || claimed[0].ID != "bcl-1" || claimed[0].Status != store.MessageSending {
 		t.Errorf("ClaimMessages after QueueMessage: %+v", claimed)
 	}
+}
+
+func testOutboxBacklog(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	got, err := s.OutboxBacklog(ctx)
+	mustOK(t, "OutboxBacklog of an empty outbox", err)
+	checkEqual(t, "OutboxBacklog of an empty outbox", got, store.OutboxBacklog{})
+
+	msg := func(id string, status store.MessageStatus, created time.Duration) store.Message {
+		m := newMessage(id, "ch-"+id, "+15555550100")
+		m.Status, m.CreatedAt, m.NextAttemptAt = status, at(created), at(time.Hour)
+		if status == store.MessageSent {
+			m.SentAt = at(created + time.Second)
+		}
+		return m
+	}
+	queue(t, s,
+		msg("sent-oldest", store.MessageSent, -time.Hour),
+		msg("failed-old", store.MessageFailed, -50*time.Minute),
+		msg("pending-later", store.MessagePending, -time.Minute), // not due yet: still counted
+		msg("sending", store.MessageSending, -10*time.Minute),
+		msg("pending-new", store.MessagePending, 0),
+	)
+	got, err = s.OutboxBacklog(ctx)
+	mustOK(t, "OutboxBacklog", err)
+	checkEqual(t, "OutboxBacklog", got, store.OutboxBacklog{Pending: 3, Oldest: at(-10 * time.Minute)})
+
+	// Delivering the oldest moves Oldest forward; delivering all empties it.
+	for _, id := range []string{"sending", "pending-later", "pending-new"} {
+		_, err := s.UpdateMessage(ctx, id, func(m store.Message) (store.Message, error) {
+			m.Status, m.SentAt = store.MessageSent, at(time.Second)
+			return m, nil
+		})
+		mustOK(t, "UpdateMessage "+id, err)
+		got, err = s.OutboxBacklog(ctx)
+		mustOK(t, "OutboxBacklog", err)
+		if id == "sending" {
+			checkEqual(t, "OutboxBacklog after the oldest was sent", got, store.OutboxBacklog{Pending: 2, Oldest: at(-time.Minute)})
+		}
+	}
+	checkEqual(t, "OutboxBacklog after every message was sent", got, store.OutboxBacklog{})
 }

@@ -65,6 +65,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UpdateMessage", testUpdateMessage},
 		{"ListMessages", testListMessages},
 		{"QueueMessage", testQueueMessage},
+		{"OutboxBacklog", testOutboxBacklog},
 
 		{"InteractionCodes", testInteractionCodes},
 		{"RefreshTokens", testRefreshTokens},

@@ -207,6 +207,8 @@ func newMessage(id, challengeID, to string) store.Message {
 	return store.Message{
 		ID:            id,
 		ChallengeID:   challengeID,
+		TransactionID: "tx-" + id,
+		UserID:        "00u-" + id,
 		To:            to,
 		Channel:       "sms",
 		Body:          "Your code is 123456 (" + id + ")",

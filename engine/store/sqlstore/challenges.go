@@ -54,8 +54,7 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, msg *sto
 		if m.Status == "" {
 			m.Status = store.MessagePending
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO outbox_messages (`+messageColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, messageArgs(m)...)
+		_, err := tx.ExecContext(ctx, insertMessage, messageArgs(m)...)
 		return err
 	})
 }
@@ -96,7 +95,11 @@ func (s *Store) InvalidateChallenges(ctx context.Context, transactionID string) 
 // messageFinishedAt) so that GarbageCollect can find messages finished long enough ago
 // with one indexed comparison.
 const messageColumns = `id, challenge_id, recipient, channel, body, code, status, attempts, next_attempt_at,
-	lease_until, provider_id, last_error, created_at, sent_at, finished_at`
+	lease_until, provider_id, last_error, created_at, sent_at, finished_at, transaction_id, user_id`
+
+// insertMessage queues one message (messageArgs).
+const insertMessage = `INSERT INTO outbox_messages (` + messageColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 
 // messageFinishedAt is when a sent or failed message was finished, as far as the
 // store can tell: SentAt if set, otherwise the latest instant the message records (a
@@ -125,7 +128,7 @@ func messageFinishedAt(m store.Message) any {
 func messageArgs(m store.Message) []any {
 	return []any{m.ID, m.ChallengeID, m.To, m.Channel, m.Body, m.Code, string(m.Status), m.Attempts,
 		millis(m.NextAttemptAt), millis(m.LeaseUntil), m.ProviderID, m.LastError, millis(m.CreatedAt), millis(m.SentAt),
-		messageFinishedAt(m)}
+		messageFinishedAt(m), m.TransactionID, m.UserID}
 }
 
 func scanMessage(row rowScanner) (store.Message, error) {
@@ -133,7 +136,7 @@ func scanMessage(row rowScanner) (store.Message, error) {
 	var finishedAt time.Time // derived, see messageFinishedAt
 	err := row.Scan(&m.ID, &m.ChallengeID, &m.To, &m.Channel, &m.Body, &m.Code, &m.Status, &m.Attempts,
 		asTime(&m.NextAttemptAt), asTime(&m.LeaseUntil), &m.ProviderID, &m.LastError, asTime(&m.CreatedAt), asTime(&m.SentAt),
-		asTime(&finishedAt))
+		asTime(&finishedAt), &m.TransactionID, &m.UserID)
 	return m, err
 }
 
@@ -187,7 +190,8 @@ func (s *Store) UpdateMessage(ctx context.Context, id string, fn func(store.Mess
 			}
 			return next, execOne(tx.ExecContext(ctx, `UPDATE outbox_messages SET challenge_id = $2, recipient = $3,
 				channel = $4, body = $5, code = $6, status = $7, attempts = $8, next_attempt_at = $9, lease_until = $10,
-				provider_id = $11, last_error = $12, created_at = $13, sent_at = $14, finished_at = $15 WHERE id = $1`,
+				provider_id = $11, last_error = $12, created_at = $13, sent_at = $14, finished_at = $15,
+				transaction_id = $16, user_id = $17 WHERE id = $1`,
 				messageArgs(next)...))
 		})
 }
@@ -220,7 +224,14 @@ func (s *Store) QueueMessage(ctx context.Context, m store.Message) error {
 	if m.Status == "" {
 		m.Status = store.MessagePending
 	}
-	_, err := s.writes.exec(ctx, `INSERT INTO outbox_messages (`+messageColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, messageArgs(m)...)
+	_, err := s.writes.exec(ctx, insertMessage, messageArgs(m)...)
 	return s.dbError(err)
+}
+
+// OutboxBacklog reads the outbox_messages_status index (status, created_at) only.
+func (s *Store) OutboxBacklog(ctx context.Context) (store.OutboxBacklog, error) {
+	var b store.OutboxBacklog
+	err := s.reads.queryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox_messages WHERE status IN ($1, $2)`,
+		string(store.MessagePending), string(store.MessageSending)).Scan(&b.Pending, asTime(&b.Oldest))
+	return b, s.dbError(err)
 }
