@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -121,9 +122,18 @@ func (w *Worker) deliver(ctx context.Context, m store.Message) {
 	if m.Channel == ChannelBackchannelLogout {
 		sender = w.Backchannel
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, w.Lease/2)
-	providerID, err := sender.Send(sendCtx, Outbound{ID: m.ID, To: m.To, Channel: m.Channel, Body: m.Body, Code: m.Code})
-	cancel()
+	var providerID string
+	var err error
+	if age := w.Now().Sub(m.CreatedAt); age > w.MaxDeliveryTime {
+		// Claimed long after it was queued — every node was down for a while, or the
+		// database was restored from a backup: the code has expired and its user has
+		// moved on, so sending it now would only confuse them (and cost money).
+		err = Permanent(fmt.Errorf("not sent: queued %s ago, past messaging.max_delivery_time", age.Round(time.Second)))
+	} else {
+		sendCtx, cancel := context.WithTimeout(ctx, w.Lease/2)
+		providerID, err = sender.Send(sendCtx, Outbound{ID: m.ID, To: m.To, Channel: m.Channel, Body: m.Body, Code: m.Code})
+		cancel()
+	}
 	now := w.Now()
 	scrub := false
 	if s, ok := sender.(ScrubbingSender); ok {

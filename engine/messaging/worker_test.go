@@ -181,3 +181,25 @@ func TestDevOutboxPrintsTheCode(t *testing.T) {
 		t.Errorf("dev outbox: %q %v %q", id, err, out.String())
 	}
 }
+
+// TestAMessageTooOldIsNeverSent: a message first claimed after max_delivery_time —
+// the engine was down, or the database was restored from a backup — fails without
+// reaching the provider.
+func TestAMessageTooOldIsNeverSent(t *testing.T) {
+	st := openStore(t)
+	clk := &clock{t: time.Now().Truncate(time.Millisecond)}
+	ids := queue(t, st, clk.Now(), 1)
+	sender := &countingSender{}
+	w := &messaging.Worker{Store: st, Sender: sender, Now: clk.Now, MaxDeliveryTime: 2 * time.Minute}
+	clk.Advance(3 * time.Minute)
+	if n, err := w.RunOnce(context.Background()); n != 1 || err != nil {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	if len(sender.sent) != 0 {
+		t.Errorf("the provider was asked to send %v", sender.sent)
+	}
+	m, _ := st.GetMessage(context.Background(), ids[0])
+	if m.Status != store.MessageFailed || m.Code != "" || !strings.Contains(m.LastError, "past messaging.max_delivery_time") {
+		t.Errorf("a stale message: %+v", m)
+	}
+}
