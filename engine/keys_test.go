@@ -9,9 +9,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
-	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,17 +107,8 @@ func rawKeyRows(t *testing.T, path string) (keys map[string][]byte, secrets map[
 
 func jwksKIDs(t *testing.T, h *enginetest.Harness) string {
 	t.Helper()
-	resp, err := http.Get(h.Issuer + "/v1/keys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		t.Fatal(err)
-	}
 	var kids []string
-	for _, k := range set.Keys {
+	for _, k := range h.JWKS(t).Keys {
 		kids = append(kids, k.KeyID)
 	}
 	return strings.Join(kids, " ")

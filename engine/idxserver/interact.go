@@ -129,17 +129,7 @@ func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(`{"interaction_handle":"` + handle + `"}` + "\n"))
 }
 
-func scopeForMessage(s string) string {
-	if len(s) > 40 {
-		s = s[:40]
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == '\'' || r == '"' || r == '\\' || r > 0x7e {
-			return -1
-		}
-		return r
-	}, s)
-}
+func scopeForMessage(s string) string { return oauth.Printable(s) }
 
 // ---- introspect ----
 

@@ -196,6 +196,20 @@ func WriteNotFound(w http.ResponseWriter) {
 }
 
 // sanitize keeps client-supplied names in error descriptions short and printable.
+// Printable keeps the printable ASCII of s but quotes and backslashes, at most 40
+// bytes: what is safe to quote back from a client's request in an error message.
+func Printable(s string) string {
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == '\'' || r == '"' || r == '\\' || r > 0x7e {
+			return -1
+		}
+		return r
+	}, s)
+}
+
 func sanitize(s string) string {
 	if len(s) > 40 {
 		s = s[:40]

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/idxserver"
+	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
@@ -109,7 +110,7 @@ func readParams(w http.ResponseWriter, r *http.Request) (url.Values, string) {
 	}
 	for k, v := range params {
 		if len(v) > 1 {
-			return nil, "The parameter '" + printable(k) + "' was given more than once."
+			return nil, "The parameter '" + oauth.Printable(k) + "' was given more than once."
 		}
 	}
 	return params, ""
@@ -153,7 +154,7 @@ func (h *Handler) checkRequest(client *clients.Client, redirectURI string, p url
 	}
 	for _, sc := range req.scopes {
 		if !client.AllowsScope(sc) {
-			return bad("invalid_scope", "The requested scope is invalid, unknown, or malformed: '"+printable(sc)+"'.")
+			return bad("invalid_scope", "The requested scope is invalid, unknown, or malformed: '"+oauth.Printable(sc)+"'.")
 		}
 	}
 	slices.Sort(req.scopes)
@@ -178,7 +179,7 @@ func (h *Handler) checkRequest(client *clients.Client, redirectURI string, p url
 		switch v {
 		case "none", "login", "consent", "select_account":
 		default:
-			return bad("invalid_request", "The prompt value '"+printable(v)+"' is not supported.")
+			return bad("invalid_request", "The prompt value '"+oauth.Printable(v)+"' is not supported.")
 		}
 	}
 	if slices.Contains(req.prompt, "none") && len(req.prompt) > 1 {
@@ -301,17 +302,4 @@ func optional(v string) []string {
 		return nil
 	}
 	return []string{v}
-}
-
-// printable keeps the printable ASCII of s, at most 40 characters, for messages.
-func printable(s string) string {
-	if len(s) > 40 {
-		s = s[:40]
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == '\'' || r == '"' || r == '\\' || r > 0x7e {
-			return -1
-		}
-		return r
-	}, s)
 }

@@ -692,7 +692,7 @@ func TestBackchannelLogoutReachesEveryClientOfTheSession(t *testing.T) {
 	if len(got) != 2 || refused != 1 {
 		t.Fatalf("back-channel notices %v after %d refusals, want one per client, the web client's after a retry", got, refused)
 	}
-	keys := jwks(t, h)
+	keys := h.JWKS(t)
 	for _, n := range got {
 		want := map[string]string{"/web/backchannel": webID, "/idx/backchannel": enginetest.ClientID}[n.path]
 		tok, err := jwt.ParseSigned(n.token, []jose.SignatureAlgorithm{jose.RS256})
@@ -709,18 +709,4 @@ func TestBackchannelLogoutReachesEveryClientOfTheSession(t *testing.T) {
 			t.Errorf("logout token for %s: %v", n.path, c)
 		}
 	}
-}
-
-func jwks(t *testing.T, h *enginetest.Harness) *jose.JSONWebKeySet {
-	t.Helper()
-	resp, err := http.Get(h.Issuer + "/v1/keys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		t.Fatal(err)
-	}
-	return &set
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -123,21 +122,6 @@ func (tr *signInTraffic) lastRefreshToken() string {
 	return tr.refresh[len(tr.refresh)-1]
 }
 
-// jwks reads the engine's published keys.
-func jwks(t *testing.T, h *enginetest.Harness) jose.JSONWebKeySet {
-	t.Helper()
-	resp, err := http.Get(h.Issuer + "/v1/keys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		t.Fatal(err)
-	}
-	return set
-}
-
 // verifiesWith checks that the JWT token was signed by a key of set.
 func verifiesWith(t *testing.T, token any, set jose.JSONWebKeySet) {
 	t.Helper()
@@ -171,7 +155,7 @@ func noRequestLimits(o enginetest.Options) enginetest.Options {
 // still works, one issued after it and a user created after it are gone.
 func checkRestored(t *testing.T, old, restored *enginetest.Harness, before map[string]any, afterRefresh, afterLogin string) {
 	t.Helper()
-	set := jwks(t, restored)
+	set := *restored.JWKS(t)
 	verifiesWith(t, before["id_token"], set)
 	verifiesWith(t, before["access_token"], set)
 	// A user who has not signed in yet: early@'s number is still inside its send
@@ -180,7 +164,7 @@ func checkRestored(t *testing.T, old, restored *enginetest.Harness, before map[s
 	if got, want := kidOf(t, tokens["id_token"]), kidOf(t, before["id_token"]); got != want {
 		t.Errorf("the restored engine signs with %s, the original signed with %s", got, want)
 	}
-	verifiesWith(t, tokens["id_token"], jwks(t, old))
+	verifiesWith(t, tokens["id_token"], *old.JWKS(t))
 	if status, body := refreshAt(t, restored, before["refresh_token"].(string)); status != http.StatusOK {
 		t.Errorf("a refresh token issued before the backup, on the restored engine: %d %v", status, body)
 	}

@@ -23,6 +23,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/config"
@@ -295,4 +297,25 @@ func NoRequestLimits(c *config.Config) {
 	c.RateLimits.RequestsPerIPPerMinute = 10_000_000
 	c.RateLimits.TransactionsPerIP = 10_000_000
 	c.RateLimits.TransactionsTotal = 100_000_000
+}
+
+// JWKS fetches the engine's published signing keys.
+func (h *Harness) JWKS(t testing.TB) *jose.JSONWebKeySet {
+	t.Helper()
+	return FetchJWKS(t, h.Issuer)
+}
+
+// FetchJWKS fetches the published signing keys of the engine with issuer.
+func FetchJWKS(t testing.TB, issuer string) *jose.JSONWebKeySet {
+	t.Helper()
+	resp, err := http.Get(issuer + "/v1/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatalf("JWKS of %s: %v", issuer, err)
+	}
+	return &set
 }
