@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	}
 	ssoSessions := sessions.New(sessions.Options{
 		Store: d.Store, Lifetime: cfg.SignOn.SessionLifetime, IdleTimeout: cfg.SignOn.SessionIdleTimeout,
-		Secure: strings.HasPrefix(cfg.Issuer, "https://"), Now: now, Log: d.Log,
+		Secure: strings.HasPrefix(cfg.Issuer, "https://"), Now: now,
 	})
 	idx := idxserver.New(idxserver.Options{
 		Issuer: cfg.Issuer, Clients: registry, Store: d.Store, Hasher: hasher, Policy: signOn,
@@ -175,7 +175,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		},
 		Revoke:  revokeSessionTokens(d.Store),
 		CodeTTL: cfg.SignOn.InteractionCodeTTL, MFAEverySignIn: cfg.SignOn.MFAEverySignIn,
-		RequirePhone: cfg.SignOn.RequirePhone, Product: cfg.ProductName, Now: now, Log: d.Log, Metrics: m,
+		RequirePhone: cfg.SignOn.RequirePhone, Product: cfg.ProductName, Now: now, Log: d.Log,
 	})
 	browser.Register(mux)
 	cookieKey, err := loadSecret(ctx, d.Store, sealer, "hosted-cookie-key")

@@ -3,7 +3,6 @@ package idxserver
 import (
 	"errors"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -13,9 +12,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
-
-// challengePattern is a base64url SHA-256 digest: 43 characters.
-var challengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
 // handleInteract starts a sign-in (docs/protocol.md): it checks the client, redirect
 // URI, scopes and PKCE challenge, stores a transaction at IDENTIFY, and returns the
@@ -97,7 +93,7 @@ func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	challenge := form.Get("code_challenge")
-	if !challengePattern.MatchString(challenge) {
+	if !oauth.ValidChallenge(challenge) {
 		bad("invalid_request", "The code_challenge must be the base64url SHA-256 of the verifier (43 characters).")
 		return
 	}

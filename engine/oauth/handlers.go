@@ -217,6 +217,13 @@ func (s *Server) redeemCode(ctx context.Context, client *clients.Client, form ur
 		AuthTime: ic.AuthTime, AMR: ic.AMR, SessionID: ic.SessionID}, "", now)
 }
 
+// challengePattern is a base64url SHA-256 digest: 43 characters.
+var challengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
+// ValidChallenge reports whether s can be an S256 PKCE code challenge (RFC 7636
+// 4.2): what /v1/interact and /v1/authorize accept.
+func ValidChallenge(s string) bool { return challengePattern.MatchString(s) }
+
 func pkceMatches(verifier, challenge string) bool {
 	sum := sha256.Sum256([]byte(verifier))
 	computed := base64.RawURLEncoding.EncodeToString(sum[:])

@@ -11,7 +11,6 @@ package sessions
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -31,7 +30,6 @@ type Options struct {
 	// Secure marks the cookie Secure: the issuer is https.
 	Secure bool
 	Now    func() time.Time
-	Log    *slog.Logger
 }
 
 // Manager starts, finds and ends sessions.
@@ -41,9 +39,6 @@ type Manager struct {
 
 // New returns a Manager.
 func New(o Options) *Manager {
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
 	return &Manager{o: o}
 }
 

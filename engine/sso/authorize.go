@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,9 +16,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
-
-// challengePattern is a base64url SHA-256 digest: 43 characters.
-var challengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
 // authRequest is a checked authorization request.
 type authRequest struct {
@@ -171,7 +167,7 @@ func (h *Handler) checkRequest(client *clients.Client, redirectURI string, p url
 		return bad("invalid_request", "PKCE is required for this client: send code_challenge and code_challenge_method=S256.")
 	case req.challenge != "" && m != "S256":
 		return bad("invalid_request", "The code_challenge_method must be S256.")
-	case req.challenge != "" && !challengePattern.MatchString(req.challenge):
+	case req.challenge != "" && !oauth.ValidChallenge(req.challenge):
 		return bad("invalid_request", "The code_challenge must be the base64url SHA-256 of the verifier (43 characters).")
 	}
 	req.prompt = strings.Fields(p.Get("prompt"))

@@ -17,7 +17,6 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/idxserver"
-	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/sessions"
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -56,7 +55,6 @@ type Options struct {
 	Product      string
 	Now          func() time.Time
 	Log          *slog.Logger
-	Metrics      *metrics.Metrics
 }
 
 // Handler serves /v1/authorize, /v1/logout and DELETE /api/v1/sessions/me, and

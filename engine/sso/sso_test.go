@@ -34,13 +34,13 @@ const (
 
 // start runs an engine with two code-flow clients beside the IDX test client: a
 // confidential web app and a public single-page app.
-func start(t *testing.T, configure func(*config.Config)) *enginetest.Harness {
+func start(t testing.TB, configure func(*config.Config)) *enginetest.Harness {
 	t.Helper()
 	return startOn(t, "", configure)
 }
 
 // startOn is start on the database dsn ("" for SQLite in a temporary folder).
-func startOn(t *testing.T, dsn string, configure func(*config.Config)) *enginetest.Harness {
+func startOn(t testing.TB, dsn string, configure func(*config.Config)) *enginetest.Harness {
 	t.Helper()
 	return enginetest.Start(t, enginetest.Options{Database: dsn, Configure: func(c *config.Config) {
 		c.Clients = append(c.Clients,

@@ -32,17 +32,7 @@ func TestOutboxSurvivesKill9(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "gatehouse")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/gatehouse").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	db := filepath.Join(dir, "gatehouse.db")
-	create := exec.CommandContext(ctx, bin, "users", "--database", "sqlite:"+db, "create", "alice@example.com", "--phone", "+12015550123", "--password-stdin")
-	create.Stdin = strings.NewReader("crash-test-password\n")
-	if out, err := create.CombinedOutput(); err != nil {
-		t.Fatalf("users create: %v\n%s", err, out)
-	}
+	dir, bin, db := buildWithAlice(t, ctx, "crash-test-password")
 
 	const secret = "crash-test-webhook-secret"
 	gateway := providertest.NewGateway(t, secret)
@@ -156,4 +146,23 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+// buildWithAlice builds the gatehouse binary into a temporary folder and creates
+// alice (phone +12015550123, the given password) in a SQLite database there, with
+// the binary itself: what the tests that run a real `serve` process start from.
+func buildWithAlice(t *testing.T, ctx context.Context, password string) (dir, bin, db string) {
+	t.Helper()
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "gatehouse")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/gatehouse").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	db = filepath.Join(dir, "gatehouse.db")
+	create := exec.CommandContext(ctx, bin, "users", "--database", "sqlite:"+db, "create", "alice@example.com", "--phone", "+12015550123", "--password-stdin")
+	create.Stdin = strings.NewReader(password + "\n")
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("users create: %v\n%s", err, out)
+	}
+	return dir, bin, db
 }

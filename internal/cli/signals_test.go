@@ -80,17 +80,7 @@ func TestServeLogsAndSignals(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "gatehouse")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/gatehouse").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	db := filepath.Join(dir, "gatehouse.db")
-	create := exec.CommandContext(ctx, bin, "users", "--database", "sqlite:"+db, "create", "alice@example.com", "--phone", "+12015550123", "--password-stdin")
-	create.Stdin = strings.NewReader("signals-test-password\n")
-	if out, err := create.CombinedOutput(); err != nil {
-		t.Fatalf("users create: %v\n%s", err, out)
-	}
+	dir, bin, db := buildWithAlice(t, ctx, "signals-test-password")
 	const secret = "signals-test-webhook-secret"
 	gateway := providertest.NewGateway(t, secret)
 	gateway.HangNext(1) // the first delivery hangs until its timeout: a backlog to see
