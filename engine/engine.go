@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
@@ -129,26 +130,35 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		MaxDeliveryTime: cfg.Messaging.MaxDeliveryTime, OnResult: m.Delivery,
 		Lease: deliveryLease(cfg.Messaging),
 	}
+	so := cfg.SignOn
 	signOn := policy.SignOn{
-		RequirePhone: cfg.SignOn.RequirePhone, PhoneEnrollment: cfg.SignOn.PhoneEnrollment == config.EnrollSignIn,
-		SMS: cfg.Phone.SMS, Voice: cfg.Phone.Voice,
+		RequireFactor: so.RequirePhone, EnrollDuringSignIn: so.PhoneEnrollment == config.EnrollSignIn,
+		Recovery: so.PasswordRecovery, Registration: so.SelfRegistration, RegistrationFields: so.RegistrationFields,
 	}
-	limits, settings := limitsFrom(cfg), idxserver.Settings{
-		TransactionTTL: cfg.SignOn.TransactionTTL, InteractionCodeTTL: cfg.SignOn.InteractionCodeTTL,
-		CodeTTL: cfg.Phone.CodeTTL, MaxAttempts: cfg.Phone.MaxAttempts, Lockout: cfg.Phone.Lockout,
-		SendInterval: cfg.Phone.SendInterval, MaxSends: cfg.Phone.MaxSends, SendWindow: cfg.Phone.SendWindow,
-		DefaultRegion: cfg.Phone.DefaultRegion, ProductName: cfg.ProductName,
+	limits, phoneLimits, settings := limitsFrom(cfg), phoneLimitsFrom(cfg), idxserver.Settings{
+		TransactionTTL: so.TransactionTTL, InteractionCodeTTL: so.InteractionCodeTTL,
+		MaxAttempts: cfg.Phone.MaxAttempts, Lockout: cfg.Phone.Lockout, ProductName: cfg.ProductName,
 	}
 	requestsPerIP := cfg.RateLimits.RequestsPerIPPerMinute
 	if d.UnreachableLimits {
 		const far = 1 << 30
 		limits.IdentifyPerTransaction, limits.TransactionsPerIP, limits.TransactionsTotal = far, far, far
-		limits.PasswordPerSource.Max, limits.PasswordUnknown.Max = far, far
-		limits.SendsPerTransaction, limits.NumbersPerTransaction = far, far
-		limits.SendsPerUserPerDay, limits.UnverifiedSendsPerUserPerDay = far, far
-		limits.SendsPerIPPerHour, limits.UnverifiedSendsPerIPPerHour, limits.SendsPerHour = far, far, far
-		settings.MaxSends, settings.SendInterval = far, time.Millisecond
+		limits.PasswordPerSource.Max, limits.PasswordUnknown.Max, limits.RegistrationsPerIPPerHour = far, far, far
+		phoneLimits.SendsPerTransaction, phoneLimits.NumbersPerTransaction = far, far
+		phoneLimits.SendsPerUserPerDay, phoneLimits.UnverifiedSendsPerUserPerDay = far, far
+		phoneLimits.SendsPerIPPerHour, phoneLimits.UnverifiedSendsPerIPPerHour, phoneLimits.SendsPerHour = far, far, far
+		phoneLimits.MaxSends, phoneLimits.SendInterval = far, time.Millisecond
 		requestsPerIP = far
+	}
+	// The authenticators, in the order they are offered. Adding one is a package
+	// implementing authn.Authenticator and a line here (docs/architecture.md).
+	authenticators := []authn.Authenticator{
+		phone.NewAuthenticator(phone.Options{
+			Store: d.Store, Limiter: limiter, Limits: phoneLimits, SMS: cfg.Phone.SMS, Voice: cfg.Phone.Voice,
+			OTPKey: otpKey, ProductName: cfg.ProductName, DefaultRegion: cfg.Phone.DefaultRegion,
+			CodeTTL: cfg.Phone.CodeTTL, TransactionTTL: so.TransactionTTL,
+			Outbox: worker, Metrics: m, Log: d.Log, Now: now,
+		}),
 	}
 	ssoSessions := sessions.New(sessions.Options{
 		Store: d.Store, Lifetime: cfg.SignOn.SessionLifetime, IdleTimeout: cfg.SignOn.SessionIdleTimeout,
@@ -159,8 +169,8 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		Settings: settings,
 		Limits:   limits,
 		Limiter:  limiter,
-		OTPKey:   otpKey, Outbox: worker, Now: now, Log: d.Log, Metrics: m,
-		Sessions: ssoSessions,
+		Now:      now, Log: d.Log, Metrics: m,
+		Sessions: ssoSessions, Authenticators: authenticators,
 	})
 	oa := oauth.New(oauth.Options{Issuer: cfg.Issuer, Clients: registry, Store: d.Store, Keys: keys, Now: now, Log: d.Log, Metrics: m})
 
@@ -247,18 +257,27 @@ func outboxBacklog(st store.OutboxStore, now func() time.Time, log *slog.Logger)
 
 // limitsFrom gathers the sign-in's abuse limits from the configuration.
 func limitsFrom(cfg config.Config) idxserver.Limits {
-	p, so, rl := cfg.Phone, cfg.SignOn, cfg.RateLimits
+	so, rl := cfg.SignOn, cfg.RateLimits
 	return idxserver.Limits{
-		IdentifyPerTransaction: rl.IdentifyPerTransaction,
-		PasswordPerSource:      throttle.Limit{Max: so.MaxPasswordFailures, Window: so.PasswordFailureWindow},
-		PasswordUnknown:        throttle.Limit{Max: so.UnknownSourcePasswordChecks, Window: time.Hour},
-		KnownSourceLifetime:    so.KnownSourceLifetime,
-		TransactionsPerIP:      rl.TransactionsPerIP, TransactionsTotal: rl.TransactionsTotal,
+		IdentifyPerTransaction:    rl.IdentifyPerTransaction,
+		PasswordPerSource:         throttle.Limit{Max: so.MaxPasswordFailures, Window: so.PasswordFailureWindow},
+		PasswordUnknown:           throttle.Limit{Max: so.UnknownSourcePasswordChecks, Window: time.Hour},
+		KnownSourceLifetime:       so.KnownSourceLifetime,
+		TransactionsPerIP:         rl.TransactionsPerIP,
+		TransactionsTotal:         rl.TransactionsTotal,
+		RegistrationsPerIPPerHour: rl.RegistrationsPerIPPerHour,
+	}
+}
+
+// phoneLimitsFrom gathers the limits on codes sent to phones.
+func phoneLimitsFrom(cfg config.Config) phone.Limits {
+	p := cfg.Phone
+	return phone.Limits{
 		SendsPerTransaction: p.MaxSendsPerTransaction, NumbersPerTransaction: p.MaxNumbersPerTransaction,
 		SendsPerUserPerDay: p.MaxSendsPerUserPerDay, UnverifiedSendsPerUserPerDay: p.MaxUnverifiedSendsPerUserPerDay,
 		SendsPerIPPerHour: p.MaxSendsPerIPPerHour, UnverifiedSendsPerIPPerHour: p.MaxUnverifiedSendsPerIPPerHour,
-		SendsPerHour: p.MaxSendsPerHour,
-		Regions:      phone.Rules{AllowedRegions: p.AllowedRegions, BlockedRegions: p.BlockedRegions},
+		SendsPerHour: p.MaxSendsPerHour, MaxSends: p.MaxSends, SendWindow: p.SendWindow, SendInterval: p.SendInterval,
+		Regions: phone.Rules{AllowedRegions: p.AllowedRegions, BlockedRegions: p.BlockedRegions},
 	}
 }
 

@@ -96,6 +96,9 @@ type RateLimits struct {
 	// IdentifyPerTransaction bounds the username + password tries on one sign-in
 	// per sign_on.password_failure_window.
 	IdentifyPerTransaction int `yaml:"identify_per_transaction"`
+	// RegistrationsPerIPPerHour bounds the registration profiles one client IP may
+	// submit per hour (each can tell whether an address has an account).
+	RegistrationsPerIPPerHour int `yaml:"registrations_per_ip_per_hour"`
 	// HashQueueShare is the largest share of the password-hashing queue one
 	// client IP may hold (0 < share <= 1).
 	HashQueueShare float64 `yaml:"hash_queue_share"`
@@ -256,6 +259,16 @@ type SignOn struct {
 	// within a live session (default off: a session signs in to further clients
 	// without a page, as Okta's default session policy).
 	MFAEverySignIn bool `yaml:"mfa_every_sign_in"`
+	// TOTP offers an authenticator app (RFC 6238, Okta's google_otp) as a second
+	// factor besides the phone: verified when enrolled, offered for enrollment.
+	TOTP bool `yaml:"totp"`
+	// PasswordRecovery offers "forgot password": a code to the user's phone, then
+	// a new password.
+	PasswordRecovery bool `yaml:"password_recovery"`
+	// SelfRegistration offers "create account" to anyone who can reach the
+	// sign-in, with RegistrationFields besides the email address.
+	SelfRegistration   bool     `yaml:"self_registration"`
+	RegistrationFields []string `yaml:"registration_fields"`
 }
 
 // Enrollment is who may enroll a phone: EnrollSignIn or EnrollAdminOnly.
@@ -373,10 +386,12 @@ func Defaults() Config {
 			MaxPasswordFailures: 10, PasswordFailureWindow: 15 * time.Minute,
 			UnknownSourcePasswordChecks: 100, KnownSourceLifetime: 90 * 24 * time.Hour,
 			SessionLifetime: 12 * time.Hour, SessionIdleTimeout: 2 * time.Hour,
+			TOTP: true, PasswordRecovery: true, RegistrationFields: []string{"firstName", "lastName"},
 		},
 		RateLimits: RateLimits{
 			RequestsPerIPPerMinute: 300, TransactionsPerIP: 200, TransactionsTotal: 200_000,
 			IdentifyPerTransaction: 10, HashQueueShare: 0.25, GCInterval: 5 * time.Minute,
+			RegistrationsPerIPPerHour: 20,
 		},
 		Keys: Keys{PublishBeforeUse: 10 * time.Minute},
 		Messaging: Messaging{
@@ -527,12 +542,23 @@ func (c *Config) validate(add func(string, ...any)) {
 	checkCount(add, "rate_limits.transactions_per_ip", rl.TransactionsPerIP, 1, 10_000_000)
 	checkCount(add, "rate_limits.transactions_total", rl.TransactionsTotal, 100, 100_000_000)
 	checkCount(add, "rate_limits.identify_per_transaction", rl.IdentifyPerTransaction, 1, 1000)
+	checkCount(add, "rate_limits.registrations_per_ip_per_hour", rl.RegistrationsPerIPPerHour, 1, 1_000_000)
 	if !(rl.HashQueueShare > 0 && rl.HashQueueShare <= 1) {
 		add("rate_limits.hash_queue_share: %v is not above 0 and at most 1", rl.HashQueueShare)
 	}
 	checkDuration(add, "rate_limits.gc_interval", rl.GCInterval, 10*time.Second, time.Hour)
 
 	s := c.SignOn
+	fieldSeen := map[string]bool{}
+	for i, f := range s.RegistrationFields {
+		switch {
+		case f != "firstName" && f != "lastName" && f != "locale":
+			add("sign_on.registration_fields[%d]: %q is not one of firstName, lastName, locale (email is always asked for)", i, f)
+		case fieldSeen[f]:
+			add("sign_on.registration_fields[%d]: %q is listed twice", i, f)
+		}
+		fieldSeen[f] = true
+	}
 	checkCount(add, "sign_on.unknown_source_password_checks", s.UnknownSourcePasswordChecks, 1, 100_000)
 	checkDuration(add, "sign_on.known_source_lifetime", s.KnownSourceLifetime, time.Hour, 366*24*time.Hour)
 	checkDuration(add, "sign_on.session_lifetime", s.SessionLifetime, 5*time.Minute, 90*24*time.Hour)

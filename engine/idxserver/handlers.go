@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
-	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
@@ -20,21 +20,22 @@ import (
 
 // ---- request bodies ----
 
-type stateHandleField struct {
-	StateHandle string `json:"stateHandle"`
+// request is every IDX request body; each remediation reads the members it needs.
+// Unknown members are ignored — clients send extras such as rememberMe — but wrong
+// types and trailing data are errors.
+type request struct {
+	StateHandle   string              `json:"stateHandle"`
+	Identifier    string              `json:"identifier"`
+	Credentials   credentials         `json:"credentials"`
+	RememberMe    *bool               `json:"rememberMe"`
+	Authenticator authenticatorChoice `json:"authenticator"`
+	UserProfile   map[string]any      `json:"userProfile,omitempty"`
 }
 
-func (f stateHandleField) handle() string { return f.StateHandle }
+func (r *request) handle() string { return r.StateHandle }
 
 type credentials struct {
 	Passcode string `json:"passcode"`
-}
-
-type identifyRequest struct {
-	stateHandleField
-	Identifier  string      `json:"identifier"`
-	Credentials credentials `json:"credentials"`
-	RememberMe  *bool       `json:"rememberMe"`
 }
 
 type authenticatorChoice struct {
@@ -44,43 +45,24 @@ type authenticatorChoice struct {
 	PhoneNumber  string `json:"phoneNumber"`
 }
 
-type authenticatorRequest struct {
-	stateHandleField
-	Authenticator authenticatorChoice `json:"authenticator"`
-}
-
-type answerRequest struct {
-	stateHandleField
-	Credentials credentials `json:"credentials"`
-}
-
-type actionRequest struct {
-	stateHandleField
-}
-
 // ---- identify ----
 
 // maxIdentifierLen bounds usernames; longer ones cannot exist.
 const maxIdentifierLen = 256
 
-// handleIdentify checks username and password together (docs/protocol.md). An unknown
+// identify checks username and password together (docs/protocol.md). An unknown
 // user costs the same argon2id verification as a wrong password and gets the same
 // answer. Repeated failures for one username make it wait (sign_on.*).
-func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
-	var req identifyRequest
-	v := s.begin(w, r, &req)
-	if v == nil || !s.stepIs(w, v, store.StepIdentify) {
-		return
-	}
+func (s *Server) identify(w http.ResponseWriter, r *http.Request, v *view, req *request) {
 	ctx := r.Context()
 	identifier := trimmed(req.Identifier)
 	passcode := req.Credentials.Passcode
 	if identifier == "" || passcode == "" {
 		if identifier == "" {
-			v.identifierMessages = []Message{msgFieldBlank}
+			v.onField("identifier", msgFieldBlank)
 		}
 		if passcode == "" {
-			v.passwordMessages = []Message{msgFieldBlank}
+			v.onField("password", msgFieldBlank)
 		}
 		s.respond(w, http.StatusBadRequest, v)
 		return
@@ -113,15 +95,13 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	srcKey := throttle.IPSource(src.ip)
 	known := false
 	if user.ID != "" {
-		var err error
-		if k, ok, err2 := s.knownSource(ctx, user.ID, src); err2 != nil {
-			err = err2
-		} else if ok {
-			srcKey, known = k, true
-		}
+		k, ok, err := s.knownSource(ctx, user.ID, src)
 		if err != nil {
 			s.serverError(ctx, w, "reading the sign-in's source", err)
 			return
+		}
+		if ok {
+			srcKey, known = k, true
 		}
 	}
 	budgets := []throttle.Request{
@@ -148,11 +128,7 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	result, err := s.hasher.VerifyAs(ctx, src.ip, encoded, passcode)
 	switch {
 	case errors.Is(err, password.ErrBusy):
-		s.log.WarnContext(ctx, "sign-in refused: password hashing queue full", logAttrs(v)...)
-		s.metrics.SignIn(metrics.SignInRateLimited)
-		s.metrics.RateLimited("hash_queue")
-		w.Header().Set("Retry-After", "1")
-		s.fail(w, http.StatusTooManyRequests, v, msgTooManyRequests)
+		s.hashBusy(w, v)
 		return
 	case err != nil && !errors.Is(err, password.ErrTooLong):
 		s.serverError(ctx, w, "verifying a password", err)
@@ -178,27 +154,37 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 			s.log.ErrorContext(ctx, "idx: forgetting password failures", "err", err)
 		}
 	}
+	v.user = &user
+	s.log.InfoContext(ctx, "password verified", append(logAttrs(v), "user_id", user.ID)...)
+	s.afterPassword(w, r, v, now)
+}
 
-	phones, err := s.store.ListPhoneEnrollments(ctx, user.ID)
+// afterPassword moves a sign-in whose password was just proven (or set, in a
+// registration) on as the policy says: done, verify a factor, enroll one, or deny.
+func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, v *view, authTime time.Time) {
+	ctx := r.Context()
+	user := v.user
+	enrolled, err := s.userEnrollments(ctx, user.ID)
 	if err != nil {
-		s.serverError(ctx, w, "loading phones", err)
+		s.serverError(ctx, w, "loading the user's authenticators", err)
 		return
 	}
-	v.user, v.phones = &user, s.policy.UsablePhones(phones)
-	decision := s.policy.AfterPassword(phones)
+	v.enrollments = enrolled
+	decision := s.policy.AfterPassword(len(enrolled), len(s.enrollable()))
 	if decision == policy.Deny {
-		s.log.InfoContext(ctx, "sign-in denied: the policy needs a phone and enrollment is off", "transaction", v.tx.ID, "user_id", user.ID)
+		s.log.InfoContext(ctx, "sign-in denied: the policy needs a second factor and enrollment is off", "transaction", v.tx.ID, "user_id", user.ID)
 		s.metrics.SignIn(metrics.SignInDenied)
 		s.write(w, http.StatusForbidden, Response{Version: idxVersion, StateHandle: v.stateHandle,
 			ExpiresAt: formatExpiry(v.tx.ExpiresAt), Intent: "LOGIN", Messages: list(msgAccessDenied)})
 		return
 	}
 	if !s.advance(w, ctx, v, func(t *store.Transaction) {
-		t.UserID, t.AuthTime, t.AMR = user.ID, now, policy.AMR("")
+		t.UserID, t.AuthTime, t.AMR = user.ID, authTime, policy.AMR("")
+		t.Authenticator, t.Pending = "", nil
 		switch decision {
-		case policy.VerifyPhone:
+		case policy.Verify:
 			t.Step = store.StepSelectAuthenticator
-		case policy.EnrollPhone:
+		case policy.Enroll:
 			t.Step = store.StepSelectEnroll
 		case policy.Done:
 			t.Step = store.StepSuccess
@@ -206,12 +192,20 @@ func (s *Server) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	s.log.InfoContext(ctx, "password verified", logAttrs(v)...)
 	if decision == policy.Done {
-		s.complete(w, r, v, "")
+		s.complete(w, r, v, policy.AMR(""))
 		return
 	}
 	s.respond(w, http.StatusOK, v)
+}
+
+// hashBusy answers a request the password hashing queue had no room for.
+func (s *Server) hashBusy(w http.ResponseWriter, v *view) {
+	s.log.Warn("sign-in refused: password hashing queue full", logAttrs(v)...)
+	s.metrics.SignIn(metrics.SignInRateLimited)
+	s.metrics.RateLimited("hash_queue")
+	w.Header().Set("Retry-After", "1")
+	s.fail(w, http.StatusTooManyRequests, v, msgTooManyRequests)
 }
 
 // rehash upgrades a stored hash made with older parameters after a successful sign-in.
@@ -228,160 +222,166 @@ func (s *Server) rehash(userID, pw string) {
 
 // ---- select authenticator / choose method ----
 
-// handleChallenge serves both select-authenticator-authenticate and
-// authenticator-verification-data, which post to the same URL (docs/protocol.md): with
-// a methodType a code is sent at once; without one the method choice is asked for.
-func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
-	var req authenticatorRequest
-	v := s.begin(w, r, &req)
-	if v == nil || !s.stepIs(w, v, store.StepSelectAuthenticator, store.StepVerifyData, store.StepChallenge) {
-		return
-	}
+// challenge serves select-authenticator-authenticate and
+// authenticator-verification-data, which post to the same URL (docs/protocol.md).
+// An authenticator that sends codes asks for the method first when none is given;
+// with a method the challenge starts at once.
+func (s *Server) challenge(w http.ResponseWriter, r *http.Request, v *view, req *request) {
 	ctx := r.Context()
-	a := req.Authenticator
-	if a.ID != s.phoneAuthID || len(v.phones) == 0 {
-		s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
-		return
-	}
-	// Pick the enrollment: the one named, else the one already chosen, else the first
-	// (okta-auth-js sends only the authenticator id when the app picks by key).
-	var chosen *store.PhoneEnrollment
-	wanted := a.EnrollmentID
-	if wanted == "" && v.tx.EnrollmentID != "" {
+	c := req.Authenticator
+	wanted := c.EnrollmentID
+	if wanted == "" && v.tx.EnrollmentID != "" && c.ID == s.authIDs[v.tx.Authenticator] {
 		wanted = v.tx.EnrollmentID
 	}
-	for i := range v.phones {
-		if wanted == "" || v.phones[i].ID == wanted {
-			chosen = &v.phones[i]
-			break
-		}
-	}
-	if chosen == nil {
+	chosen, ok := v.find(c.ID, wanted)
+	if !ok {
 		s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
 		return
 	}
-	if a.MethodType == "" {
+	a, e := chosen.auth, chosen.e
+	method := c.MethodType
+	if method == "" && a.Sends() {
 		if s.advance(w, ctx, v, func(t *store.Transaction) {
-			t.Step, t.EnrollmentID, t.Method = store.StepVerifyData, chosen.ID, ""
+			t.Step, t.Authenticator, t.EnrollmentID, t.Method = store.StepVerifyData, a.Key(), e.ID, ""
 		}) {
 			s.respond(w, http.StatusOK, v)
 		}
 		return
 	}
-	if !slices.Contains(s.policy.Methods(*chosen), a.MethodType) {
+	if method == "" {
+		method = e.Methods[0]
+	}
+	if !slices.Contains(e.Methods, method) {
 		s.fail(w, http.StatusBadRequest, v, msgMethodUnavailable)
 		return
 	}
-	queued, ok := s.sendCode(w, r, v, chosen.Number, a.MethodType, true)
-	if !ok {
+	if s.locked(w, r, v) {
+		return
+	}
+	areq, target, err := s.challengeTarget(ctx, w, r, v, a, e, method)
+	if err != nil {
+		s.serverError(ctx, w, "finding the enrollment to challenge", err)
+		return
+	}
+	ch, err := a.Challenge(ctx, areq, target, method)
+	if err != nil {
+		s.problem(w, r, v, err, "starting a challenge")
 		return
 	}
 	now := s.now()
 	if s.advance(w, ctx, v, func(t *store.Transaction) {
-		t.Step, t.EnrollmentID, t.Method, t.ChallengeID, t.LastSentAt = store.StepChallenge, chosen.ID, a.MethodType, queued.challengeID, now
+		t.Step, t.Authenticator, t.EnrollmentID, t.Method = store.StepChallenge, a.Key(), e.ID, method
+		t.ChallengeID, t.LastSentAt = ch.ID, now
 	}) {
-		s.log.InfoContext(ctx, "code queued", append(logAttrs(v), "method", a.MethodType, "message_id", queued.messageID)...)
+		if a.Sends() {
+			s.log.InfoContext(ctx, "code queued", append(logAttrs(v), "method", method, "message_id", ch.MessageID)...)
+		}
 		s.respond(w, http.StatusOK, v)
 	}
 }
 
 // ---- enrollment ----
 
-// handleEnroll serves select-authenticator-enroll and authenticator-enrollment-data
-// (docs/protocol.md). The phone is only stored once its code is verified.
-func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
-	var req authenticatorRequest
-	v := s.begin(w, r, &req)
-	if v == nil || !s.stepIs(w, v, store.StepSelectEnroll, store.StepEnrollData, store.StepEnrollChallenge) {
-		return
-	}
+// enroll serves select-authenticator-enroll and authenticator-enrollment-data
+// (docs/protocol.md). What is enrolled is stored only once its first code is right.
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request, v *view, req *request) {
 	ctx := r.Context()
-	a := req.Authenticator
-	if a.ID != s.phoneAuthID {
-		s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
-		return
-	}
-	if a.MethodType == "" && a.PhoneNumber == "" {
+	c := req.Authenticator
+	if v.registering() {
+		// A new account's first authenticator is its password.
+		if c.ID != s.passwordID {
+			s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
+			return
+		}
 		if s.advance(w, ctx, v, func(t *store.Transaction) {
-			t.Step, t.PendingPhone, t.Method = store.StepEnrollData, "", ""
+			t.Step, t.Authenticator, t.Method = store.StepEnrollChallenge, authn.KeyPassword, "password"
 		}) {
 			s.respond(w, http.StatusOK, v)
 		}
 		return
 	}
-	// From here on the answer is the data step, with what was wrong marked on it.
-	dataStep := func(status int, onPhone bool, msg Message) {
-		if v.tx.Step != store.StepEnrollData {
-			if !s.advance(w, ctx, v, func(t *store.Transaction) { t.Step = store.StepEnrollData }) {
+	a := s.authenticatorByID(c.ID)
+	if a == nil || len(a.EnrollMethods()) == 0 {
+		s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
+		return
+	}
+	data := map[string]string{}
+	if c.PhoneNumber != "" {
+		data["phoneNumber"] = c.PhoneNumber
+	}
+	method := c.MethodType
+	if method == "" && len(data) == 0 && (len(a.EnrollData()) > 0 || a.Sends()) {
+		if s.advance(w, ctx, v, func(t *store.Transaction) {
+			t.Step, t.Authenticator, t.Method, t.Pending = store.StepEnrollData, a.Key(), "", nil
+		}) {
+			s.respond(w, http.StatusOK, v)
+		}
+		return
+	}
+	if method == "" && len(a.EnrollMethods()) == 1 && !a.Sends() {
+		method = a.EnrollMethods()[0]
+	}
+	if s.locked(w, r, v) {
+		return
+	}
+	ch, err := a.BeginEnroll(ctx, s.authnRequest(w, r, v), method, data)
+	var p *authn.Problem
+	if errors.As(err, &p) && p.Status == http.StatusBadRequest && len(a.EnrollData()) > 0 {
+		// What was wrong is marked on the data step.
+		if v.tx.Step != store.StepEnrollData || v.tx.Authenticator != a.Key() {
+			if !s.advance(w, ctx, v, func(t *store.Transaction) {
+				t.Step, t.Authenticator, t.Method, t.Pending = store.StepEnrollData, a.Key(), "", nil
+			}) {
 				return
 			}
 		}
-		if onPhone {
-			v.phoneMessages = []Message{msg}
-		} else {
-			v.messages = []Message{msg}
-		}
-		s.respond(w, status, v)
-	}
-	if a.PhoneNumber == "" {
-		dataStep(http.StatusBadRequest, true, msgFieldBlank)
-		return
-	}
-	if !slices.Contains(s.policy.EnrollMethods(), a.MethodType) {
-		dataStep(http.StatusBadRequest, false, msgMethodUnavailable)
-		return
-	}
-	number, err := phone.ParseNumber(a.PhoneNumber, s.settings.DefaultRegion)
-	if errors.Is(err, phone.ErrRefusedNumber) {
-		s.metrics.SendRefused(RefusedNumberType)
-		dataStep(http.StatusBadRequest, false, msgRefusedPhone)
-		return
-	}
-	if err == nil && s.limits.Regions.Check(number) != nil {
-		s.metrics.SendRefused(RefusedRegion)
-		dataStep(http.StatusBadRequest, false, msgRegionRefused)
+		s.problem(w, r, v, err, "")
 		return
 	}
 	if err != nil {
-		dataStep(http.StatusBadRequest, false, msgInvalidPhone)
-		return
-	}
-	// A number the user has already verified is their own, not an enrollment.
-	verified := slices.ContainsFunc(v.phones, func(e store.PhoneEnrollment) bool { return e.Number == number })
-	queued, ok := s.sendCode(w, r, v, number, a.MethodType, verified)
-	if !ok {
+		s.problem(w, r, v, err, "starting an enrollment")
 		return
 	}
 	now := s.now()
 	if s.advance(w, ctx, v, func(t *store.Transaction) {
-		t.Step, t.PendingPhone, t.Method, t.ChallengeID, t.LastSentAt = store.StepEnrollChallenge, number, a.MethodType, queued.challengeID, now
+		t.Step, t.Authenticator, t.Method, t.EnrollmentID = store.StepEnrollChallenge, a.Key(), method, ""
+		t.ChallengeID, t.LastSentAt, t.Pending = ch.ID, now, ch.Data
+		// A release from before authenticators kept the number being enrolled here.
+		t.PendingPhone = ch.Data["phoneNumber"]
 	}) {
-		s.log.InfoContext(ctx, "enrollment code queued", append(logAttrs(v), "method", a.MethodType, "message_id", queued.messageID)...)
+		if a.Sends() {
+			s.log.InfoContext(ctx, "enrollment code queued", append(logAttrs(v), "method", method, "message_id", ch.MessageID)...)
+		}
 		s.respond(w, http.StatusOK, v)
 	}
 }
 
 // ---- answer ----
 
-// handleAnswer checks a one-time code (docs/protocol.md). Every attempt is counted
-// before the check, on a counter per user that resends do not reset, so parallel
-// guesses cannot exceed the limit; at the limit the code is voided and the phone
-// factor locked. The right code is consumed atomically, so it works once.
-func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
-	var req answerRequest
-	v := s.begin(w, r, &req)
-	if v == nil || !s.stepIs(w, v, store.StepChallenge, store.StepEnrollChallenge) {
+// answer checks a code: challenge-authenticator and enroll-authenticator
+// (docs/protocol.md). Every attempt is counted before the check, on a counter per
+// user that resends do not reset and every authenticator shares, so parallel
+// guesses cannot exceed the limit; at the limit the open codes are voided and the
+// user's factors locked. A right code is consumed atomically, so it works once.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, v *view, req *request) {
+	if v.tx.Authenticator == authn.KeyPassword {
+		s.setNewPassword(w, r, v, req)
 		return
 	}
 	ctx := r.Context()
-	code := phone.NormalizeCode(trimmed(req.Credentials.Passcode))
+	code := trimmed(req.Credentials.Passcode)
 	if code == "" {
-		v.passcodeMessages = []Message{msgFieldBlank}
+		v.onField("passcode", msgFieldBlank)
 		s.respond(w, http.StatusBadRequest, v)
 		return
 	}
+	a := s.authenticator(v.tx.Authenticator)
+	if a == nil {
+		s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
+		return
+	}
 	now := s.now()
-	attemptKey := throttle.PhoneAttempts(v.tx.UserID).String()
+	attemptKey := s.attemptKey(v)
 	attempts, err := s.store.UpdateThrottle(ctx, attemptKey, func(t store.Throttle) (store.Throttle, error) {
 		if now.Before(t.BlockedUntil) {
 			return t, errLocked
@@ -407,25 +407,24 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		s.serverError(ctx, w, "counting a code attempt", err)
 		return
 	}
-
-	_, err = s.store.UpdateChallenge(ctx, v.tx.ChallengeID, func(c store.Challenge) (store.Challenge, error) {
-		switch {
-		case c.TransactionID != v.tx.ID || c.Invalidated || !c.ConsumedAt.IsZero():
-			return c, errCodeGone
-		case !now.Before(c.ExpiresAt):
-			return c, errCodeGone
-		case len(code) > 32 || !phone.CheckCode(s.otpKey, c.ID, code, c.CodeMAC):
-			return c, errWrongCode
-		}
-		c.ConsumedAt = now
-		return c, nil
-	})
+	areq := s.authnRequest(w, r, v)
+	ch := authn.Challenge{ID: v.tx.ChallengeID, Data: v.tx.Pending}
+	enrolling := v.tx.Step == store.StepEnrollChallenge
+	var enrolled authn.Enrollment
+	if enrolling {
+		enrolled, err = a.FinishEnroll(ctx, areq, v.tx.Method, ch, code)
+	} else {
+		err = a.Verify(ctx, areq, authn.Enrollment{ID: v.tx.EnrollmentID}, ch, code)
+	}
 	switch {
 	case err == nil:
-	case errors.Is(err, errWrongCode), errors.Is(err, errCodeGone), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, authn.ErrWrongCode), errors.Is(err, authn.ErrCodeGone), errors.Is(err, authn.ErrCodeUsed):
 		msg := msgPasscodeInvalid
-		if !errors.Is(err, errWrongCode) {
+		switch {
+		case errors.Is(err, authn.ErrCodeGone):
 			msg = msgPasscodeExpired
+		case errors.Is(err, authn.ErrCodeUsed):
+			msg = msgPasscodeUsed
 		}
 		if attempts.Count >= s.settings.MaxAttempts {
 			until := now.Add(s.settings.Lockout)
@@ -434,24 +433,24 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 				t.ExpiresAt = until.Add(attemptWindow)
 				return t, nil
 			}); err != nil {
-				s.serverError(ctx, w, "locking the phone factor", err)
+				s.serverError(ctx, w, "locking the factors", err)
 				return
 			}
 			if err := s.store.InvalidateChallenges(ctx, v.tx.ID); err != nil {
 				s.log.ErrorContext(ctx, "idx: voiding codes after a lockout", "err", err)
 			}
-			s.log.WarnContext(ctx, "phone factor locked after too many wrong codes", logAttrs(v)...)
+			s.log.WarnContext(ctx, "factors locked after too many wrong codes", logAttrs(v)...)
 			s.metrics.SignIn(metrics.SignInLocked)
 			s.fail(w, http.StatusTooManyRequests, v, msgFactorLocked(until, now))
 			return
 		}
-		s.log.InfoContext(ctx, "wrong code", append(logAttrs(v), "attempt", attempts.Count)...)
+		s.log.InfoContext(ctx, "wrong code", append(logAttrs(v), "authenticator", a.Key(), "attempt", attempts.Count)...)
 		s.metrics.SignIn(metrics.SignInCodeFailed)
-		v.passcodeMessages = []Message{msg}
+		v.onField("passcode", msg)
 		s.respond(w, http.StatusUnauthorized, v)
 		return
 	default:
-		s.serverError(ctx, w, "checking a code", err)
+		s.problem(w, r, v, err, "checking a code")
 		return
 	}
 	// Right code: the failure count starts again.
@@ -461,35 +460,57 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	}); err != nil {
 		s.log.ErrorContext(ctx, "idx: resetting the code attempt counter", "err", err)
 	}
-	if v.tx.Step == store.StepEnrollChallenge {
-		// The number takes the methods the policy allows now; it was proven by one
-		// of them, so it is verified before it counts.
-		e := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: v.tx.UserID, Number: v.tx.PendingPhone,
-			SMS: s.policy.SMS, Voice: s.policy.Voice, CreatedAt: now}
-		if err := s.store.CreatePhoneEnrollment(ctx, e); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-			s.serverError(ctx, w, "storing the new phone", err)
-			return
-		}
-		s.log.InfoContext(ctx, "phone enrolled", append(logAttrs(v), "enrollment_id", e.ID)...)
+	if enrolling {
+		s.log.InfoContext(ctx, "authenticator enrolled", append(logAttrs(v), "authenticator", a.Key(), "enrollment_id", enrolled.ID)...)
 	}
-	s.complete(w, r, v, v.tx.Method)
+	amr := policy.AMR(a.AMR(v.tx.Method))
+	if v.tx.Flow == store.FlowRecovery {
+		// The phone is proven: the user may now choose a new password.
+		if s.advance(w, ctx, v, func(t *store.Transaction) {
+			t.Step, t.AMR, t.ChallengeID, t.Authenticator = store.StepResetPassword, amr, "", authn.KeyPassword
+		}) {
+			s.respond(w, http.StatusOK, v)
+		}
+		return
+	}
+	s.complete(w, r, v, amr)
 }
 
 // attemptWindow: wrong codes further apart than this do not add up to a lockout.
 const attemptWindow = 15 * time.Minute
 
-var (
-	errLocked    = errors.New("phone factor locked")
-	errWrongCode = errors.New("wrong code")
-	errCodeGone  = errors.New("code expired or replaced")
-)
+var errLocked = errors.New("factors locked")
+
+// attemptKey is the counter of wrong codes the transaction's user is held to: the
+// user's, or for a recovery of a login that names no user, the login's.
+func (s *Server) attemptKey(v *view) string {
+	if v.tx.UserID == "" {
+		return throttle.PhoneAttempts("recovery:" + v.tx.Pending["login"]).String()
+	}
+	return throttle.PhoneAttempts(v.tx.UserID).String()
+}
+
+// locked answers 429 when the user's factors are locked after wrong codes.
+func (s *Server) locked(w http.ResponseWriter, r *http.Request, v *view) bool {
+	ctx := r.Context()
+	now := s.now()
+	lock, err := s.store.GetThrottle(ctx, s.attemptKey(v))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.serverError(ctx, w, "reading the lockout", err)
+		return true
+	}
+	if now.Before(lock.BlockedUntil) {
+		s.fail(w, http.StatusTooManyRequests, v, msgFactorLocked(lock.BlockedUntil, now))
+		return true
+	}
+	return false
+}
 
 // complete finishes the sign-in: it stores the interaction code (by hash) and moves
 // the transaction to SUCCESS, which lives as long as the code.
-func (s *Server) complete(w http.ResponseWriter, r *http.Request, v *view, method string) {
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, v *view, amr []string) {
 	ctx := r.Context()
 	now := s.now()
-	amr := policy.AMR(method)
 	expires := now.Add(s.settings.InteractionCodeTTL)
 	tx := v.tx
 	tx.AMR = amr
@@ -515,6 +536,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, v *view, metho
 	step := v.tx.Step
 	if !s.advanceIf(w, ctx, v, func(t store.Transaction) bool { return t.Step == step }, func(t *store.Transaction) {
 		t.Step, t.AMR, t.InteractionCodeHash, t.ChallengeID, t.ExpiresAt = store.StepSuccess, amr, ic.CodeHash, "", expires
+		t.Pending = nil
 	}) {
 		return
 	}
@@ -526,53 +548,53 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, v *view, metho
 
 // ---- resend ----
 
-// handleResend sends a new code by the same method to the same number; the old code
+// resend sends a new code by the same method to the same number; the old code
 // stops working (docs/protocol.md).
-func (s *Server) handleResend(w http.ResponseWriter, r *http.Request) {
-	var req actionRequest
-	v := s.begin(w, r, &req)
-	if v == nil {
-		return
-	}
-	if v.tx.Step != store.StepChallenge && v.tx.Step != store.StepEnrollChallenge {
-		if v.tx.Step == store.StepSuccess {
-			s.fail(w, http.StatusBadRequest, v, msgSignInFinished)
-			return
-		}
-		s.fail(w, http.StatusBadRequest, v, msgNothingToResend)
-		return
-	}
+func (s *Server) resend(w http.ResponseWriter, r *http.Request, v *view, _ *request) {
 	ctx := r.Context()
-	number := v.tx.PendingPhone
+	a := s.authenticator(v.tx.Authenticator)
+	if s.locked(w, r, v) {
+		return
+	}
+	var ch authn.Challenge
+	var err error
 	if v.tx.Step == store.StepChallenge {
-		e, ok := v.enrollment()
+		e, ok := v.current()
 		if !ok {
 			s.fail(w, http.StatusBadRequest, v, msgUnknownAuthenticator)
 			return
 		}
-		number = e.Number
+		var areq authn.Request
+		areq, e, err = s.challengeTarget(ctx, w, r, v, a, e, v.tx.Method)
+		if err != nil {
+			s.serverError(ctx, w, "finding the enrollment to challenge", err)
+			return
+		}
+		ch, err = a.Challenge(ctx, areq, e, v.tx.Method)
+	} else {
+		ch, err = a.BeginEnroll(ctx, s.authnRequest(w, r, v), v.tx.Method, v.tx.Pending)
 	}
-	queued, ok := s.sendCode(w, r, v, number, v.tx.Method, v.tx.Step == store.StepChallenge)
-	if !ok {
+	if err != nil {
+		s.problem(w, r, v, err, "sending a new code")
 		return
 	}
 	now := s.now()
-	if s.advance(w, ctx, v, func(t *store.Transaction) { t.ChallengeID, t.LastSentAt = queued.challengeID, now }) {
-		s.log.InfoContext(ctx, "code queued again", append(logAttrs(v), "method", v.tx.Method, "message_id", queued.messageID)...)
+	if s.advance(w, ctx, v, func(t *store.Transaction) {
+		t.ChallengeID, t.LastSentAt = ch.ID, now
+		if ch.Data != nil {
+			t.Pending = ch.Data
+		}
+	}) {
+		s.log.InfoContext(ctx, "code queued again", append(logAttrs(v), "method", v.tx.Method, "message_id", ch.MessageID)...)
 		s.respond(w, http.StatusOK, v)
 	}
 }
 
 // ---- cancel ----
 
-// handleCancel abandons progress and returns a fresh IDENTIFY state bound to the same
+// cancel abandons progress and returns a fresh IDENTIFY state bound to the same
 // interaction, since the Go IDX SDK re-introspects with it (docs/protocol.md).
-func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
-	var req actionRequest
-	v := s.begin(w, r, &req)
-	if v == nil {
-		return
-	}
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request, v *view, _ *request) {
 	ctx := r.Context()
 	codeHash := v.tx.InteractionCodeHash
 	if !s.advance(w, ctx, v, func(t *store.Transaction) {
@@ -580,6 +602,7 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 		t.UserID, t.AuthTime, t.AMR = "", time.Time{}, nil
 		t.EnrollmentID, t.Method, t.PendingPhone, t.ChallengeID = "", "", "", ""
 		t.LastSentAt, t.InteractionCodeHash = time.Time{}, ""
+		t.Flow, t.Authenticator, t.Pending = "", "", nil
 	}) {
 		return
 	}
@@ -598,8 +621,46 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 			s.log.ErrorContext(ctx, "idx: voiding the interaction code on cancel", "err", err)
 		}
 	}
-	v.user, v.phones = nil, nil
+	v.user, v.enrollments = nil, nil
 	s.log.InfoContext(ctx, "sign-in cancelled", logAttrs(v)...)
 	s.metrics.SignIn(metrics.SignInCancelled)
 	s.respond(w, http.StatusOK, v)
 }
+
+// ---- shared ----
+
+// authnRequest describes the transaction to an authenticator.
+func (s *Server) authnRequest(w http.ResponseWriter, r *http.Request, v *view) authn.Request {
+	src := s.source(w, r)
+	req := authn.Request{TransactionID: v.tx.ID, UserID: v.tx.UserID, IP: src.ip, Login: v.tx.Pending["login"]}
+	if v.user != nil {
+		req.Login = v.user.Login
+	}
+	req.KnownSource = func() (bool, error) {
+		_, known, err := s.knownSource(r.Context(), req.UserID, src)
+		return known, err
+	}
+	return req
+}
+
+// problem answers an authenticator's refusal (an *authn.Problem) as the current
+// state with its message, or a server error for anything else.
+func (s *Server) problem(w http.ResponseWriter, r *http.Request, v *view, err error, doing string) {
+	var p *authn.Problem
+	if !errors.As(err, &p) {
+		s.serverError(r.Context(), w, doing, err)
+		return
+	}
+	if p.Limit != nil {
+		p.Limit.WriteHeaders(w.Header(), s.now())
+	}
+	msg := fromAuthn(p.Message)
+	if p.Field != "" {
+		v.onField(p.Field, msg)
+		s.respond(w, p.Status, v)
+		return
+	}
+	s.fail(w, p.Status, v, msg)
+}
+
+func fromAuthn(m authn.Message) Message { return errorMessage(m.Key, m.Text, m.Params...) }

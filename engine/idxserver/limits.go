@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/clientip"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
@@ -30,67 +29,10 @@ type Limits struct {
 	// TransactionTTL, by one client IP and by everyone.
 	TransactionsPerIP, TransactionsTotal int
 
-	SendsPerTransaction, NumbersPerTransaction       int
-	SendsPerUserPerDay, UnverifiedSendsPerUserPerDay int
-	SendsPerIPPerHour, UnverifiedSendsPerIPPerHour   int
-	// SendsPerHour is the circuit breaker: past it only verified numbers get codes.
-	SendsPerHour int
-	// Regions are the countries codes may go to.
-	Regions phone.Rules
+	// RegistrationsPerIPPerHour bounds the registration profiles one client IP may
+	// submit per hour.
+	RegistrationsPerIPPerHour int
 }
-
-// unbounded counts without ever refusing: the circuit breaker's count of codes to
-// verified numbers, which it must see but may not stop.
-const unbounded = 1 << 30
-
-// Reasons a code was not sent, the values of
-// gatehouse_phone_sends_refused_total{reason}.
-const (
-	RefusedTransaction        = "transaction"
-	RefusedTransactionNumbers = "transaction_numbers"
-	RefusedUser               = "user"
-	RefusedUserUnverified     = "user_unverified"
-	RefusedIP                 = "ip"
-	RefusedIPUnverified       = "ip_unverified"
-	RefusedGlobal             = "global"
-	RefusedNumber             = "number"
-	RefusedInterval           = "interval"
-	RefusedNumberType         = "number_type"
-	RefusedRegion             = "region"
-)
-
-// refusalReason names the budget that refused a send.
-func refusalReason(k throttle.Key) string {
-	switch k.Kind() {
-	case throttle.KindSendsOnTx:
-		return RefusedTransaction
-	case throttle.KindNumbersOnTx:
-		return RefusedTransactionNumbers
-	case throttle.KindSendsToUser:
-		return RefusedUser
-	case throttle.KindUnverifiedOfUser:
-		return RefusedUserUnverified
-	case throttle.KindSendsFromIP:
-		return RefusedIP
-	case throttle.KindUnverifiedFromIP:
-		return RefusedIPUnverified
-	case throttle.KindSendsAll:
-		return RefusedGlobal
-	case throttle.KindSendInterval:
-		return RefusedInterval
-	default:
-		return RefusedNumber
-	}
-}
-
-// The messages of limits that Okta's captures do not show.
-var (
-	msgRegionRefused  = errorMessage("gatehouse.phone.region", "Codes cannot be sent to numbers of this country. Use another number.")
-	msgTooManyNumbers = errorMessage("gatehouse.phone.numbers",
-		"Too many different phone numbers were tried in this sign-in. Start again later.")
-	msgSendsUnavailable = errorMessage("gatehouse.phone.unavailable",
-		"Codes cannot be sent to new phone numbers right now. Try again later.")
-)
 
 // deviceCookie is the browser's device token: a random value the engine hands
 // out, by which a browser that completed a sign-in is recognised again (as Okta's

@@ -1,11 +1,12 @@
 package idxserver
 
 import (
+	"crypto/sha256"
+	"math/big"
 	"strconv"
-	"sync"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
+	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -16,76 +17,119 @@ type view struct {
 	tx          store.Transaction
 	stateHandle string
 	client      *clients.Client
-	user        *store.User             // set once the password is verified
-	phones      []store.PhoneEnrollment // the user's usable phones
-	// messages are global; passcodeMessages go on the code field, phoneMessages on
-	// the phone number field, identifierMessages on the username field.
-	messages, passcodeMessages, phoneMessages, identifierMessages, passwordMessages []Message
+	user        *store.User // set once the password is verified (or the recovery's user)
+	// enrollments are the user's usable enrollments of every authenticator, in the
+	// order they are offered (in a recovery: the phone, as recoveryEnrollments).
+	enrollments []enrolled
+	// messages are global; fields holds the messages of one input each, by name
+	// ("identifier", "password", "passcode", "phoneNumber", "userProfile.email").
+	messages []Message
+	fields   map[string][]Message
 }
 
-// render builds the IDX response for the transaction's step (docs/protocol.md).
+// enrolled is one enrollment with its authenticator.
+type enrolled struct {
+	auth   authn.Authenticator
+	authID string // the authenticator's id in this deployment
+	e      authn.Enrollment
+}
+
+func (v *view) onField(name string, msg Message) {
+	if v.fields == nil {
+		v.fields = map[string][]Message{}
+	}
+	v.fields[name] = append(v.fields[name], msg)
+}
+
+// registering: a registration whose account does not exist yet.
+func (v *view) registering() bool { return v.tx.Flow == store.FlowRegistration && v.tx.UserID == "" }
+
+// find returns the enrollment a client chose by authenticator id (and enrollment
+// id, when given).
+func (v *view) find(authenticatorID, enrollmentID string) (enrolled, bool) {
+	for _, x := range v.enrollments {
+		if x.authID == authenticatorID && (enrollmentID == "" || x.e.ID == enrollmentID) {
+			return x, true
+		}
+	}
+	return enrolled{}, false
+}
+
+// current is the enrollment the transaction is verifying.
+func (v *view) current() (authn.Enrollment, bool) {
+	x, ok := v.currentEnrolled()
+	return x.e, ok
+}
+
+func (v *view) currentEnrolled() (enrolled, bool) {
+	for _, x := range v.enrollments {
+		if x.e.ID == v.tx.EnrollmentID && x.auth.Key() == v.tx.Authenticator {
+			return x, true
+		}
+	}
+	return enrolled{}, false
+}
+
+// render builds the IDX response for the transaction's state from the flow table
+// (flow.go).
 func (s *Server) render(v *view) Response {
 	r := Response{
 		Version:     idxVersion,
 		StateHandle: v.stateHandle,
 		ExpiresAt:   formatExpiry(v.tx.ExpiresAt),
 		Intent:      "LOGIN",
-		Cancel:      s.action("cancel", "/idp/idx/cancel", v.stateHandle),
 		App:         object(App{Name: "oidc_client", Label: appLabel(v.client), ID: v.client.ID}),
 	}
-	if v.user != nil {
+	// A recovery shows no user until it succeeds: the answers may not tell whether
+	// the username names one.
+	if v.user != nil && (v.tx.Flow != store.FlowRecovery || v.tx.Step == store.StepSuccess) {
 		r.User = object(User{ID: v.user.ID, Identifier: v.user.Login, Profile: UserProfile{
 			FirstName: v.user.GivenName, LastName: v.user.FamilyName, Locale: v.user.Locale}})
 	}
-	switch v.tx.Step {
-	case store.StepIdentify:
-		r.Remediation = list(s.identifyForm(v))
-	case store.StepSelectAuthenticator:
-		r.Remediation = list(s.selectAuthenticatorForm(v))
-		r.Authenticators = list(s.phoneAuthenticator(s.policy.EnrollMethods()))
-		r.AuthenticatorEnrollments = list(s.enrollments(v)...)
-	case store.StepVerifyData, store.StepChallenge:
-		e, ok := v.enrollment()
-		if !ok {
+	if v.tx.Step == store.StepVerifyData || v.tx.Step == store.StepChallenge {
+		if _, ok := v.current(); !ok {
 			// The enrollment was deleted mid-sign-in: offer the remaining ones.
 			v.tx.Step = store.StepSelectAuthenticator
-			return s.render(v)
 		}
-		current := s.enrollmentObject(e)
-		first := s.verificationDataForm(v, e)
-		if v.tx.Step == store.StepChallenge {
-			first = s.codeForm("challenge-authenticator", "$.currentAuthenticatorEnrollment", v)
-			current.Methods = []Method{{Type: v.tx.Method}}
-			current.Resend = s.action("resend", "/idp/idx/challenge/resend", v.stateHandle)
+	}
+	if (v.tx.Step == store.StepEnrollData || v.tx.Step == store.StepEnrollChallenge) &&
+		v.tx.Authenticator != authn.KeyPassword && s.authenticator(v.tx.Authenticator) == nil {
+		// The authenticator was turned off mid-sign-in: offer the others.
+		v.tx.Step = store.StepSelectEnroll
+	}
+	st := flow[v.tx.Step]
+	var forms []Form
+	for _, rem := range s.offered(v) {
+		switch rem.place {
+		case placeForm:
+			forms = append(forms, rem.form(s, v))
+		case placeCancel:
+			r.Cancel = s.action(rem, v.stateHandle)
 		}
-		r.Remediation = list(first, s.selectAuthenticatorForm(v))
-		r.CurrentAuthenticatorEnrollment = object(current)
-		r.Authenticators = list(s.phoneAuthenticator(s.policy.EnrollMethods()))
-		r.AuthenticatorEnrollments = list(s.enrollments(v)...)
-	case store.StepSelectEnroll:
-		r.Remediation = list(s.selectEnrollForm(v))
-		r.Authenticators = list(s.phoneAuthenticator(s.policy.EnrollMethods()))
-		r.AuthenticatorEnrollments = list[Authenticator]()
-	case store.StepEnrollData:
-		r.Remediation = list(s.enrollmentDataForm(v), s.selectEnrollForm(v))
-		r.CurrentAuthenticator = object(s.phoneAuthenticator(s.policy.EnrollMethods()))
-		r.Authenticators = list(s.phoneAuthenticator(s.policy.EnrollMethods()))
-		r.AuthenticatorEnrollments = list[Authenticator]()
-	case store.StepEnrollChallenge:
-		current := s.phoneAuthenticator([]string{v.tx.Method})
-		current.Resend = s.action("resend", "/idp/idx/challenge/resend", v.stateHandle)
-		r.Remediation = list(s.codeForm("enroll-authenticator", "$.currentAuthenticator", v), s.selectEnrollForm(v))
-		r.CurrentAuthenticator = object(current)
-		r.EnrollmentAuthenticator = object(s.phoneAuthenticator([]string{v.tx.Method}))
-		r.Authenticators = list(s.phoneAuthenticator(s.policy.EnrollMethods()))
-		r.AuthenticatorEnrollments = list[Authenticator]()
-	case store.StepSuccess:
+	}
+	if len(forms) > 0 {
+		r.Remediation = list(forms...)
+	}
+	if st.decorate != nil {
+		st.decorate(s, v, &r)
+	}
+	if v.tx.Step == store.StepSuccess {
 		r.SuccessWithInteractionCode = s.successForm(v)
 	}
 	if len(v.messages) > 0 {
 		r.Messages = list(v.messages...)
 	}
 	return r
+}
+
+// offers reports whether the state offers rem now.
+func (s *Server) offers(v *view, rem *remediation) bool {
+	for _, x := range s.offered(v) {
+		if x == rem {
+			return true
+		}
+	}
+	return false
 }
 
 func appLabel(c *clients.Client) string {
@@ -95,20 +139,11 @@ func appLabel(c *clients.Client) string {
 	return c.ID
 }
 
-func (v *view) enrollment() (store.PhoneEnrollment, bool) {
-	for _, e := range v.phones {
-		if e.ID == v.tx.EnrollmentID {
-			return e, true
-		}
-	}
-	return store.PhoneEnrollment{}, false
-}
-
 func (s *Server) href(path string) string { return s.origin + path }
 
-func (s *Server) form(name, path string, relatesTo string, fields ...Field) Form {
+func (s *Server) form(rem *remediation, relatesTo string, fields ...Field) Form {
 	f := Form{
-		Rel: []string{"create-form"}, Name: name, Href: s.href(path), Method: "POST",
+		Rel: []string{"create-form"}, Name: rem.name, Href: s.href(rem.path), Method: "POST",
 		Produces: producesType, Value: fields, Accepts: acceptsType,
 	}
 	if relatesTo != "" {
@@ -117,44 +152,143 @@ func (s *Server) form(name, path string, relatesTo string, fields ...Field) Form
 	return f
 }
 
-func (s *Server) action(name, path, stateHandle string) *Form {
-	f := s.form(name, path, "", hidden("stateHandle", stateHandle))
+func (s *Server) action(rem *remediation, stateHandle string) *Form {
+	f := s.form(rem, "", hidden("stateHandle", stateHandle))
 	return &f
 }
 
-func withMessages(f Field, msgs []Message) Field {
-	if len(msgs) > 0 {
+func (v *view) withMessages(f Field, name string) Field {
+	if msgs := v.fields[name]; len(msgs) > 0 {
 		f.Messages = list(msgs...)
 	}
 	return f
 }
 
+// ---- the states' decorations ----
+
+func (s *Server) decorateIdentify(v *view, r *Response) {
+	if s.offers(v, remRecover) {
+		pw := s.passwordObject(false)
+		pw.Recover = s.action(remRecover, v.stateHandle)
+		r.CurrentAuthenticator = object(pw)
+	}
+}
+
+func (s *Server) decorateSelectAuthenticator(v *view, r *Response) {
+	r.Authenticators = list(s.authenticatorObjects(v)...)
+	r.AuthenticatorEnrollments = list(s.enrollmentObjects(v)...)
+}
+
+func (s *Server) decorateChallenge(v *view, r *Response) {
+	x, _ := v.currentEnrolled()
+	current := s.enrollmentObject(x)
+	if v.tx.Step == store.StepChallenge {
+		current.Methods = []Method{{Type: v.tx.Method}}
+		if s.offers(v, remResend) {
+			current.Resend = s.action(remResend, v.stateHandle)
+		}
+	}
+	r.CurrentAuthenticatorEnrollment = object(current)
+	s.decorateSelectAuthenticator(v, r)
+}
+
+func (s *Server) decorateSelectEnroll(v *view, r *Response) {
+	r.Authenticators = list(s.enrollableObjects(v)...)
+	r.AuthenticatorEnrollments = list[Authenticator]()
+}
+
+func (s *Server) decorateEnroll(v *view, r *Response) {
+	s.decorateSelectEnroll(v, r)
+	if v.tx.Authenticator == authn.KeyPassword {
+		pw := s.passwordObject(true)
+		r.CurrentAuthenticator = object(pw)
+		r.EnrollmentAuthenticator = object(s.passwordObject(false))
+		return
+	}
+	a := s.authenticator(v.tx.Authenticator)
+	if a == nil {
+		return
+	}
+	if v.tx.Step == store.StepEnrollData {
+		r.CurrentAuthenticator = object(s.authenticatorObject(a, a.EnrollMethods()))
+		return
+	}
+	current := s.authenticatorObject(a, []string{v.tx.Method})
+	current.ContextualData = a.ContextualData(authn.Request{TransactionID: v.tx.ID, UserID: v.tx.UserID, Login: v.loginForDisplay()},
+		authn.Challenge{ID: v.tx.ChallengeID, Data: v.tx.Pending})
+	if s.offers(v, remResend) {
+		current.Resend = s.action(remResend, v.stateHandle)
+	}
+	r.CurrentAuthenticator = object(current)
+	r.EnrollmentAuthenticator = object(s.authenticatorObject(a, []string{v.tx.Method}))
+}
+
+func (s *Server) decorateReset(v *view, r *Response) {
+	r.CurrentAuthenticator = object(s.passwordObject(true))
+}
+
+func (v *view) loginForDisplay() string {
+	if v.user != nil {
+		return v.user.Login
+	}
+	return ""
+}
+
+// ---- forms ----
+
 func (s *Server) identifyForm(v *view) Form {
-	return s.form("identify", "/idp/idx/identify", "",
-		withMessages(Field{Name: "identifier", Label: "Username", Required: ptr(true)}, v.identifierMessages),
+	return s.form(remIdentify, "",
+		v.withMessages(Field{Name: "identifier", Label: "Username", Required: ptr(true)}, "identifier"),
 		Field{Name: "credentials", Type: "object", Required: ptr(true), Form: &FieldForm{Value: []Field{
-			withMessages(Field{Name: "passcode", Label: "Password", Secret: true}, v.passwordMessages),
+			v.withMessages(Field{Name: "passcode", Label: "Password", Secret: true}, "password"),
 		}}},
 		Field{Name: "rememberMe", Type: "boolean", Label: "Keep me signed in"},
 		hidden("stateHandle", v.stateHandle),
 	)
 }
 
-// methodField lists delivery methods. type "string" is required by the Go IDX SDK
-// to send the field at all (docs/protocol.md).
-func methodField(methods []string, required bool) Field {
-	opts := make([]Option, 0, len(methods))
-	for _, m := range methods {
-		opts = append(opts, Option{Label: methodLabel(m), Value: m})
-	}
-	return Field{Name: "methodType", Type: "string", Required: ptr(required), Options: opts}
+func (s *Server) identifyRecoveryForm(v *view) Form {
+	return s.form(remIdentifyRecovery, "",
+		v.withMessages(Field{Name: "identifier", Label: "Username", Required: ptr(true)}, "identifier"),
+		hidden("stateHandle", v.stateHandle),
+	)
 }
 
-func methodLabel(m string) string {
-	if m == phone.Voice {
-		return "Voice call"
+func (s *Server) selectEnrollProfileForm(v *view) Form {
+	return s.form(remSelectEnrollProfile, "", hidden("stateHandle", v.stateHandle))
+}
+
+func (s *Server) selectIdentifyForm(v *view) Form {
+	return s.form(remSelectIdentify, "", hidden("stateHandle", v.stateHandle))
+}
+
+func (s *Server) enrollProfileForm(v *view) Form {
+	fields := make([]Field, 0, 3)
+	for _, name := range s.profileFields() {
+		label := registrationFieldLabels[name]
+		if name == "email" {
+			label = "Email"
+		}
+		fields = append(fields, v.withMessages(Field{Name: name, Label: label, Required: ptr(true)}, "userProfile."+name))
 	}
-	return "SMS"
+	return s.form(remEnrollProfile, "",
+		Field{Name: "userProfile", Form: &FieldForm{Value: fields}},
+		hidden("stateHandle", v.stateHandle),
+	)
+}
+
+// methodField lists delivery methods. type "string" is required by the Go IDX SDK
+// to send the field at all (docs/protocol.md). An authenticator with one method
+// that sends nothing (an app) gets it as a fixed value, as Okta renders it.
+func methodField(a authn.Authenticator, methods []string, required bool) Field {
+	if len(methods) == 1 && !a.Sends() {
+		return Field{Name: "methodType", Required: ptr(false), Value: methods[0], Mutable: ptr(false)}
+	}
+	opts := make([]Option, 0, len(methods))
+	for _, m := range methods {
+		opts = append(opts, Option{Label: a.MethodLabel(m), Value: m})
+	}
+	return Field{Name: "methodType", Type: "string", Required: ptr(required), Options: opts}
 }
 
 func methodList(methods []string) []Method {
@@ -165,71 +299,109 @@ func methodList(methods []string) []Method {
 	return out
 }
 
-// selectAuthenticatorForm offers one "Phone" option per usable enrollment, each
-// relating to its entry in authenticatorEnrollments. The password is never offered
-// again once proven: the Go IDX SDK would re-send it (docs/protocol.md).
+// selectAuthenticatorForm offers one option per usable enrollment, each relating to
+// its entry in authenticatorEnrollments. The password is never offered again once
+// proven: the Go IDX SDK would re-send it (docs/protocol.md).
 func (s *Server) selectAuthenticatorForm(v *view) Form {
-	opts := make([]Option, 0, len(v.phones))
-	for i, e := range v.phones {
+	opts := make([]Option, 0, len(v.enrollments))
+	for i, x := range v.enrollments {
 		opts = append(opts, Option{
-			Label: "Phone",
+			Label: x.auth.DisplayName(),
 			Value: OptionForm{Form: FieldForm{Value: []Field{
-				fixed("id", s.phoneAuthID),
-				methodField(s.policy.Methods(e), false),
-				fixed("enrollmentId", e.ID),
+				fixed("id", s.authIDs[x.auth.Key()]),
+				methodField(x.auth, x.e.Methods, false),
+				fixed("enrollmentId", x.e.ID),
 			}}},
 			RelatesTo: "$.authenticatorEnrollments.value[" + strconv.Itoa(i) + "]",
 		})
 	}
-	return s.form("select-authenticator-authenticate", "/idp/idx/challenge", "",
+	return s.form(remSelectAuthenticate, "",
 		Field{Name: "authenticator", Type: "object", Options: opts},
 		hidden("stateHandle", v.stateHandle),
 	)
 }
 
-func (s *Server) verificationDataForm(v *view, e store.PhoneEnrollment) Form {
-	return s.form("authenticator-verification-data", "/idp/idx/challenge", "$.currentAuthenticatorEnrollment",
-		Field{Name: "authenticator", Label: "Phone", Form: &FieldForm{Value: []Field{
-			fixed("id", s.phoneAuthID),
-			methodField(s.policy.Methods(e), true),
-			fixed("enrollmentId", e.ID),
+func (s *Server) verificationDataForm(v *view) Form {
+	x, _ := v.currentEnrolled()
+	return s.form(remVerificationData, "$.currentAuthenticatorEnrollment",
+		Field{Name: "authenticator", Label: x.auth.DisplayName(), Form: &FieldForm{Value: []Field{
+			fixed("id", s.authIDs[x.auth.Key()]),
+			methodField(x.auth, x.e.Methods, true),
+			fixed("enrollmentId", x.e.ID),
 		}}},
 		hidden("stateHandle", v.stateHandle),
 	)
 }
 
-// codeForm is challenge-authenticator or enroll-authenticator: the code field.
-func (s *Server) codeForm(name, relatesTo string, v *view) Form {
-	return s.form(name, "/idp/idx/challenge/answer", relatesTo,
+func (s *Server) codeForm(rem *remediation, relatesTo string, v *view) Form {
+	return s.form(rem, relatesTo,
 		Field{Name: "credentials", Type: "object", Required: ptr(true), Form: &FieldForm{Value: []Field{
-			withMessages(Field{Name: "passcode", Label: "Enter code"}, v.passcodeMessages),
+			v.withMessages(Field{Name: "passcode", Label: "Enter code"}, "passcode"),
 		}}},
 		hidden("stateHandle", v.stateHandle),
 	)
 }
 
-func (s *Server) selectEnrollForm(v *view) Form {
-	return s.form("select-authenticator-enroll", "/idp/idx/credential/enroll", "",
-		Field{Name: "authenticator", Type: "object", Options: []Option{{
-			Label: "Phone",
-			Value: OptionForm{Form: FieldForm{Value: []Field{
-				fixed("id", s.phoneAuthID),
-				methodField(s.policy.EnrollMethods(), false),
-				{Name: "phoneNumber", Label: "Phone number", Required: ptr(false)},
-			}}},
-			RelatesTo: "$.authenticators.value[0]",
+func (s *Server) challengeForm(v *view) Form {
+	return s.codeForm(remChallenge, "$.currentAuthenticatorEnrollment", v)
+}
+
+// enrollCodeForm is enroll-authenticator: the first code of a new enrollment, or a
+// new account's password.
+func (s *Server) enrollCodeForm(v *view) Form {
+	if v.tx.Authenticator == authn.KeyPassword {
+		return s.passwordForm(remEnrollAuthenticator, "Enter password", v)
+	}
+	return s.codeForm(remEnrollAuthenticator, "$.currentAuthenticator", v)
+}
+
+func (s *Server) resetForm(v *view) Form {
+	return s.passwordForm(remResetAuthenticator, "New password", v)
+}
+
+func (s *Server) passwordForm(rem *remediation, label string, v *view) Form {
+	return s.form(rem, "$.currentAuthenticator",
+		Field{Name: "credentials", Type: "object", Required: ptr(true), Form: &FieldForm{Value: []Field{
+			v.withMessages(Field{Name: "passcode", Label: label, Secret: true}, "passcode"),
 		}}},
+		hidden("stateHandle", v.stateHandle),
+	)
+}
+
+// selectEnrollForm offers the authenticators the user may enroll: a new
+// account's password first, then every authenticator with enrollment methods.
+// Never the password to a user who has just signed in with it.
+func (s *Server) selectEnrollForm(v *view) Form {
+	var opts []Option
+	if v.registering() {
+		opts = append(opts, Option{Label: "Password", Value: OptionForm{Form: FieldForm{Value: []Field{
+			fixed("id", s.passwordID),
+			{Name: "methodType", Required: ptr(false), Value: "password", Mutable: ptr(false)},
+		}}}, RelatesTo: "$.authenticators.value[0]"})
+	} else {
+		for i, a := range s.enrollable() {
+			fields := []Field{fixed("id", s.authIDs[a.Key()]), methodField(a, a.EnrollMethods(), false)}
+			for _, d := range a.EnrollData() {
+				fields = append(fields, Field{Name: d.Name, Label: d.Label, Required: ptr(false)})
+			}
+			opts = append(opts, Option{Label: a.DisplayName(), Value: OptionForm{Form: FieldForm{Value: fields}},
+				RelatesTo: "$.authenticators.value[" + strconv.Itoa(i) + "]"})
+		}
+	}
+	return s.form(remSelectEnroll, "",
+		Field{Name: "authenticator", Type: "object", Options: opts},
 		hidden("stateHandle", v.stateHandle),
 	)
 }
 
 func (s *Server) enrollmentDataForm(v *view) Form {
-	return s.form("authenticator-enrollment-data", "/idp/idx/credential/enroll", "$.currentAuthenticator",
-		Field{Name: "authenticator", Label: "Phone", Form: &FieldForm{Value: []Field{
-			fixed("id", s.phoneAuthID),
-			methodField(s.policy.EnrollMethods(), true),
-			withMessages(Field{Name: "phoneNumber", Label: "Phone number", Required: ptr(true)}, v.phoneMessages),
-		}}},
+	a := s.authenticator(v.tx.Authenticator)
+	fields := []Field{fixed("id", s.authIDs[a.Key()]), methodField(a, a.EnrollMethods(), true)}
+	for _, d := range a.EnrollData() {
+		fields = append(fields, v.withMessages(Field{Name: d.Name, Label: d.Label, Required: ptr(true)}, d.Name))
+	}
+	return s.form(remEnrollmentData, "$.currentAuthenticator",
+		Field{Name: "authenticator", Label: a.DisplayName(), Form: &FieldForm{Value: fields}},
 		hidden("stateHandle", v.stateHandle),
 	)
 }
@@ -252,6 +424,76 @@ func (s *Server) successForm(v *view) *Form {
 	}
 }
 
+// ---- authenticator objects ----
+
+func (s *Server) authenticatorObject(a authn.Authenticator, methods []string) Authenticator {
+	return Authenticator{Type: a.Type(), Key: a.Key(), ID: s.authIDs[a.Key()], DisplayName: a.DisplayName(), Methods: methodList(methods)}
+}
+
+// passwordObject is the password authenticator; withRules adds the password
+// policy, which reset-authenticator and the password's enrollment show.
+func (s *Server) passwordObject(withRules bool) Authenticator {
+	a := Authenticator{Type: "password", Key: authn.KeyPassword, ID: s.passwordID, DisplayName: "Password",
+		Methods: []Method{{Type: "password"}}}
+	if withRules {
+		a.Settings = &PasswordSettings{Complexity: PasswordComplexity{MinLength: minPasswordLen, ExcludeAttributes: []string{}}}
+	}
+	return a
+}
+
+func (s *Server) enrollmentObject(x enrolled) Authenticator {
+	if x.auth == nil {
+		return Authenticator{}
+	}
+	return Authenticator{
+		Profile: x.e.Profile,
+		Type:    x.auth.Type(), Key: x.auth.Key(), ID: x.e.ID, DisplayName: x.auth.DisplayName(),
+		Methods: methodList(x.e.Methods),
+	}
+}
+
+func (s *Server) enrollmentObjects(v *view) []Authenticator {
+	out := make([]Authenticator, 0, len(v.enrollments))
+	for _, x := range v.enrollments {
+		out = append(out, s.enrollmentObject(x))
+	}
+	return out
+}
+
+// authenticatorObjects lists the authenticators of the user's enrollments, each
+// once, in the order of the enrollments.
+func (s *Server) authenticatorObjects(v *view) []Authenticator {
+	var out []Authenticator
+	seen := map[string]bool{}
+	for _, x := range v.enrollments {
+		if !seen[x.auth.Key()] {
+			seen[x.auth.Key()] = true
+			out = append(out, s.authenticatorObject(x.auth, x.auth.EnrollMethods()))
+		}
+	}
+	return out
+}
+
+func (s *Server) enrollableObjects(v *view) []Authenticator {
+	if v.registering() {
+		return []Authenticator{s.passwordObject(false)}
+	}
+	var out []Authenticator
+	for _, a := range s.enrollable() {
+		out = append(out, s.authenticatorObject(a, a.EnrollMethods()))
+	}
+	return out
+}
+
+// ---- ids and handles ----
+
+// derivedID is an id in Okta's style (prefix + 17 characters) that follows from
+// seed: the same on every node of one deployment, different between seeds.
+func derivedID(prefix, seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	return prefix + new(big.Int).SetBytes(sum[:]).Text(62)[:17]
+}
+
 // interactionCode is derived from the state handle, so that a later introspect can
 // show it again without the engine storing it (only its hash is kept).
 func interactionCode(stateHandle string, tx store.Transaction) string {
@@ -262,26 +504,6 @@ func interactionCode(stateHandle string, tx store.Transaction) string {
 // prefix Okta's handles carry; clients treat the rest as opaque.
 func stateHandleFor(interactionHandle string) string {
 	return "02" + opaque.Derive(interactionHandle, "state_handle")
-}
-
-func (s *Server) phoneAuthenticator(methods []string) Authenticator {
-	return Authenticator{Type: "phone", Key: "phone_number", ID: s.phoneAuthID, DisplayName: "Phone", Methods: methodList(methods)}
-}
-
-func (s *Server) enrollmentObject(e store.PhoneEnrollment) Authenticator {
-	return Authenticator{
-		Profile: &Profile{PhoneNumber: s.masks.mask(e.Number)},
-		Type:    "phone", Key: "phone_number", ID: e.ID, DisplayName: "Phone",
-		Methods: methodList(s.policy.Methods(e)),
-	}
-}
-
-func (s *Server) enrollments(v *view) []Authenticator {
-	out := make([]Authenticator, 0, len(v.phones))
-	for _, e := range v.phones {
-		out = append(out, s.enrollmentObject(e))
-	}
-	return out
 }
 
 // expiredResponse is the terminal body for an unknown, expired or finished
@@ -297,39 +519,3 @@ func bareResponse(msgs ...Message) Response {
 
 // formatExpiry is how expiresAt is written.
 func formatExpiry(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
-// maskCache remembers phone.Mask's answers. Every state of a sign-in after the
-// password shows the masked number once or twice, and masking parses the number with
-// libphonenumber's regular expressions: 3 % of the engine's CPU time per sign-in
-// before this cache (docs/performance.md). Masking is a pure function of the number,
-// so a remembered answer is the same answer.
-type maskCache struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-// maskCacheSize bounds the cache: far more numbers than sign-ins in flight at once.
-const maskCacheSize = 4096
-
-func (c *maskCache) mask(number string) string {
-	c.mu.Lock()
-	masked, ok := c.m[number]
-	c.mu.Unlock()
-	if ok {
-		return masked
-	}
-	masked = phone.Mask(number)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[string]string, maskCacheSize)
-	}
-	if len(c.m) >= maskCacheSize {
-		for k := range c.m { // map order is random: this evicts an arbitrary entry
-			delete(c.m, k)
-			break
-		}
-	}
-	c.m[number] = masked
-	return masked
-}

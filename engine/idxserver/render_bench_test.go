@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/authn"
+	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
@@ -35,20 +37,23 @@ func benchView(b *testing.B, step store.Step) (*Server, *view) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	ph := phone.NewAuthenticator(phone.Options{SMS: true, Voice: true})
 	s := New(Options{Issuer: "https://id.example.com/oauth2/default", Clients: reg, Now: time.Now,
-		Policy: policy.SignOn{RequirePhone: true, PhoneEnrollment: true, SMS: true, Voice: true}})
+		Policy: policy.SignOn{RequireFactor: true, EnrollDuringSignIn: true}, Authenticators: []authn.Authenticator{ph}})
 	now := time.Now()
 	v := &view{
 		tx: store.Transaction{ID: "ftx0123456789abcdefg", Step: step, UserID: "00u0123456789abcdefg",
-			AuthTime: now, EnrollmentID: "sms0123456789abcdefg", Method: "sms", ExpiresAt: now.Add(30 * time.Minute)},
+			AuthTime: now, EnrollmentID: "sms0123456789abcdefg", Method: "sms", Authenticator: authn.KeyPhone,
+			ExpiresAt: now.Add(30 * time.Minute)},
 		stateHandle: "02" + "Xq3v8PzvA5dK0yD7nR2cW9bT4hJ6mL1sE8uF0gH2iJk",
 		client:      client,
 		user: &store.User{ID: "00u0123456789abcdefg", Login: "alice@example.com", GivenName: "Alice",
 			FamilyName: "Anderson", Locale: "en-US"},
-		phones: []store.PhoneEnrollment{{ID: "sms0123456789abcdefg", Number: "+12015550123", SMS: true, Voice: true}},
+		enrollments: []enrolled{{auth: ph, authID: s.authIDs[authn.KeyPhone], e: authn.Enrollment{ID: "sms0123456789abcdefg",
+			Methods: []string{"sms", "voice"}, Profile: map[string]string{"phoneNumber": "+1 XXX-XXX-0123"}}}},
 	}
 	if step == store.StepIdentify {
-		v.user, v.phones = nil, nil
+		v.user, v.enrollments = nil, nil
 	}
 	return s, v
 }

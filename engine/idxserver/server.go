@@ -9,18 +9,17 @@ package idxserver
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
@@ -34,18 +33,13 @@ import (
 
 // Settings are the limits and lifetimes of the sign-in.
 type Settings struct {
-	TransactionTTL        time.Duration
-	InteractionCodeTTL    time.Duration
-	CodeTTL               time.Duration
-	MaxAttempts           int
-	Lockout               time.Duration
-	SendInterval          time.Duration
-	MaxSends              int
-	SendWindow            time.Duration
-	MaxPasswordFailures   int
-	PasswordFailureWindow time.Duration
-	DefaultRegion         string
-	ProductName           string
+	TransactionTTL     time.Duration
+	InteractionCodeTTL time.Duration
+	// MaxAttempts wrong codes (of any authenticator) lock the user's factors for
+	// Lockout.
+	MaxAttempts int
+	Lockout     time.Duration
+	ProductName string
 }
 
 // Wakeable is the outbox worker, told when a message was queued.
@@ -53,18 +47,18 @@ type Wakeable interface{ Wake() }
 
 // Options configure a Server.
 type Options struct {
-	Issuer   string
-	Clients  *clients.Registry
-	Store    store.Store
-	Hasher   *password.Hasher
-	Policy   policy.SignOn
-	Settings Settings
-	Limits   Limits
+	Issuer  string
+	Clients *clients.Registry
+	Store   store.Store
+	Hasher  *password.Hasher
+	Policy  policy.SignOn
+	// Authenticators are the factors users can verify and enroll, in the order
+	// they are offered (engine.New registers them).
+	Authenticators []authn.Authenticator
+	Settings       Settings
+	Limits         Limits
 	// Limiter keeps every limit's counters; New makes one over Store if nil.
 	Limiter *throttle.Limiter
-	// OTPKey is the HMAC key one-time codes are stored under.
-	OTPKey []byte
-	Outbox Wakeable
 	// Sessions starts the SSO session of each completed sign-in.
 	Sessions *sessions.Manager
 	Now      func() time.Time
@@ -86,14 +80,14 @@ type Server struct {
 	limiter  *throttle.Limiter
 	// secureCookies: the issuer is https, so cookies are Secure.
 	secureCookies bool
-	otpKey        []byte
-	outbox        Wakeable
 	sessions      *sessions.Manager
 	now           func() time.Time
 	log           *slog.Logger
 	metrics       *metrics.Metrics
-	phoneAuthID   string
-	masks         maskCache
+	auths         []authn.Authenticator
+	// authIDs are the authenticators' ids by key; passwordID the password's.
+	authIDs    map[string]string
+	passwordID string
 }
 
 // New returns a Server.
@@ -102,34 +96,84 @@ func New(o Options) *Server {
 	if o.Limiter == nil {
 		o.Limiter = throttle.New(o.Store, o.Now)
 	}
-	return &Server{
+	s := &Server{
 		limits: o.Limits, limiter: o.Limiter, secureCookies: u.Scheme == "https",
 		issuer: o.Issuer, origin: u.Scheme + "://" + u.Host, tokenURL: oauth.BaseURL(o.Issuer) + "/v1/token",
 		clients: o.Clients, store: o.Store, hasher: o.Hasher, policy: o.Policy, settings: o.Settings,
-		otpKey: o.OTPKey, outbox: o.Outbox, sessions: o.Sessions, now: func() time.Time { return o.Now().Truncate(time.Millisecond) },
-		log: o.Log, metrics: o.Metrics, phoneAuthID: authenticatorID(o.Issuer, "phone"),
+		sessions: o.Sessions, now: func() time.Time { return o.Now().Truncate(time.Millisecond) },
+		log: o.Log, metrics: o.Metrics, auths: o.Authenticators,
+		authIDs: map[string]string{}, passwordID: authenticatorID(o.Issuer, authn.KeyPassword),
 	}
+	for _, a := range o.Authenticators {
+		s.authIDs[a.Key()] = authenticatorID(o.Issuer, a.Key())
+	}
+	return s
 }
 
 // authenticatorID gives an authenticator an id in Okta's style ("aut" + 17
 // characters) that is the same on every node of one deployment and differs between
-// deployments.
-func authenticatorID(issuer, kind string) string {
-	sum := sha256.Sum256([]byte(issuer + "|authenticator|" + kind))
-	s := new(big.Int).SetBytes(sum[:]).Text(62)
-	return "aut" + s[:17]
+// deployments. (The phone's seed is "phone", as before authenticators had keys, so
+// that ids clients saw stay the same.)
+func authenticatorID(issuer, key string) string {
+	if key == authn.KeyPhone {
+		key = "phone"
+	}
+	return derivedID("aut", issuer+"|authenticator|"+key)
+}
+
+// authenticator returns the authenticator with key, or nil.
+func (s *Server) authenticator(key string) authn.Authenticator {
+	for _, a := range s.auths {
+		if a.Key() == key {
+			return a
+		}
+	}
+	return nil
+}
+
+// authenticatorByID returns the authenticator a client named by id, or nil.
+func (s *Server) authenticatorByID(id string) authn.Authenticator {
+	for _, a := range s.auths {
+		if s.authIDs[a.Key()] == id {
+			return a
+		}
+	}
+	return nil
+}
+
+// enrollable lists the authenticators a user may enroll while signing in.
+func (s *Server) enrollable() []authn.Authenticator {
+	var out []authn.Authenticator
+	for _, a := range s.auths {
+		if len(a.EnrollMethods()) > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// userEnrollments lists the user's usable enrollments of every authenticator.
+func (s *Server) userEnrollments(ctx context.Context, userID string) ([]enrolled, error) {
+	var out []enrolled
+	for _, a := range s.auths {
+		list, err := a.Enrollments(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range list {
+			out = append(out, enrolled{auth: a, authID: s.authIDs[a.Key()], e: e})
+		}
+	}
+	return out, nil
 }
 
 // Register adds the IDX endpoints and interact to mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+oauth.Path(oauth.BaseURL(s.issuer))+"/v1/interact", s.handleInteract)
 	mux.HandleFunc("POST /idp/idx/introspect", s.handleIntrospect)
-	mux.HandleFunc("POST /idp/idx/identify", s.handleIdentify)
-	mux.HandleFunc("POST /idp/idx/challenge", s.handleChallenge)
-	mux.HandleFunc("POST /idp/idx/challenge/answer", s.handleAnswer)
-	mux.HandleFunc("POST /idp/idx/challenge/resend", s.handleResend)
-	mux.HandleFunc("POST /idp/idx/credential/enroll", s.handleEnroll)
-	mux.HandleFunc("POST /idp/idx/cancel", s.handleCancel)
+	for _, p := range paths {
+		mux.HandleFunc("POST "+p, s.serve(p))
+	}
 }
 
 // ---- request decoding ----
@@ -264,8 +308,15 @@ func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, tx store.T
 		s.serverError(ctx, w, "loading the transaction's client", err)
 		return nil
 	}
+	if tx.Authenticator == "" && stepHasAuthenticator(tx.Step) {
+		// Written by a release from before authenticators: only the phone existed.
+		tx.Authenticator = authn.KeyPhone
+		if tx.PendingPhone != "" && tx.Pending == nil {
+			tx.Pending = map[string]string{"phoneNumber": tx.PendingPhone}
+		}
+	}
 	v := &view{tx: tx, stateHandle: stateHandle, client: client}
-	if (tx.Step == store.StepChallenge || tx.Step == store.StepEnrollChallenge) && tx.ChallengeID != "" {
+	if (tx.Step == store.StepChallenge || tx.Step == store.StepEnrollChallenge) && tx.ChallengeID != "" && s.sends(tx.Authenticator) {
 		// A code that could not be delivered is the user's business: say so on the
 		// next poll or answer instead of leaving them waiting.
 		msgs, err := s.store.ListMessages(ctx, store.MessageFilter{ChallengeID: tx.ChallengeID, Limit: 1})
@@ -276,6 +327,9 @@ func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, tx store.T
 		if len(msgs) == 1 && msgs[0].Status == store.MessageFailed {
 			v.messages = append(v.messages, msgDeliveryFailed)
 		}
+	}
+	if tx.Flow == store.FlowRecovery && tx.Step != store.StepSuccess {
+		v.enrollments = s.recoveryEnrollments(v)
 	}
 	if tx.UserID != "" {
 		if err := s.loadUser(ctx, v); err != nil {
@@ -295,12 +349,27 @@ func (s *Server) loadUser(ctx context.Context, v *view) error {
 	if err != nil {
 		return err
 	}
-	phones, err := s.store.ListPhoneEnrollments(ctx, u.ID)
-	if err != nil {
-		return err
+	v.user = &u
+	if v.tx.Flow == store.FlowRecovery && v.tx.Step != store.StepSuccess {
+		return nil // the recovery's enrollments say nothing of the user's
 	}
-	v.user, v.phones = &u, s.policy.UsablePhones(phones)
-	return nil
+	v.enrollments, err = s.userEnrollments(ctx, u.ID)
+	return err
+}
+
+// stepHasAuthenticator: the step works with one authenticator.
+func stepHasAuthenticator(st store.Step) bool {
+	switch st {
+	case store.StepVerifyData, store.StepChallenge, store.StepEnrollData, store.StepEnrollChallenge:
+		return true
+	}
+	return false
+}
+
+// sends reports whether the authenticator with key sends codes.
+func (s *Server) sends(key string) bool {
+	a := s.authenticator(key)
+	return a != nil && a.Sends()
 }
 
 // ---- responses ----
@@ -370,24 +439,6 @@ func (s *Server) advanceIf(w http.ResponseWriter, ctx context.Context, v *view, 
 	}
 	v.tx = tx
 	return true
-}
-
-// stepIs reports whether the transaction is at one of steps, answering 400 with the
-// current state when it is not.
-func (s *Server) stepIs(w http.ResponseWriter, v *view, steps ...store.Step) bool {
-	for _, st := range steps {
-		if v.tx.Step == st {
-			return true
-		}
-	}
-	if v.tx.Step == store.StepSuccess {
-		// Finished sign-ins only offer their interaction code: the answer shows it
-		// again, with a message saying why the request was refused.
-		s.fail(w, http.StatusBadRequest, v, msgSignInFinished)
-		return false
-	}
-	s.fail(w, http.StatusBadRequest, v, msgStepUnavailable)
-	return false
 }
 
 // logAttrs are the attributes every sign-in log line carries; never a handle,

@@ -116,18 +116,43 @@ type I18n struct {
 
 // Authenticator is an authenticator or an enrollment of one.
 type Authenticator struct {
-	Profile     *Profile `json:"profile,omitempty"`
-	Resend      *Form    `json:"resend,omitempty"`
-	Type        string   `json:"type"`
-	Key         string   `json:"key"`
-	ID          string   `json:"id"`
-	DisplayName string   `json:"displayName"`
-	Methods     []Method `json:"methods"`
+	// Profile is what an enrollment shows of itself: a phone's masked number.
+	Profile map[string]string `json:"profile,omitempty"`
+	// ContextualData is what enrolling an app shows: its QR code and secret.
+	ContextualData map[string]any `json:"contextualData,omitempty"`
+	// Recover is the password's recover action (password recovery).
+	Recover     *Form             `json:"recover,omitempty"`
+	Resend      *Form             `json:"resend,omitempty"`
+	Type        string            `json:"type"`
+	Key         string            `json:"key"`
+	ID          string            `json:"id"`
+	DisplayName string            `json:"displayName"`
+	Methods     []Method          `json:"methods"`
+	Settings    *PasswordSettings `json:"settings,omitempty"`
 }
 
-// Profile is what an enrollment shows of itself: the masked number.
-type Profile struct {
-	PhoneNumber string `json:"phoneNumber"`
+// PasswordSettings are the password policy's rules, as Okta shows them with a
+// password to be chosen.
+type PasswordSettings struct {
+	Complexity PasswordComplexity `json:"complexity"`
+	Age        PasswordAge        `json:"age"`
+}
+
+// PasswordComplexity is the rule a new password must meet.
+type PasswordComplexity struct {
+	MinLength         int      `json:"minLength"`
+	MinLowerCase      int      `json:"minLowerCase"`
+	MinUpperCase      int      `json:"minUpperCase"`
+	MinNumber         int      `json:"minNumber"`
+	MinSymbol         int      `json:"minSymbol"`
+	ExcludeUsername   bool     `json:"excludeUsername"`
+	ExcludeAttributes []string `json:"excludeAttributes"`
+}
+
+// PasswordAge: Gatehouse keeps no password history and no minimum age.
+type PasswordAge struct {
+	MinAgeMinutes int `json:"minAgeMinutes"`
+	HistoryCount  int `json:"historyCount"`
 }
 
 // Method is a way an authenticator can be used.

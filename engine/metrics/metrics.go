@@ -26,6 +26,8 @@ const (
 	SignInRateLimited    = "rate_limited"
 	SignInDenied         = "denied"
 	SignInCancelled      = "cancelled"
+	SignInPasswordReset  = "password_reset"
+	SignInRegistered     = "registered"
 )
 
 // Metrics are the engine's counters, histograms and gauges.

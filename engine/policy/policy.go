@@ -1,17 +1,22 @@
-// Package policy decides what a sign-in still needs once the password is proven: a
-// phone code from an enrolled phone, enrolling a phone first, or nothing.
+// Package policy is the sign-on policy: what a sign-in needs once the password is
+// proven, and which flows besides signing in the deployment offers.
 package policy
-
-import (
-	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
-	"github.com/gatehouse-id/gatehouse/engine/store"
-)
 
 // SignOn is the sign-on policy.
 type SignOn struct {
-	RequirePhone    bool // a phone code is needed after the password
-	PhoneEnrollment bool // a user without a phone may enroll one while signing in
-	SMS, Voice      bool // delivery methods the deployment offers
+	// RequireFactor asks for a second factor after the password: a code from a
+	// phone or an authenticator app (sign_on.require_phone).
+	RequireFactor bool
+	// EnrollDuringSignIn lets a user without a second factor enroll one while
+	// signing in (sign_on.phone_enrollment: sign_in).
+	EnrollDuringSignIn bool
+	// Recovery offers "forgot password" by a code to the user's phone
+	// (sign_on.password_recovery).
+	Recovery bool
+	// Registration offers self-service registration (sign_on.self_registration)
+	// with these profile fields besides the email address, which is the login.
+	Registration       bool
+	RegistrationFields []string
 }
 
 // Decision is what follows a verified password.
@@ -20,67 +25,34 @@ type Decision int
 const (
 	// Done: the user is signed in.
 	Done Decision = iota
-	// VerifyPhone: the user must prove one of their phones.
-	VerifyPhone
-	// EnrollPhone: the user must add a phone and prove it.
-	EnrollPhone
-	// Deny: the policy needs a phone the user has not got and may not add.
+	// Verify: the user must prove one of their enrollments.
+	Verify
+	// Enroll: the user must enroll a factor first.
+	Enroll
+	// Deny: the policy needs a factor the user has not got and may not add.
 	Deny
 )
 
-// AfterPassword decides the next step for a user with the given phones.
-func (p SignOn) AfterPassword(phones []store.PhoneEnrollment) Decision {
+// AfterPassword decides the next step for a user with the given number of usable
+// enrollments, when enrollable authenticators can be enrolled.
+func (p SignOn) AfterPassword(enrollments, enrollable int) Decision {
 	switch {
-	case !p.RequirePhone:
+	case !p.RequireFactor:
 		return Done
-	case len(p.UsablePhones(phones)) > 0:
-		return VerifyPhone
-	case p.PhoneEnrollment:
-		return EnrollPhone
+	case enrollments > 0:
+		return Verify
+	case p.EnrollDuringSignIn && enrollable > 0:
+		return Enroll
 	default:
 		return Deny
 	}
 }
 
-// UsablePhones keeps the phones that can receive a code by a method the deployment
-// offers.
-func (p SignOn) UsablePhones(phones []store.PhoneEnrollment) []store.PhoneEnrollment {
-	var out []store.PhoneEnrollment
-	for _, e := range phones {
-		if len(p.Methods(e)) > 0 {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// Methods lists how a code can reach e, in the order they are offered: SMS first.
-func (p SignOn) Methods(e store.PhoneEnrollment) []string {
-	var m []string
-	if p.SMS && e.SMS {
-		m = append(m, phone.SMS)
-	}
-	if p.Voice && e.Voice {
-		m = append(m, phone.Voice)
-	}
-	return m
-}
-
-// EnrollMethods lists the methods offered when enrolling a new phone.
-func (p SignOn) EnrollMethods() []string {
-	return p.Methods(store.PhoneEnrollment{SMS: true, Voice: true})
-}
-
 // AMR is the RFC 8176 list of methods a finished sign-in proved: the password, then
-// "sms" for a texted code or "tel" for a code read out in a call, and "mfa" when
-// both factors were used.
-func AMR(phoneMethod string) []string {
-	switch phoneMethod {
-	case phone.SMS:
-		return []string{"pwd", "sms", "mfa"}
-	case phone.Voice:
-		return []string{"pwd", "tel", "mfa"}
-	default:
+// the factor's value ("sms", "tel", "otp") and "mfa" when one was used.
+func AMR(factor string) []string {
+	if factor == "" {
 		return []string{"pwd"}
 	}
+	return []string{"pwd", factor, "mfa"}
 }

@@ -156,6 +156,16 @@ const (
 	StepEnrollData          Step = "ENROLL_DATA"
 	StepEnrollChallenge     Step = "ENROLL_CHALLENGE"
 	StepSuccess             Step = "SUCCESS"
+	// Recovery and registration.
+	StepIdentifyRecovery Step = "IDENTIFY_RECOVERY"
+	StepResetPassword    Step = "RESET_PASSWORD"
+	StepEnrollProfile    Step = "ENROLL_PROFILE"
+)
+
+// The flows a transaction can be in besides signing in.
+const (
+	FlowRecovery     = "recovery"
+	FlowRegistration = "registration"
 )
 
 // Transaction is one sign-in attempt, from interact to the interaction code.
@@ -189,6 +199,15 @@ type Transaction struct {
 	LastSentAt   time.Time // when the last code was queued
 	// InteractionCodeHash is set at SUCCESS until the code is redeemed.
 	InteractionCodeHash string
+
+	// Flow is "" for a sign-in, FlowRecovery or FlowRegistration.
+	Flow string
+	// Authenticator is the key of the authenticator being verified or enrolled
+	// ("phone_number", "google_otp", "okta_password"); "" when none.
+	Authenticator string
+	// Pending is small per-transaction data: a registration's profile, a sealed
+	// secret being enrolled.
+	Pending map[string]string
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

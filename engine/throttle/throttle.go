@@ -56,6 +56,7 @@ const (
 	KindPhoneAttempts    Kind = "otp"        // wrong codes for one user; its lockout
 	KindKnownSource      Kind = "known"      // a device or client IP that completed sign-in as a user
 	KindAssertionID      Kind = "jwt-jti"    // a client assertion's jti, kept until the assertion expires
+	KindRegistrationsIP  Kind = "reg-ip"     // self-service registrations tried from one client IP
 )
 
 // Key names one counter. The zero Key is not valid.
@@ -140,6 +141,9 @@ func UnverifiedNumber(number string) Key { return Key{KindUnverifiedNumber, dige
 func SendGap(number Key) Key {
 	return Key{KindSendInterval, string(number.kind) + "/" + number.subject}
 }
+
+// RegistrationsFromIP counts self-service registration attempts from one client IP.
+func RegistrationsFromIP(ip string) Key { return Key{KindRegistrationsIP, ip} }
 
 // PhoneAttempts counts one user's wrong codes and holds the phone factor's lockout.
 func PhoneAttempts(userID string) Key { return Key{KindPhoneAttempts, userID} }

@@ -1,0 +1,171 @@
+package idxserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/engine/authn"
+	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/metrics"
+	"github.com/gatehouse-id/gatehouse/engine/oauth"
+	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/throttle"
+)
+
+// Self-service password recovery, as Okta runs it (docs/protocol.md, "Password
+// recovery"): the identify state offers the password's recover action; recover →
+// identify-recovery (the username) → select-authenticator-authenticate (the phone)
+// → a code by SMS or call → reset-authenticator (the new password) → SUCCESS.
+//
+// Nothing in the answers says whether the username names a user: the phone is
+// offered without its number, under an id derived from the transaction, and for a
+// login that names no user (or a disabled one, or one without a phone that can
+// take the method) the same budgets are spent and no code is sent, so every code
+// is wrong. No user object is shown until the sign-in succeeds.
+
+// recover starts a recovery.
+func (s *Server) recover(w http.ResponseWriter, r *http.Request, v *view, _ *request) {
+	if s.advance(w, r.Context(), v, func(t *store.Transaction) {
+		t.Step, t.Flow, t.Pending = store.StepIdentifyRecovery, store.FlowRecovery, nil
+	}) {
+		s.log.InfoContext(r.Context(), "password recovery started", logAttrs(v)...)
+		s.respond(w, http.StatusOK, v)
+	}
+}
+
+// identifyRecovery takes the username of the account to recover.
+func (s *Server) identifyRecovery(w http.ResponseWriter, r *http.Request, v *view, req *request) {
+	ctx := r.Context()
+	login := strings.ToLower(trimmed(req.Identifier))
+	if login == "" {
+		v.onField("identifier", msgFieldBlank)
+		s.respond(w, http.StatusBadRequest, v)
+		return
+	}
+	d, err := s.limiter.Reserve(ctx, throttle.Request{Key: throttle.IdentifyOnTransaction(v.tx.ID),
+		Limit: throttle.Limit{Max: s.limits.IdentifyPerTransaction, Window: s.limits.PasswordPerSource.Window}})
+	if err != nil {
+		s.serverError(ctx, w, "checking the identify limit", err)
+		return
+	}
+	if !d.Allowed {
+		s.metrics.RateLimited("identify_per_transaction")
+		s.limited(w, v, d, msgTooManyRequests)
+		return
+	}
+	userID := ""
+	if len(login) <= maxIdentifierLen {
+		u, err := s.store.GetUserByLogin(ctx, login)
+		switch {
+		case err == nil && !u.Disabled:
+			userID = u.ID
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			s.serverError(ctx, w, "loading a user", err)
+			return
+		}
+	} else {
+		login = login[:maxIdentifierLen]
+	}
+	if s.advance(w, ctx, v, func(t *store.Transaction) {
+		t.Step, t.UserID, t.Pending = store.StepSelectAuthenticator, userID, map[string]string{"login": login}
+	}) {
+		s.log.InfoContext(ctx, "password recovery: username given", logAttrs(v)...)
+		s.respond(w, http.StatusOK, v)
+	}
+}
+
+// recoveryEnrollments is what a recovery offers everyone: the phone, by the
+// methods the deployment offers, under an id derived from the transaction.
+func (s *Server) recoveryEnrollments(v *view) []enrolled {
+	a := s.authenticator(authn.KeyPhone)
+	if a == nil || len(a.EnrollMethods()) == 0 {
+		return nil
+	}
+	return []enrolled{{auth: a, authID: s.authIDs[a.Key()], e: authn.Enrollment{ID: derivedID("sms", v.tx.ID+"|recovery"), Methods: a.EnrollMethods()}}}
+}
+
+// challengeTarget is the request and the enrollment a challenge goes to. Outside
+// a recovery it is the one chosen. In a recovery it is the user's first phone that
+// takes the method; when there is none (or no user), the request carries no user,
+// and the authenticator spends its budgets and sends nothing.
+func (s *Server) challengeTarget(ctx context.Context, w http.ResponseWriter, r *http.Request, v *view, a authn.Authenticator, chosen authn.Enrollment, method string) (authn.Request, authn.Enrollment, error) {
+	areq := s.authnRequest(w, r, v)
+	if v.tx.Flow != store.FlowRecovery {
+		return areq, chosen, nil
+	}
+	if areq.UserID != "" {
+		list, err := a.Enrollments(ctx, areq.UserID)
+		if err != nil {
+			return areq, chosen, err
+		}
+		for _, e := range list {
+			for _, m := range e.Methods {
+				if m == method {
+					return areq, e, nil
+				}
+			}
+		}
+	}
+	areq.UserID = ""
+	return areq, chosen, nil
+}
+
+// reset takes the new password of a recovery whose phone was proven, and signs the
+// user in. Every refresh token and SSO session of the user ends: whoever held the
+// old password is signed out.
+func (s *Server) reset(w http.ResponseWriter, r *http.Request, v *view, req *request) {
+	s.setNewPassword(w, r, v, req)
+}
+
+// setNewPassword is reset-authenticator and, in a registration, the password's
+// enroll-authenticator: the same rule (passwordRule) for both.
+func (s *Server) setNewPassword(w http.ResponseWriter, r *http.Request, v *view, req *request) {
+	ctx := r.Context()
+	pw := req.Credentials.Passcode
+	if pw == "" {
+		v.onField("passcode", msgFieldBlank)
+		s.respond(w, http.StatusBadRequest, v)
+		return
+	}
+	if err := checkPassword(pw); err != nil {
+		v.onField("passcode", msgPasswordRules)
+		s.respond(w, http.StatusBadRequest, v)
+		return
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if errors.Is(err, password.ErrBusy) {
+		s.hashBusy(w, v)
+		return
+	}
+	if err != nil {
+		s.serverError(ctx, w, "hashing a password", err)
+		return
+	}
+	now := s.now()
+	if v.registering() {
+		s.createAccount(w, r, v, hash)
+		return
+	}
+	if err := s.store.SetPassword(ctx, store.PasswordCredential{UserID: v.tx.UserID, Hash: hash, UpdatedAt: now}); err != nil {
+		s.serverError(ctx, w, "storing the new password", err)
+		return
+	}
+	n, err := oauth.RevokeUserTokens(ctx, s.store, v.tx.UserID, now)
+	if err != nil {
+		s.serverError(ctx, w, "revoking the user's tokens", err)
+		return
+	}
+	s.log.InfoContext(ctx, "password reset by recovery", append(logAttrs(v), "refresh_tokens_revoked", n)...)
+	s.metrics.SignIn(metrics.SignInPasswordReset)
+	if err := s.loadUser(ctx, v); err != nil {
+		s.serverError(ctx, w, "loading the user", err)
+		return
+	}
+	amr := v.tx.AMR
+	if !s.advance(w, ctx, v, func(t *store.Transaction) { t.AuthTime, t.Authenticator = now, "" }) {
+		return
+	}
+	s.complete(w, r, v, amr)
+}
