@@ -248,6 +248,14 @@ func (f *Flow) ChooseMethod(method string) (int, map[string]any) {
 	return f.Submit("authenticator-verification-data", map[string]any{"authenticator": map[string]any{"id": id, "enrollmentId": enr, "methodType": method}})
 }
 
+// ChooseMethodFirst selects the first phone option of
+// select-authenticator-authenticate with method at once (no verification-data step).
+func (f *Flow) ChooseMethodFirst(method string) (int, map[string]any) {
+	f.t.Helper()
+	id, enr := f.PhoneOption()
+	return f.Submit("select-authenticator-authenticate", map[string]any{"authenticator": map[string]any{"id": id, "enrollmentId": enr, "methodType": method}})
+}
+
 // Answer submits a code.
 func (f *Flow) Answer(code string) (int, map[string]any) {
 	f.t.Helper()
