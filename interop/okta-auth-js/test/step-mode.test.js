@@ -69,7 +69,7 @@ describe('okta-auth-js 8.0.1, step mode (8.x default)', () => {
     let t = await c.idx.start();
     assert.equal(t.status, 'PENDING');
     assert.equal(t.nextStep, undefined, 'start() posts nothing and names no step');
-    assert.deepEqual(t.availableSteps.map((s) => s.name), ['identify', 'cancel']);
+    assert.deepEqual(t.availableSteps.map((s) => s.name), ['identify', 'currentAuthenticator-recover', 'cancel']);
     assert.deepEqual(t.availableSteps[0].inputs, IDENTIFY_INPUTS);
 
     t = await c.idx.proceed({ step: 'identify', username: user.login, password: gh.password });
