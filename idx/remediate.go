@@ -14,9 +14,14 @@ import (
 // not given (okta-auth-js's legacy authenticate). Each value is used at most
 // once per call.
 type Options struct {
-	// Username and Password answer "identify". A Password with no
-	// Authenticator also selects the password authenticator when the server
-	// asks for it as a separate step (identifier-first orgs).
+	// Username answers "identify" and, in a password reset,
+	// "identify-recovery". Password answers "identify", and the password
+	// authenticator's challenge or enrollment (a new account's password).
+	// In a sign-in or a registration, a Password with no Authenticator also
+	// selects the password authenticator when the server asks for a choice
+	// that offers it (identifier-first orgs, registration), as okta-auth-js's
+	// authenticate does; a password reset never uses Password (see
+	// NewPassword).
 	Username string
 	Password string
 	// RememberMe is sent with "identify" when true.
