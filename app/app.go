@@ -1,8 +1,17 @@
 // Package app is Gatehouse's sample web application: server-rendered sign-in
-// pages (username and password, the authenticator, SMS or voice, the code), a
-// profile page and sign-out, built only on the public Go SDK (package idx)
+// pages (username and password, the authenticator, SMS or voice, the code,
+// an authenticator app's code), a password reset ("Forgot password?": the
+// username, a code to the phone, the new password with the server's rules),
+// registration ("Create an account": the server's profile form, a password,
+// the second factor it asks for, including an authenticator app's QR code),
+// a profile page and sign-out, built only on the public Go SDK (package idx)
 // and the standard library. Pointed at another issuer, client id and secret —
 // an Okta org's embedded-sign-in app — it works unchanged.
+//
+// The sign-in page links to the password reset and to registration only
+// when the identity server offers them. Finding out takes a transaction, so
+// the app asks at most every five minutes, when the sign-in page is shown,
+// and otherwise learns it from the sign-ins it runs.
 //
 // The pages need no JavaScript; one small script only counts down the
 // "send again" wait. Sessions are kept on the server (see SessionStore) and
@@ -85,8 +94,10 @@ type Config struct {
 }
 
 // contentSecurityPolicy allows only the app's own stylesheet, script, images
-// and form targets, and forbids framing (clickjacking).
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+// and form targets, and forbids framing (clickjacking). Images may also be
+// data: URIs: an authenticator app's QR code comes inlined as one (the app
+// checks it is a PNG before showing it); an image cannot run script.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 
 //go:embed templates/*.html
@@ -108,6 +119,7 @@ type server struct {
 	maxPerIP       int
 	trustedProxies []netip.Prefix
 	admission      admission
+	offers         offers
 	idleTimeout    time.Duration
 	resendInterval time.Duration
 	now            func() time.Time
@@ -198,6 +210,16 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /login/code", s.verifyCode)
 	mux.HandleFunc("POST /login/resend", s.resend)
 	mux.HandleFunc("POST /login/switch", s.switchMethod)
+	mux.HandleFunc("GET /login/totp", s.stepPage(pathTOTP))
+	mux.HandleFunc("POST /login/totp", s.submitTOTP)
+	mux.HandleFunc("POST "+pathRecoverStart, s.startFlow(idx.FlowRecoverPassword))
+	mux.HandleFunc("GET /login/recover", s.stepPage(pathRecover))
+	mux.HandleFunc("POST /login/recover", s.recoverUsername)
+	mux.HandleFunc("POST "+pathRegisterStart, s.startFlow(idx.FlowRegister))
+	mux.HandleFunc("GET /login/register", s.stepPage(pathRegister))
+	mux.HandleFunc("POST /login/register", s.submitProfile)
+	mux.HandleFunc("GET /login/password", s.stepPage(pathPassword))
+	mux.HandleFunc("POST /login/password", s.submitPassword)
 	mux.HandleFunc("POST /login/cancel", s.cancel)
 	mux.HandleFunc("GET /login/unsupported", s.stepPage(pathUnsupported))
 	mux.HandleFunc("POST /login/hosted", s.hostedSignIn)

@@ -771,7 +771,7 @@ func TestUnsupportedStep(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "<code>redirect-idp</code>") || !strings.Contains(rec.Body.String(), "Back to sign in") {
 		t.Errorf("unsupported step page: %d\n%s", rec.Code, rec.Body)
 	}
-	if pageFor("redirect-idp") != pathUnsupported {
+	if pageFor(&idx.NextStep{Name: "redirect-idp"}, idx.FlowAuthenticate) != pathUnsupported {
 		t.Error("unknown steps must land on the unsupported page")
 	}
 }

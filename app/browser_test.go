@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/idx"
 	"github.com/gatehouse-id/gatehouse/internal/browsertest"
 	"github.com/gatehouse-id/gatehouse/internal/enginetest"
 )
@@ -336,5 +339,195 @@ func TestBrowser(t *testing.T) {
 		b.contains(".alert-error", "Too many sign-in attempts. Try again in")
 		b.screenshot("sign-in-rate-limited")
 	})
+
+	t.Run("recorded responses: registration up to the authenticator app", func(t *testing.T) {
+		walkRecordedRegistration(t, browserCtx)
+	})
+	t.Run("password reset", func(t *testing.T) {
+		walkPasswordReset(t, browserCtx, ta, newUser)
+	})
+	t.Run("registration with an authenticator app", func(t *testing.T) {
+		walkRegistration(t, browserCtx, ta)
+	})
 	t.Logf("browser test took %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+// Selectors of the password reset, registration and authenticator-app pages.
+const (
+	selForgot        = `form[action="/login/recover/start"] button`
+	selCreateAccount = `form[action="/login/register/start"] button`
+	selRecoverNext   = `form[action="/login/recover"] button[type="submit"]`
+	selProfileNext   = `form[action="/login/register"] button[type="submit"]`
+	selPasswordNext  = `form[action="/login/password"] button[type="submit"]`
+	selTOTPVerify    = `form[action="/login/totp"] button[type="submit"]`
+	selQRCode        = `img.qr`
+)
+
+// imageShown reports whether the image sel loaded and has a size (a QR code
+// refused by the Content-Security-Policy has none).
+func (b *tab) imageShown(sel string) bool {
+	b.t.Helper()
+	js := `(() => { const i = document.querySelector(` + strconv.Quote(sel) + `); return !!i && i.complete && i.naturalWidth > 0; })()`
+	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](js))
+	if err != nil {
+		b.t.Fatalf("reading %s: %v", sel, err)
+	}
+	return ok
+}
+
+// fillProfile types a new user's profile into the registration form.
+func (b *tab) fillProfile(first, last, email string) {
+	b.t.Helper()
+	b.do("the profile",
+		chromedp.WaitVisible(chromedp.CSS(`input[name="userProfile.email"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="userProfile.firstName"]`), first),
+		chromedp.SendKeys(chromedp.CSS(`input[name="userProfile.lastName"]`), last),
+		chromedp.SendKeys(chromedp.CSS(`input[name="userProfile.email"]`), email),
+		chromedp.Click(chromedp.CSS(selProfileNext)),
+	)
+}
+
+// choosePassword types a new password twice on the password page.
+func (b *tab) choosePassword(password string) {
+	b.t.Helper()
+	b.do("the new password",
+		chromedp.WaitVisible(chromedp.CSS("#confirm")),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.SendKeys(chromedp.CSS("#confirm"), password),
+		chromedp.Click(chromedp.CSS(selPasswordNext)),
+	)
+}
+
+// walkRecordedRegistration registers against Okta's recorded responses up
+// to the authenticator app's enrollment: the QR code, inlined as a data:
+// URI, must load under the app's Content-Security-Policy.
+func walkRecordedRegistration(t *testing.T, browserCtx context.Context) {
+	f := newFakeIssuer(t)
+	f.on(fxIdentify, "/idp/idx/enroll", fakeReply{fixture: fxProfile})
+	f.on(fxProfile, "/idp/idx/enroll/new", fakeReply{fixture: fxSelectPassword})
+	f.on(fxSelectPassword, "/idp/idx/credential/enroll", fakeReply{fixture: fxEnrollPassword})
+	f.on(fxEnrollPassword, "/idp/idx/challenge/answer", fakeReply{fixture: fxSelectPhoneOrApp})
+	f.on(fxSelectPhoneOrApp, "/idp/idx/credential/enroll", fakeReply{fixture: fxEnrollApp})
+	f.on(fxEnrollApp, "/idp/idx/challenge/answer", fakeReply{fixture: fxSuccess})
+	b := newTab(t, browserCtx, appOn(t, f).url)
+	b.do("open the app", chromedp.Navigate(b.url+"/login"), chromedp.WaitVisible(chromedp.CSS(selCreateAccount)))
+	b.contains(selForgot, "Forgot password?")
+	b.do("create an account", chromedp.Click(chromedp.CSS(selCreateAccount)))
+	b.fillProfile("Ada", "Lovelace", "ada@example.com")
+	b.do("the password page", chromedp.WaitVisible(chromedp.CSS(".rules")))
+	b.contains(".rules", "At least 8 characters", "Not your username")
+	b.choosePassword("Correct-h0rse")
+	b.do("the second factor", chromedp.WaitVisible(chromedp.CSS(selOption)))
+	b.contains("h1", "Set up two-step verification")
+	b.do("the authenticator app",
+		chromedp.Click(chromedp.CSS(`button.option[value="google_otp"]`)),
+		chromedp.WaitVisible(chromedp.CSS(selQRCode)),
+	)
+	if !b.imageShown(selQRCode) {
+		t.Error("the QR code did not load (refused by the Content-Security-Policy?)")
+	}
+	b.contains("#secret", "KAGW BIXA KOLP EFMY")
+	b.do("the code", chromedp.SendKeys(chromedp.CSS("#code"), "287082"), chromedp.Click(chromedp.CSS(selTOTPVerify)),
+		chromedp.WaitVisible(chromedp.CSS(".details")))
+	b.contains(".details", "Ada Lovelace", "Password and authenticator app")
+}
+
+// skipUnlessOffered skips a walk the engine does not serve yet: it is
+// written against the wire shapes the engine is to serve (those of Okta's
+// recorded responses) and runs as soon as the engine offers the flow.
+func skipUnlessOffered(t *testing.T, ta *testApp, flow idx.Flow) {
+	t.Helper()
+	recover, register := engineOffers(t, ta.h.Issuer)
+	switch {
+	case flow == idx.FlowRecoverPassword && !recover:
+		t.Skip("the engine offers no password reset yet: its first response has no currentAuthenticator recover action")
+	case flow == idx.FlowRegister && !register:
+		t.Skip("the engine offers no registration yet: its first response has no select-enroll-profile")
+	}
+}
+
+// walkPasswordReset resets a password with a code by SMS, then signs in
+// with the new password.
+func walkPasswordReset(t *testing.T, browserCtx context.Context, ta *testApp, newUser func(login, phone, given, family string) store.User) {
+	skipUnlessOffered(t, ta, idx.FlowRecoverPassword)
+	h := ta.h
+	newUser("rosa@example.com", "+12015550129", "Rosa", "Reset")
+	const newPassword = "Tr0ub4dor-and-3-horses"
+	b := newTab(t, browserCtx, ta.url)
+	b.do("forgot password", chromedp.Navigate(b.url+"/login"), chromedp.WaitVisible(chromedp.CSS(selForgot)), chromedp.Click(chromedp.CSS(selForgot)),
+		chromedp.WaitVisible(chromedp.CSS(selRecoverNext)))
+	b.contains("h1", "Reset your password")
+	b.screenshot("reset-username")
+	b.do("the username", chromedp.SendKeys(chromedp.CSS("#username"), "rosa@example.com"), chromedp.Click(chromedp.CSS(selRecoverNext)),
+		chromedp.WaitVisible(chromedp.CSS(selOption)))
+	b.contains(".who", "Resetting the password of", "rosa@example.com")
+	b.do("the phone", chromedp.Click(chromedp.CSS(`button.option`)), chromedp.WaitVisible(chromedp.CSS(`input[name="method"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="method"][value="sms"]`)), chromedp.Click(chromedp.CSS(selNext)),
+		chromedp.WaitVisible(chromedp.CSS("#code")))
+	b.enterCode(h.LatestCode(t, "+12015550129"))
+	b.do("the password page", chromedp.WaitVisible(chromedp.CSS("#confirm")))
+	b.contains("h1", "Choose a new password")
+	b.screenshot("reset-new-password")
+	b.choosePassword(newPassword)
+	b.do("the profile", chromedp.WaitVisible(chromedp.CSS(".details")))
+	b.contains(".details", "rosa@example.com")
+
+	b.do("sign out, then in with the new password", chromedp.Click(chromedp.CSS(selSignOut)), chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), "rosa@example.com"), chromedp.SendKeys(chromedp.CSS("#password"), newPassword),
+		chromedp.Click(chromedp.CSS(selSignInButton)), chromedp.WaitVisible(chromedp.CSS(selOption)))
+	b.contains("h1", "Verify it's you")
+}
+
+// walkRegistration creates an account — profile, password, authenticator
+// app — then signs in again with the app's next code.
+func walkRegistration(t *testing.T, browserCtx context.Context, ta *testApp) {
+	skipUnlessOffered(t, ta, idx.FlowRegister)
+	h := ta.h
+	const password = "Correct-h0rse-battery"
+	b := newTab(t, browserCtx, ta.url)
+	b.do("create an account", chromedp.Navigate(b.url+"/login"), chromedp.WaitVisible(chromedp.CSS(selCreateAccount)),
+		chromedp.Click(chromedp.CSS(selCreateAccount)), chromedp.WaitVisible(chromedp.CSS(`input[name="userProfile.email"]`)))
+	b.contains("h1", "Create your account")
+	b.screenshot("register-profile")
+	b.fillProfile("Tess", "Totp", "tess@example.com")
+	b.do("the password page", chromedp.WaitVisible(chromedp.CSS("#confirm")))
+	b.contains("h1", "Choose a password")
+	b.screenshot("register-password")
+	b.choosePassword(password)
+	b.do("the second factor", chromedp.WaitVisible(chromedp.CSS(`button.option[value="google_otp"]`)))
+	b.screenshot("register-second-factor")
+	b.do("the authenticator app", chromedp.Click(chromedp.CSS(`button.option[value="google_otp"]`)), chromedp.WaitVisible(chromedp.CSS(selQRCode)))
+	if !b.imageShown(selQRCode) {
+		t.Error("the QR code did not load")
+	}
+	b.screenshot("totp-enroll")
+	secret := strings.ReplaceAll(b.text("#secret"), " ", "")
+	code := func() string {
+		// The engine checks codes against its clock, which the harness
+		// holds.
+		c, err := totp.GenerateCode(secret, h.Clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	b.do("the app's code", chromedp.SendKeys(chromedp.CSS("#code"), code()), chromedp.Click(chromedp.CSS(selTOTPVerify)),
+		chromedp.WaitVisible(chromedp.CSS(".details")))
+	b.contains(".details", "tess@example.com")
+
+	// The next sign-in asks for the app's next code (a code is good once),
+	// after a choice of factor if the engine offers one.
+	h.Clock.Advance(30 * time.Second)
+	b.do("sign out, then in", chromedp.Click(chromedp.CSS(selSignOut)), chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), "tess@example.com"), chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Click(chromedp.CSS(selSignInButton)), chromedp.WaitVisible(chromedp.CSS(`form[action="/login/totp"], button.option`)))
+	if b.location() == pathSelect {
+		b.do("the authenticator app", chromedp.Click(chromedp.Search(`//button[contains(@class, "option")][contains(., "Authenticator")]`)),
+			chromedp.WaitVisible(chromedp.CSS(`form[action="/login/totp"]`)))
+	}
+	b.contains("h1", "Enter your app's code")
+	b.screenshot("totp-challenge")
+	b.do("the app's code", chromedp.SendKeys(chromedp.CSS("#code"), code()), chromedp.Click(chromedp.CSS(selTOTPVerify)),
+		chromedp.WaitVisible(chromedp.CSS(".details")))
+	b.contains(".details", "tess@example.com", "authenticator app")
 }

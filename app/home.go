@@ -134,6 +134,8 @@ func verifiedWith(idClaims map[string]any) string {
 		parts = append(parts, "text message")
 	case slices.Contains(amr, "tel"):
 		parts = append(parts, "voice call")
+	case slices.Contains(amr, "otp"):
+		parts = append(parts, "authenticator app")
 	}
 	if len(parts) == 0 {
 		return ""

@@ -9,7 +9,7 @@ import (
 )
 
 // pageNames are the page templates; each is parsed together with layout.html.
-var pageNames = []string{"signin", "select", "phone", "enroll", "code", "home", "unsupported", "message"}
+var pageNames = []string{"signin", "select", "phone", "enroll", "code", "totp", "recover", "register", "password", "home", "unsupported", "message"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
@@ -33,15 +33,31 @@ type view struct {
 	Notice   *notice
 	Errors   formErrors
 	Username string // who is signing in, shown on the step pages
+	Who      string // what the step pages say before it; "Signing in as" when empty
 	Step     int    // position in the four-step sign-in, 0 elsewhere
 	CSRF     string // the sign-in form's token (formTokens)
+
+	// Sign in: links to the flows the identity server offers.
+	Offers offeredLinks
 
 	// Inputs kept after an error (never the password).
 	Input inputKept
 
-	// Select authenticator.
+	// Select authenticator; Enroll also marks an authenticator app's
+	// enrollment (as opposed to its code at sign-in).
 	Options []authOption
 	Enroll  bool
+
+	// Create an account: the server's profile fields.
+	Fields []profileField
+
+	// Choose a (new) password: the server's rules in words.
+	Rules []string
+	Reset bool // a password reset, not a new account
+
+	// Set up an authenticator app.
+	QRCode template.URL // a checked data: URI of a PNG, "" if none
+	Secret string       // the shared secret, in groups of four
 
 	// Verify with phone, enroll, enter code.
 	Phone   string   // masked number
@@ -72,8 +88,12 @@ type authOption struct {
 	Value string
 	// Label is the server's label, e.g. "Phone".
 	Label string
-	// Detail is the masked phone number, if the server shows one.
+	// Detail is the masked phone number, if the server shows one, else a
+	// word on what the option does.
 	Detail string
+	// Kind is the authenticator key, which picks the icon: "phone_number"
+	// or "google_otp".
+	Kind string
 }
 
 // method is a delivery choice on the phone pages.
@@ -95,6 +115,9 @@ type profile struct {
 // render executes a page into a buffer first, so a template error becomes a
 // clean 500 instead of half a page.
 func (s *server) render(w http.ResponseWriter, status int, name string, v *view) {
+	if name == "signin" {
+		v.Offers = s.offers.links()
+	}
 	var buf bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.Error("rendering page", "page", name, "err", err)

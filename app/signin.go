@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/gatehouse-id/gatehouse/idx"
 )
@@ -18,37 +17,105 @@ const (
 	pathPhone       = "/login/phone"
 	pathEnroll      = "/login/enroll"
 	pathCode        = "/login/code"
+	pathTOTP        = "/login/totp"
+	pathRecover     = "/login/recover"
+	pathRegister    = "/login/register"
+	pathPassword    = "/login/password"
 	pathUnsupported = "/login/unsupported"
+
+	// The sign-in page's links post here to start the other flows.
+	pathRecoverStart  = "/login/recover/start"
+	pathRegisterStart = "/login/register/start"
 )
 
 // Step names of the IDX remediations the pages handle.
 const (
 	stepIdentify         = "identify"
+	stepIdentifyRecovery = "identify-recovery"
+	stepEnrollProfile    = "enroll-profile"
 	stepSelect           = "select-authenticator-authenticate"
 	stepSelectEnroll     = "select-authenticator-enroll"
 	stepVerificationData = "authenticator-verification-data"
 	stepEnrollmentData   = "authenticator-enrollment-data"
 	stepChallenge        = "challenge-authenticator"
 	stepEnrollChallenge  = "enroll-authenticator"
+	stepResetPassword    = "reset-authenticator"
 )
 
-// pageFor is the page that handles a step. Steps this app does not know
-// (an Okta org may offer other authenticators) land on a page that says so.
-func pageFor(step string) string {
-	switch step {
+// Keys of the authenticators the pages handle.
+const (
+	keyPassword = "okta_password"
+	keyPhone    = "phone_number"
+	keyTOTP     = "google_otp" // Google Authenticator and other TOTP apps
+)
+
+// pageFor is the page that handles a step of a transaction in flow. Steps
+// this app does not know (an Okta org may offer other authenticators) land
+// on a page that says so.
+func pageFor(step *idx.NextStep, flow idx.Flow) string {
+	key := ""
+	if step.Authenticator != nil {
+		key = step.Authenticator.Key
+	}
+	switch step.Name {
 	case stepIdentify:
 		return pathSignIn
-	case stepSelect, stepSelectEnroll:
+	case stepIdentifyRecovery:
+		return pathRecover
+	case stepEnrollProfile:
+		return pathRegister
+	case stepSelectEnroll:
+		if flow == idx.FlowRegister && offersKey(step, keyPassword) && len(optionsFor(step)) == 0 {
+			// A new account's password, not chosen yet: giving one
+			// chooses the password authenticator. (A choice offering
+			// other factors too may list the password as an artefact,
+			// after it was set.)
+			return pathPassword
+		}
+		return pathSelect
+	case stepSelect:
 		return pathSelect
 	case stepVerificationData:
 		return pathPhone
 	case stepEnrollmentData:
 		return pathEnroll
+	case stepResetPassword:
+		return pathPassword
 	case stepChallenge, stepEnrollChallenge:
+		switch {
+		case key == keyTOTP:
+			return pathTOTP
+		case key == keyPassword && step.Name == stepEnrollChallenge:
+			return pathPassword
+		case key == keyPassword:
+			return pathUnsupported // the password is asked for on the sign-in page
+		}
 		return pathCode
 	default:
 		return pathUnsupported
 	}
+}
+
+// pageOf is the page of a PENDING transaction's next step.
+func pageOf(tx *idx.Transaction) string {
+	var flow idx.Flow
+	if tx.State != nil {
+		flow = tx.State.Flow
+	}
+	return pageFor(tx.NextStep, flow)
+}
+
+// offersKey reports whether a choice step has an option for the
+// authenticator key.
+func offersKey(step *idx.NextStep, key string) bool {
+	for _, in := range step.Inputs {
+		for _, o := range in.Options {
+			if in.Name == "authenticator" && o.Value == key {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // visit is one request's session: its id (empty while nothing is stored)
@@ -146,6 +213,7 @@ func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
+	s.checkOffers(r)
 	page := &view{Title: "Sign in", Step: 1, CSRF: s.forms.issue(w, r)}
 	page.Input.Username = v.sess.Username
 	if n := v.takeNotice(); n != nil {
@@ -243,7 +311,7 @@ func (s *server) current(w http.ResponseWriter, r *http.Request, v *visit, here 
 		return nil, false
 	}
 	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{})
-	if err != nil || tx.Status != idx.StatusPending || pageFor(tx.NextStep.Name) != here {
+	if err != nil || tx.Status != idx.StatusPending || pageOf(tx) != here {
 		s.follow(w, r, v, here, tx, err)
 		return nil, false
 	}
@@ -267,7 +335,7 @@ func (s *server) chooseAuthenticator(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{Authenticator: choice})
-	if err == nil && tx.Status == idx.StatusPending && pageFor(tx.NextStep.Name) == pathSelect && len(tx.Messages) == 0 {
+	if err == nil && tx.Status == idx.StatusPending && pageOf(tx) == pathSelect && len(tx.Messages) == 0 {
 		// Nothing was posted: the choice matched no option.
 		tx.Messages = []idx.Message{{Text: "That option isn't available. Choose one from the list.", Class: "ERROR"}}
 	}
@@ -326,7 +394,7 @@ func (s *server) enrollPhone(w http.ResponseWriter, r *http.Request) {
 // noteCodeSent records when the server sent a code, which starts the resend
 // countdown, after a request that chose a method.
 func (s *server) noteCodeSent(v *visit, tx *idx.Transaction, err error, method string) {
-	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && pageFor(tx.NextStep.Name) == pathCode {
+	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && pageOf(tx) == pathCode {
 		v.sess.CodeSentAt, v.sess.Method = s.now(), method
 	}
 }
@@ -334,12 +402,7 @@ func (s *server) noteCodeSent(v *visit, tx *idx.Transaction, err error, method s
 // verifyCode posts page 4: the code.
 func (s *server) verifyCode(w http.ResponseWriter, r *http.Request) {
 	v := s.load(r)
-	code := strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) || r == '-' {
-			return -1 // people paste "123 456"
-		}
-		return r
-	}, r.PostFormValue("code"))
+	code := normalizeCode(r.PostFormValue("code"))
 	if code == "" {
 		if tx, ok := s.current(w, r, v, pathCode); ok {
 			errs := newFormErrors()
@@ -407,7 +470,7 @@ func (s *server) switchMethod(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{Step: stepSelect, Authenticator: phone, MethodType: m})
-	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && !hasError(tx.Messages) && pageFor(tx.NextStep.Name) == pathCode {
+	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && !hasError(tx.Messages) && pageOf(tx) == pathCode {
 		v.sess.CodeSentAt, v.sess.Method = s.now(), m
 		v.sess.State, v.sess.Step = tx.State, tx.NextStep.Name
 		text := "We sent a new code by text message."
@@ -477,8 +540,12 @@ func (s *server) unavailable(w http.ResponseWriter, err error) {
 }
 
 // inputKept is what the user typed, shown again when a page comes back with
-// an error. There is deliberately no place for the password.
-type inputKept struct{ Username, Code, Phone, Method string }
+// an error. There is deliberately no place for a password.
+type inputKept struct {
+	Username, Code, Phone, Method string
+	// Profile holds a new account's profile fields by input name.
+	Profile map[string]string
+}
 
 // follow acts on the outcome of an SDK call made from page here: it stores
 // the new state, then shows here again (with the server's messages) if the
@@ -518,6 +585,9 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, v *visit, here s
 		return
 	}
 	v.sess.State, v.sess.Step = tx.State, tx.NextStep.Name
+	if tx.NextStep.Name == stepIdentify {
+		s.offers.learn(tx.EnabledFeatures)
+	}
 	if a := tx.NextStep.Authenticator; a != nil {
 		switch {
 		case tx.NextStep.Name == stepChallenge && len(a.Methods) == 1:
@@ -526,12 +596,12 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, v *visit, here s
 			v.sess.PhoneMethods = a.Methods
 		}
 	}
-	next := pageFor(tx.NextStep.Name)
+	next := pageOf(tx)
 	if next != here {
 		// A message that came with a move to another step (unusual) is
 		// carried over rather than lost.
 		var n *notice
-		if errs := errorsFrom(tx.Messages, tx.RetryAfter); errs.any() {
+		if errs := errorsOf(tx); errs.any() {
 			text := ""
 			for _, t := range errs.Fields {
 				text = t
@@ -551,12 +621,16 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, v *visit, here s
 	if len(kept) > 0 {
 		in = &kept[0]
 	}
-	s.renderStep(w, r, v, tx, errorsFrom(tx.Messages, tx.RetryAfter), in)
+	s.renderStep(w, r, v, tx, errorsOf(tx), in)
 }
 
 // renderStep shows the page of the transaction's current step.
 func (s *server) renderStep(w http.ResponseWriter, r *http.Request, v *visit, tx *idx.Transaction, errs formErrors, in *inputKept) {
 	step := tx.NextStep
+	var flow idx.Flow
+	if tx.State != nil {
+		flow = tx.State.Flow
+	}
 	page := &view{Errors: errs, Username: v.sess.Username, Notice: v.takeNotice()}
 	if page.Notice != nil {
 		if !s.save(w, r, v) {
@@ -581,19 +655,50 @@ func (s *server) renderStep(w http.ResponseWriter, r *http.Request, v *visit, tx
 	if a := step.Authenticator; a != nil {
 		page.Phone = a.Profile["phoneNumber"]
 	}
+	switch flow {
+	case idx.FlowRecoverPassword:
+		page.Who = "Resetting the password of"
+	case idx.FlowRegister:
+		page.Who = "Creating an account for"
+	}
 	var name string
-	switch pageFor(step.Name) {
+	switch pageFor(step, flow) {
 	case pathSignIn:
 		name, page.Title, page.Step = "signin", "Sign in", 1
 		page.Input.Username = v.sess.Username
 		page.CSRF = s.forms.issue(w, r)
+	case pathRecover:
+		name, page.Title = "recover", "Reset your password"
+		if page.Input.Username == "" {
+			page.Input.Username = v.sess.Username
+		}
+		page.Username = "" // not known to be right yet
+	case pathRegister:
+		name, page.Title = "register", "Create your account"
+		page.Fields = profileFields(step, page.Input.Profile)
+	case pathPassword:
+		name, page.Title = "password", "Choose a password"
+		page.Reset = step.Name == stepResetPassword
+		if page.Reset {
+			page.Title = "Choose a new password"
+		}
+		if a := step.Authenticator; a != nil {
+			page.Rules = passwordRules(a.PasswordPolicy)
+		}
 	case pathSelect:
 		name, page.Title, page.Step = "select", "Verify it's you", 2
 		page.Enroll = step.Name == stepSelectEnroll
-		if page.Enroll {
-			page.Title = "Set up phone verification"
-		}
 		page.Options = optionsFor(step)
+		page.Heading, page.Text = "Verify it's you", "Choose how you want to confirm your identity."
+		if page.Enroll {
+			page.Heading, page.Text = "Set up phone verification", "Your account needs a phone to receive sign-in codes. Choose what to set up."
+			for _, o := range page.Options {
+				if o.Kind == keyTOTP {
+					page.Heading, page.Text = "Set up two-step verification", "Your account needs a second way to confirm it's you. Choose what to set up."
+				}
+			}
+			page.Title = page.Heading
+		}
 	case pathPhone:
 		name, page.Title, page.Step = "phone", "Verify with your phone", 3
 		page.Methods = methodsFrom(optionValues(step, "methodType"))
@@ -605,6 +710,14 @@ func (s *server) renderStep(w http.ResponseWriter, r *http.Request, v *visit, tx
 		page.Methods = methodsFrom(optionValues(step, "methodType"))
 		if len(page.Methods) == 0 {
 			page.Methods = methodLabels
+		}
+	case pathTOTP:
+		name, page.Title = "totp", "Enter your app's code"
+		page.Enroll = step.Name == stepEnrollChallenge
+		if a := step.Authenticator; page.Enroll && a != nil {
+			page.Title = "Set up your authenticator app"
+			page.QRCode = qrImage(a.QRCode)
+			page.Secret = groupSecret(a.SharedSecret)
 		}
 	case pathCode:
 		name, page.Title, page.Step = "code", "Enter code", 4
@@ -627,6 +740,9 @@ func (s *server) renderStep(w http.ResponseWriter, r *http.Request, v *visit, tx
 	default:
 		name, page.Title = "unsupported", "This step isn't supported"
 		page.StepName = step.Name
+	}
+	if flow != idx.FlowAuthenticate {
+		page.Step = 0 // "Step n of 4" counts the sign-in's pages
 	}
 	if page.Input.Method == "" && len(page.Methods) > 0 {
 		page.Input.Method = page.Methods[0].Value
@@ -663,25 +779,40 @@ func phoneChoice(tx *idx.Transaction) string {
 	return ""
 }
 
-// optionsFor lists a select step's options with the masked number of each
-// phone. A phone is chosen by its enrollment id, which tells several apart.
+// optionsFor lists the options of a select step that this app can finish
+// — phones and authenticator apps — with the masked number of each phone. A
+// phone is chosen by its enrollment id, which tells several apart. The
+// password is never listed: it is given on the sign-in page, or on the
+// password page of a new account (an enrollment choice may still offer it
+// to a user who just used it).
 func optionsFor(step *idx.NextStep) []authOption {
+	enroll := step.Name == stepSelectEnroll
 	var out []authOption
 	for _, in := range step.Inputs {
 		if in.Name != "authenticator" {
 			continue
 		}
 		for _, o := range in.Options {
-			opt := authOption{Value: o.Value, Label: o.Label}
+			if o.Value != keyPhone && o.Value != keyTOTP {
+				continue
+			}
+			opt := authOption{Value: o.Value, Label: o.Label, Kind: o.Value}
 			if a := o.Authenticator; a != nil {
 				if a.EnrollmentID != "" {
 					opt.Value = a.EnrollmentID
 				}
 				opt.Detail = a.Profile["phoneNumber"]
 			}
-			if opt.Value != "" {
-				out = append(out, opt)
+			switch {
+			case opt.Detail != "":
+			case o.Value == keyTOTP && enroll:
+				opt.Detail = "Use Google Authenticator or a similar app"
+			case o.Value == keyTOTP:
+				opt.Detail = "Enter a code from your authenticator app"
+			case enroll:
+				opt.Detail = "Get codes by text message or voice call"
 			}
+			out = append(out, opt)
 		}
 	}
 	return out

@@ -20,9 +20,13 @@ import (
 // verification); the previously stored State stays valid and the call can be
 // retried. Anything the user got wrong comes back as Messages on a PENDING or
 // TERMINAL Transaction.
+//
+// A State from RecoverPassword or Register continues as a sign-in, as
+// okta-auth-js's authenticate switches the stored flow.
 func (c *Client) Authenticate(ctx context.Context, st *State, opts Options) (*Transaction, error) {
 	if st.belongsTo(c) {
 		st = st.clone()
+		st.Flow = FlowAuthenticate
 	} else {
 		var err error
 		if st, err = c.start(ctx); err != nil {
@@ -34,7 +38,9 @@ func (c *Client) Authenticate(ctx context.Context, st *State, opts Options) (*Tr
 
 // Proceed continues a transaction with more values, exactly as Authenticate
 // does, but never starts a new one: without a State from this Client it
-// returns ErrNoTransaction (okta-auth-js's idx.proceed).
+// returns ErrNoTransaction (okta-auth-js's idx.proceed). It keeps the
+// State's flow: a password reset or a registration goes on as
+// RecoverPassword or Register would.
 func (c *Client) Proceed(ctx context.Context, st *State, opts Options) (*Transaction, error) {
 	if !st.belongsTo(c) {
 		return nil, ErrNoTransaction
@@ -100,7 +106,13 @@ func (c *Client) advance(ctx context.Context, st *State, opts Options) (*Transac
 	if err != nil {
 		return nil, err
 	}
-	resp, err = c.remediate(ctx, st, resp, opts.values(), opts.Step)
+	return c.continueWith(ctx, st, resp, opts)
+}
+
+// continueWith posts what opts allow from resp on, under the State's flow,
+// and describes where that ends.
+func (c *Client) continueWith(ctx context.Context, st *State, resp *idxResponse, opts Options) (*Transaction, error) {
+	resp, err := c.remediate(ctx, st, resp, opts.values(), opts.Step)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +211,8 @@ func (c *Client) introspect(ctx context.Context, st *State) (*idxResponse, error
 // interaction code → SUCCESS with verified tokens (or with the code itself
 // under Config.ReturnInteractionCode); otherwise PENDING.
 func (c *Client) finish(ctx context.Context, st *State, resp *idxResponse, canceled bool) (*Transaction, error) {
-	tx := &Transaction{RequestSucceeded: resp.succeeded, Messages: collectMessages(resp), RetryAfter: resp.retryAfter}
+	tx := &Transaction{RequestSucceeded: resp.succeeded, Messages: collectMessages(resp), RetryAfter: resp.retryAfter,
+		EnabledFeatures: enabledFeatures(resp)}
 	code := ""
 	if resp.succeeded {
 		code = resp.interactionCode

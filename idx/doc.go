@@ -1,7 +1,9 @@
 // Package idx is a Go client for the IDX interaction protocol spoken by Okta
-// Identity Engine and by Gatehouse. It signs users in with the semantics of
-// okta-auth-js's idx.authenticate, so an application only renders what comes
-// back: it never needs to know the protocol's forms, hrefs or handles.
+// Identity Engine and by Gatehouse. It signs users in, resets forgotten
+// passwords and registers new users with the semantics of okta-auth-js's
+// idx.authenticate, idx.recoverPassword and idx.register, so an application
+// only renders what comes back: it never needs to know the protocol's forms,
+// hrefs or handles.
 //
 // The package talks HTTP only and is built from the wire contract
 // (interact with PKCE S256, introspect, remediation forms read from each
@@ -36,16 +38,87 @@
 // name the step: Options{Step: "select-authenticator-authenticate",
 // Authenticator: "phone_number", MethodType: "voice"}.
 //
+// # Password recovery
+//
+// RecoverPassword resets a forgotten password as okta-auth-js's
+// idx.recoverPassword does. It starts only where the server offers it —
+// Transaction.EnabledFeatures lists FeaturePasswordRecovery, which the
+// sign-in's first response does when the server has a recover action —
+// and otherwise returns an error matching ErrRecoveryUnavailable:
+//
+//	tx, err := client.RecoverPassword(ctx, nil, idx.Options{Username: u})
+//	// the recover action, then identify-recovery: tx.NextStep is the
+//	// choice of a phone (select-authenticator-authenticate)
+//	tx, err = client.Proceed(ctx, tx.State, idx.Options{Authenticator: "phone_number", MethodType: "sms"})
+//	tx, err = client.Proceed(ctx, tx.State, idx.Options{VerificationCode: code})
+//	// tx.NextStep.Name == "reset-authenticator"; show the rules in
+//	// tx.NextStep.Authenticator.PasswordPolicy next to the field
+//	tx, err = client.Proceed(ctx, tx.State, idx.Options{NewPassword: p})
+//	// SUCCESS: the user is signed in with the new password
+//
+// The new password goes in Options.NewPassword, never in Options.Password:
+// a password given to sign in is not posted as the new one by mistake. The
+// recover action (of currentAuthenticator or of
+// currentAuthenticatorEnrollment) is posted whenever a response offers it,
+// at most once per call each, as okta-auth-js runs a flow's actions.
+//
+// # Registration
+//
+// Register signs a new user up as okta-auth-js's idx.register does. It
+// starts only where the server offers select-enroll-profile
+// (FeatureRegistration), otherwise its error matches
+// ErrRegistrationUnavailable. The profile form is the server's: its inputs
+// are named "userProfile.<attribute>" ("userProfile.email",
+// "userProfile.firstName", "userProfile.lastName" and any other the server
+// lists), and Options.Profile fills them by attribute name:
+//
+//	tx, err := client.Register(ctx, nil, idx.Options{})
+//	// tx.NextStep.Name == "enroll-profile": render its Inputs
+//	tx, err = client.Proceed(ctx, tx.State, idx.Options{
+//		Profile:       map[string]string{"email": e, "firstName": f, "lastName": l},
+//		Authenticator: "okta_password", // go on to the password step
+//	})
+//	// tx.NextStep.Name == "enroll-authenticator" for the password, with
+//	// its PasswordPolicy; an email already taken comes back as a message
+//	// on the "userProfile.email" input instead
+//	tx, err = client.Proceed(ctx, tx.State, idx.Options{Password: p})
+//	// then any factor the server requires (a phone, an authenticator app),
+//	// as in a sign-in, and SUCCESS with tokens
+//
+// A Password given without an Authenticator chooses the password
+// authenticator when an enrollment choice offers it, so Register with the
+// profile and the password up front reaches the next factor in one call.
+//
+// # Authenticator apps (TOTP)
+//
+// Google Authenticator and other TOTP apps are the authenticator key
+// "google_otp" (method "otp"). Choose it with Options.Authenticator
+// "google_otp" in select-authenticator-enroll or
+// select-authenticator-authenticate. Its enroll-authenticator step carries
+// the QR code to scan and the shared secret to type in on
+// NextStep.Authenticator (QRCode, SharedSecret); then, at enrollment and at
+// every sign-in (challenge-authenticator), the app's current code goes in
+// Options.VerificationCode, as a code sent to a phone does.
+//
+// # Flows
+//
+// The State records which of the three flows a transaction is in
+// (State.Flow), so Proceed, Resend and Cancel continue it under the same
+// rules: which steps are posted automatically, which actions run first.
+// Authenticate switches a State to the sign-in flow.
+//
 // # Generic forms
 //
 // Forms are read from each response: field names, nested forms, options and
-// relatesTo references are resolved generically. The steps okta-auth-js knows
-// (identify, select-authenticator-authenticate/-enroll,
-// authenticator-verification-data, authenticator-enrollment-data,
-// challenge-authenticator, enroll-authenticator) use its input names; any
-// other remediation comes back as a PENDING NextStep whose inputs carry the
-// raw field paths, and is posted only when Options.Step names it (with
-// Options.Values).
+// relatesTo references are resolved generically. The steps okta-auth-js
+// knows (identify, identify-recovery, select-authenticator-authenticate/
+// -enroll, authenticator-verification-data, authenticator-enrollment-data,
+// challenge-authenticator, enroll-authenticator, reset-authenticator,
+// select-enroll-profile, enroll-profile) use its input names (enroll-profile
+// the raw "userProfile.<attribute>" paths), and the current flow posts those
+// it knows as soon as the values allow; any other remediation comes back as a
+// PENDING NextStep whose inputs carry the raw field paths, and is posted only
+// when Options.Step names it (with Options.Values).
 //
 // # State
 //
@@ -83,7 +156,8 @@
 //
 // Failures of the call are Go errors matching ErrNetwork, ErrProtocol
 // (with ErrUnresolvedRelatesTo), ErrDiscovery, ErrOAuth (*OAuthError),
-// ErrTokenInvalid, ErrNoTransaction or ErrActionUnavailable with errors.Is.
+// ErrTokenInvalid, ErrNoTransaction or ErrActionUnavailable (with
+// ErrRecoveryUnavailable or ErrRegistrationUnavailable) with errors.Is.
 // Mistakes of the user are Messages on the Transaction, never errors.
 //
 // # Rate limits
@@ -137,4 +211,20 @@
 //     functions, meta, enabledFeatures) is not exposed; interactionCode only
 //     with Config.ReturnInteractionCode (see below).
 //   - FAILURE is never returned, as in auth-js: failures are Go errors.
+//   - The new password of a reset is Options.NewPassword (auth-js: password),
+//     and the reset-authenticator input is named "newPassword".
+//   - Profile attributes are given in Options.Profile by attribute name and
+//     described as inputs named "userProfile.<attribute>" (auth-js takes and
+//     names them bare: email, firstName).
+//   - The password rules, the QR code and the shared secret are typed fields
+//     of Authenticator (PasswordPolicy, QRCode, SharedSecret) instead of the
+//     raw settings and contextualData.
+//   - Register and RecoverPassword check that the server offers the flow
+//     whenever they start it, also on a transaction already under way.
+//     EnabledFeatures lists password recovery for a recover action of
+//     currentAuthenticatorEnrollment too.
+//   - The recovery flow also posts enroll-authenticator, where a server asks
+//     to enroll a factor after the reset (auth-js stops there with an
+//     error). Polling, Okta Verify channels, skip, re-enrollment and
+//     identity providers are not posted automatically in any flow.
 package idx

@@ -51,8 +51,20 @@ var (
 	ErrNoTransaction = errors.New("idx: no transaction in progress")
 
 	// ErrActionUnavailable reports that the server does not currently offer
-	// the requested action (resend or cancel).
+	// the requested action (resend, cancel, a password reset or a
+	// registration).
 	ErrActionUnavailable = errors.New("idx: action not available")
+
+	// ErrRecoveryUnavailable reports that RecoverPassword cannot start: the
+	// server offers no password recovery in the current state (no recover
+	// action). It is always wrapped together with ErrActionUnavailable.
+	ErrRecoveryUnavailable = errors.New("idx: password recovery not available")
+
+	// ErrRegistrationUnavailable reports that Register cannot start: the
+	// server offers no self-service registration in the current state (no
+	// select-enroll-profile). It is always wrapped together with
+	// ErrActionUnavailable.
+	ErrRegistrationUnavailable = errors.New("idx: registration not available")
 )
 
 // OAuthError is an OAuth 2.0 error response. It matches ErrOAuth with errors.Is.

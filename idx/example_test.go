@@ -2,6 +2,7 @@ package idx_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 
@@ -93,4 +94,89 @@ func ExampleClient_Resend() {
 	for _, m := range tx.Messages {
 		fmt.Println(m.Key, m.Text)
 	}
+}
+
+// ExampleClient_RecoverPassword resets a forgotten password: the username,
+// a code sent to the user's phone, then the new password, whose rules the
+// server states on the last step. Each call happens in its own HTTP request
+// in a web application, with the State kept in the session in between.
+func ExampleClient_RecoverPassword() {
+	ctx := context.Background()
+	client, err := idx.NewClient(idx.Config{
+		Issuer: "http://localhost:8080/oauth2/default", ClientID: "0oaSEEDAPP", RedirectURI: "http://localhost:3000/login/callback",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tx, err := client.RecoverPassword(ctx, nil, idx.Options{Username: "alice@example.com"})
+	if errors.Is(err, idx.ErrRecoveryUnavailable) {
+		fmt.Println("this server offers no password reset")
+		return
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	// select-authenticator-authenticate: the phone, by SMS.
+	tx, err = client.Proceed(ctx, tx.State, idx.Options{Authenticator: "phone_number", MethodType: "sms"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// challenge-authenticator: the code the user received.
+	tx, err = client.Proceed(ctx, tx.State, idx.Options{VerificationCode: "123456"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if tx.Status == idx.StatusPending && tx.NextStep.Name == "reset-authenticator" {
+		if p := tx.NextStep.Authenticator.PasswordPolicy; p != nil {
+			fmt.Printf("at least %d characters, %d digit(s)\n", p.MinLength, p.MinNumber)
+		}
+		tx, err = client.Proceed(ctx, tx.State, idx.Options{NewPassword: "a new, long passphrase 2"})
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println(tx.Status) // SUCCESS: tx.Tokens are the new sign-in's
+}
+
+// ExampleClient_Register signs a new user up with the server's profile form,
+// a password, and an authenticator app, whose QR code the enrollment step
+// carries.
+func ExampleClient_Register() {
+	ctx := context.Background()
+	client, err := idx.NewClient(idx.Config{
+		Issuer: "http://localhost:8080/oauth2/default", ClientID: "0oaSEEDAPP", RedirectURI: "http://localhost:3000/login/callback",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tx, err := client.Register(ctx, nil, idx.Options{})
+	if err != nil {
+		log.Fatal(err) // ErrRegistrationUnavailable when the server offers none
+	}
+	for _, in := range tx.NextStep.Inputs { // enroll-profile: render the server's fields
+		fmt.Println(in.Name, in.Label, in.Required) // e.g. userProfile.email Email true
+	}
+	tx, err = client.Proceed(ctx, tx.State, idx.Options{
+		Profile:  map[string]string{"email": "bob@example.com", "firstName": "Bob", "lastName": "Baker"},
+		Password: "correct horse battery staple",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range tx.Messages {
+		fmt.Println(m.Field, m.Text) // e.g. an email already registered
+	}
+	// select-authenticator-enroll: the authenticator app.
+	tx, err = client.Proceed(ctx, tx.State, idx.Options{Authenticator: "google_otp"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if a := tx.NextStep.Authenticator; a != nil && a.QRCode != nil {
+		fmt.Println(a.QRCode.Type, len(a.SharedSecret)) // show the image and the secret
+	}
+	tx, err = client.Proceed(ctx, tx.State, idx.Options{VerificationCode: "287082"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tx.Status)
 }

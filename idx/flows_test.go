@@ -259,7 +259,7 @@ func TestWrongPasswordThenRight(t *testing.T) {
 	}
 	// The first introspect succeeded, so its stateHandle is kept; the 401
 	// reply's is not.
-	assertTx(t, tx, pending(false, false, []Message{msgWrongPassword}, identifySteps()...))
+	assertTx(t, tx, offering(pending(false, false, []Message{msgWrongPassword}, identifySteps()...)))
 	st := *tx.State
 	if st.StateHandle != topStateHandle(t, fxIntrospect) {
 		t.Fatalf("StateHandle = %q, want the last 2xx one", st.StateHandle)
@@ -285,7 +285,7 @@ func TestUnknownUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertTx(t, tx, pending(false, false, []Message{msgUnknownUser}, identifySteps()...))
+	assertTx(t, tx, offering(pending(false, false, []Message{msgUnknownUser}, identifySteps()...)))
 }
 
 func TestWrongCodeThenRight(t *testing.T) {
@@ -384,7 +384,7 @@ func TestCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertTx(t, tx, Transaction{Status: StatusCanceled, RequestSucceeded: true})
+	assertTx(t, tx, offering(Transaction{Status: StatusCanceled, RequestSucceeded: true}))
 	if tx.State != nil {
 		t.Fatalf("State after CANCELED = %v, want nil", tx.State)
 	}
@@ -392,7 +392,7 @@ func TestCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertTx(t, tx, pending(true, false, nil, identifySteps()...))
+	assertTx(t, tx, offering(pending(true, false, nil, identifySteps()...)))
 	if len(s.interacts) != 1 {
 		t.Fatalf("interact called %d times, want once", len(s.interacts))
 	}

@@ -67,7 +67,9 @@ func FuzzParseIDXBody(f *testing.F) {
 				}
 			}
 		}
-		_, _ = pickRemediation(resp, values.values(), "")
+		for _, spec := range flowSpecs {
+			_, _ = pickRemediation(resp, values.values(), "", spec, map[string]bool{})
+		}
 		for _, a := range resp.actions {
 			if _, err := json.Marshal(actionBody(a)); err != nil {
 				t.Fatalf("action %q body does not encode: %v", a.Name, err)

@@ -14,9 +14,14 @@ import (
 // not given (okta-auth-js's legacy authenticate). Each value is used at most
 // once per call.
 type Options struct {
-	// Username and Password answer "identify". A Password with no
-	// Authenticator also selects the password authenticator when the server
-	// asks for it as a separate step (identifier-first orgs).
+	// Username answers "identify" and, in a password reset,
+	// "identify-recovery". Password answers "identify", and the password
+	// authenticator's challenge or enrollment (a new account's password).
+	// In a sign-in or a registration, a Password with no Authenticator also
+	// selects the password authenticator when the server asks for a choice
+	// that offers it (identifier-first orgs, registration), as okta-auth-js's
+	// authenticate does; a password reset never uses Password (see
+	// NewPassword).
 	Username string
 	Password string
 	// RememberMe is sent with "identify" when true.
@@ -32,8 +37,18 @@ type Options struct {
 	// PhoneNumber is the number to enroll (authenticator-enrollment-data).
 	PhoneNumber string
 	// VerificationCode answers challenge-authenticator and
-	// enroll-authenticator.
+	// enroll-authenticator: a code sent by SMS or voice, or one shown by an
+	// authenticator app ("google_otp").
 	VerificationCode string
+	// NewPassword answers reset-authenticator, the last step of
+	// RecoverPassword (okta-auth-js passes it as "password"; a separate
+	// field keeps a sign-in password from ever being posted as the new one).
+	NewPassword string
+	// Profile holds the new user's profile attributes for Register's
+	// enroll-profile step, keyed by attribute name as the server's form
+	// lists them: "email", "firstName", "lastName", or any other. Each
+	// fills the input "userProfile.<name>". Empty values are not sent.
+	Profile map[string]string
 	// Step restricts this call's first post to the named remediation, which
 	// may be one the package does not know (it is then filled from Values).
 	// Without Step only the steps okta-auth-js's authenticate knows are
@@ -52,7 +67,7 @@ type Options struct {
 
 // values turns Options into the bag the remediation loop consumes.
 func (o Options) values() map[string]any {
-	v := make(map[string]any, len(o.Values)+7)
+	v := make(map[string]any, len(o.Values)+len(o.Profile)+8)
 	for k, x := range o.Values {
 		v[k] = x
 	}
@@ -72,6 +87,10 @@ func (o Options) values() map[string]any {
 	set(inputMethodType, o.MethodType)
 	set(inputPhoneNumber, o.PhoneNumber)
 	set(inputVerificationCode, o.VerificationCode)
+	set(inputNewPassword, o.NewPassword)
+	for k, x := range o.Profile {
+		set(profilePrefix+k, x)
+	}
 	if o.RememberMe {
 		v[inputRememberMe] = true
 	}
@@ -88,14 +107,34 @@ const impliedAuthenticator = "\x00implied-authenticator"
 const maxStepsPerCall = 16
 
 // remediate posts remediations while the values allow (okta-auth-js's
-// remediate loop) and returns the last response: one with an interaction code, without
-// remediation, with a non-2xx status, or whose steps need values not given.
+// remediate loop) under the State's flow, and returns the last response: one
+// with an interaction code, without remediation, with a non-2xx status, or
+// whose steps need values not given. The flow's actions (recover) are
+// posted first whenever a response offers them, each at most once per call.
 func (c *Client) remediate(ctx context.Context, st *State, resp *idxResponse, vals map[string]any, step string) (*idxResponse, error) {
+	spec := st.spec()
+	if !spec.impliedPassword {
+		delete(vals, impliedAuthenticator)
+	}
+	actions := append([]string(nil), spec.actions...)
+	posted := map[string]bool{} // the flow's "always" steps posted in this call
 	for i := 0; ; i++ {
 		if resp.interactionCode != "" || len(resp.remediations) == 0 || !resp.succeeded {
 			return resp, nil
 		}
-		rem, p := pickRemediation(resp, vals, step)
+		if a, rest := offeredAction(resp, actions); a != nil {
+			if i >= maxStepsPerCall {
+				return nil, protocolErrorf("more than %d remediation steps in one call", maxStepsPerCall)
+			}
+			actions = rest
+			next, err := c.submit(ctx, st, a, actionBody(a))
+			if err != nil {
+				return nil, err
+			}
+			resp = next
+			continue
+		}
+		rem, p := pickRemediation(resp, vals, step, spec, posted)
 		if rem == nil {
 			return resp, nil
 		}
@@ -105,6 +144,9 @@ func (c *Client) remediate(ctx context.Context, st *State, resp *idxResponse, va
 		next, err := c.submit(ctx, st, rem, p.body)
 		if err != nil {
 			return nil, err
+		}
+		if spec.always[rem.Name] {
+			posted[rem.Name] = true
 		}
 		for _, name := range p.consumed {
 			delete(vals, name)
@@ -125,20 +167,35 @@ type submission struct {
 	consumed []string // value names used up by posting it
 }
 
-// pickRemediation returns the first remediation the values can answer.
-func pickRemediation(resp *idxResponse, vals map[string]any, step string) (*form, submission) {
+// offeredAction returns the first of the pending actions that resp offers,
+// and the pending actions without it.
+func offeredAction(resp *idxResponse, pending []string) (*form, []string) {
+	for i, name := range pending {
+		if a := resp.action(func(n string) bool { return n == name }); a != nil {
+			rest := append(append([]string(nil), pending[:i]...), pending[i+1:]...)
+			return a, rest
+		}
+	}
+	return nil, pending
+}
+
+// pickRemediation returns the first remediation the values can answer under
+// the flow's rules. A step the flow always takes (select-enroll-profile) is
+// posted without values, once per call (posted).
+func pickRemediation(resp *idxResponse, vals map[string]any, step string, spec flowSpec, posted map[string]bool) (*form, submission) {
 	for _, rem := range resp.remediations {
 		explicit := step != "" && rem.Name == step
 		if step != "" && !explicit {
 			continue
 		}
-		if !explicit && !knownRemediations[rem.Name] {
+		if !explicit && !spec.known[rem.Name] {
 			continue
 		}
 		if rem.Href == "" {
 			continue
 		}
-		if s, ok := planSubmission(resp, rem, vals, explicit); ok {
+		always := spec.always[rem.Name] && !posted[rem.Name]
+		if s, ok := planSubmission(resp, rem, vals, explicit || always); ok {
 			return rem, s
 		}
 	}

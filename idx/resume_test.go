@@ -80,7 +80,7 @@ func TestResumeStateCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertTx(t, tx, Transaction{Status: StatusCanceled, RequestSucceeded: true})
+	assertTx(t, tx, offering(Transaction{Status: StatusCanceled, RequestSucceeded: true}))
 }
 
 // TestResumeStateNeedsReturnInteractionCode: a State without a verifier is

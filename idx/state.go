@@ -52,6 +52,9 @@ type State struct {
 	// StateHandle is the stateHandle of the last successful (2xx) IDX
 	// response. It is used to introspect when there is no interaction handle.
 	StateHandle string `json:"sh,omitempty"`
+	// Flow is what the transaction is for: a sign-in (empty), a password
+	// reset or a registration. Proceed follows its rules.
+	Flow Flow `json:"f,omitempty"`
 }
 
 // String redacts the secrets so that logging a State does not leak them.

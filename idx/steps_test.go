@@ -269,6 +269,14 @@ var (
 	msgAPILimit      = Message{Text: "API call exceeded rate limit due to too many requests.", Key: "E0000047", Class: "ERROR"}
 )
 
+// offering adds what the recorded IDENTIFY states (idx-01, the wrong
+// password and unknown user answers, the state after cancel) offer: a
+// recover action and select-enroll-profile.
+func offering(tx Transaction) Transaction {
+	tx.EnabledFeatures = []Feature{FeaturePasswordRecovery, FeatureRegistration}
+	return tx
+}
+
 // pending builds the expected PENDING transaction whose first step is
 // steps[0]; canResend applies to the first step only.
 func pending(succeeded, canResend bool, msgs []Message, steps ...NextStep) Transaction {
@@ -395,7 +403,7 @@ func TestOptionAuthenticatorIDs(t *testing.T) {
 			t.Errorf("matchOption(%q, explicit %v) = %q, want %q", c.choice, c.explicit, got, c.want)
 		}
 	}
-	_, sub := pickRemediation(resp, Options{Authenticator: "smsB", MethodType: "sms"}.values(), "")
+	_, sub := pickRemediation(resp, Options{Authenticator: "smsB", MethodType: "sms"}.values(), "", flowSpecs[FlowAuthenticate], nil)
 	wantBody := map[string]any{"authenticator": map[string]any{"id": "autPHONE", "enrollmentId": "smsB"}, "stateHandle": "02OPT"}
 	if !reflect.DeepEqual(sub.body, wantBody) {
 		t.Errorf("body = %v, want %v", sub.body, wantBody)

@@ -1,6 +1,9 @@
 package idx
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Status is the overall state of a sign-in after a call, as okta-auth-js's
 // IdxStatus.
@@ -43,6 +46,11 @@ type Transaction struct {
 	// RequestSucceeded is false when the last IDX request was answered with a
 	// non-2xx status (okta-auth-js's requestDidSucceed).
 	RequestSucceeded bool `json:"requestDidSucceed"`
+	// EnabledFeatures are what the server offers to start from the current
+	// state (okta-auth-js's enabledFeatures): FeaturePasswordRecovery when
+	// RecoverPassword can start, FeatureRegistration when Register can. Show
+	// "Forgot password?" or "Create account" only when listed.
+	EnabledFeatures []Feature `json:"enabledFeatures,omitempty"`
 	// RetryAfter is how long the server asked to wait before trying again
 	// when it refused the last IDX request with 429 Too Many Requests (or
 	// 503): its Retry-After header, else Okta's X-Rate-Limit-Reset. Zero
@@ -140,6 +148,56 @@ type Authenticator struct {
 	// Profile holds the string members of the server's profile, e.g.
 	// "phoneNumber": "+1 XXX-XXX-5309" (masked).
 	Profile map[string]string `json:"profile,omitempty"`
+	// PasswordPolicy is the rules a new password must meet (the
+	// authenticator's settings), set for the password authenticator when
+	// the server states them: in reset-authenticator and in
+	// enroll-authenticator. Show them next to the password field; the
+	// server checks them.
+	PasswordPolicy *PasswordPolicy `json:"passwordPolicy,omitempty"`
+	// QRCode is the QR code an authenticator app scans to enroll
+	// ("google_otp" in enroll-authenticator), nil otherwise.
+	QRCode *QRCode `json:"qrCode,omitempty"`
+	// SharedSecret is the TOTP secret (base32) of that enrollment, for
+	// typing into an authenticator app that cannot scan the QR code. It is
+	// meant for the user's eyes only: show it on the enrollment page, over
+	// HTTPS, and never log or store it.
+	SharedSecret string `json:"sharedSecret,omitempty"`
+}
+
+// PasswordPolicy is the password authenticator's settings: its complexity
+// rules and, from its age settings, how many previous passwords are refused
+// and how long a password must be kept. Zero means no requirement.
+type PasswordPolicy struct {
+	// MinLength is the minimum number of characters.
+	MinLength int `json:"minLength,omitempty"`
+	// MinLowerCase, MinUpperCase, MinNumber and MinSymbol are the minimum
+	// numbers of lower-case letters, upper-case letters, digits and
+	// symbols.
+	MinLowerCase int `json:"minLowerCase,omitempty"`
+	MinUpperCase int `json:"minUpperCase,omitempty"`
+	MinNumber    int `json:"minNumber,omitempty"`
+	MinSymbol    int `json:"minSymbol,omitempty"`
+	// ExcludeUsername forbids the username in the password.
+	ExcludeUsername bool `json:"excludeUsername,omitempty"`
+	// ExcludeAttributes are profile attributes (e.g. "firstName") the
+	// password must not contain.
+	ExcludeAttributes []string `json:"excludeAttributes,omitempty"`
+	// HistoryCount is how many previous passwords cannot be reused.
+	HistoryCount int `json:"historyCount,omitempty"`
+	// MinAgeMinutes is how long a password must be kept before it can be
+	// changed again.
+	MinAgeMinutes int `json:"minAgeMinutes,omitempty"`
+}
+
+// QRCode is an enrollment QR code as the server sends it.
+type QRCode struct {
+	// Href is the image, normally a data: URI of a PNG
+	// ("data:image/png;base64,...").
+	Href string `json:"href"`
+	// Type is the image's media type, e.g. "image/png".
+	Type string `json:"type,omitempty"`
+	// Method is how the code is delivered, "embedded" for a data: URI.
+	Method string `json:"method,omitempty"`
 }
 
 // Message is a server message for the user.
@@ -185,24 +243,15 @@ const (
 	inputVerificationCode = "verificationCode"
 	inputPhoneNumber      = "phoneNumber"
 	inputRememberMe       = "rememberMe"
+	inputNewPassword      = "newPassword"
 )
+
+// profilePrefix starts the input names of enroll-profile's profile
+// attributes ("userProfile.email"), which Options.Profile fills.
+const profilePrefix = "userProfile."
 
 // passwordKey is the key of the password authenticator.
 const passwordKey = "okta_password"
-
-// knownRemediations are the steps Authenticate posts on its own when the
-// values for them are at hand (okta-auth-js's authenticate flow, password +
-// phone subset). Any other remediation is posted only when Options.Step names
-// it, so that a step the package does not understand is never taken blindly.
-var knownRemediations = map[string]bool{
-	"identify":                          true,
-	"select-authenticator-authenticate": true,
-	"select-authenticator-enroll":       true,
-	"authenticator-verification-data":   true,
-	"authenticator-enrollment-data":     true,
-	"challenge-authenticator":           true,
-	"enroll-authenticator":              true,
-}
 
 // inputName maps a field path of a remediation to the name an application
 // uses for it: okta-auth-js's names for the steps it knows, the raw dotted
@@ -210,7 +259,7 @@ var knownRemediations = map[string]bool{
 // relates to (a password challenge takes "password", a code "verificationCode").
 func inputName(remediation, path, authKey string) string {
 	switch remediation {
-	case "identify":
+	case "identify", stepIdentifyRecovery:
 		switch path {
 		case "identifier":
 			return inputUsername
@@ -223,6 +272,10 @@ func inputName(remediation, path, authKey string) string {
 				return inputPassword
 			}
 			return inputVerificationCode
+		}
+	case stepResetAuthenticator:
+		if path == "credentials.passcode" {
+			return inputNewPassword
 		}
 	case "authenticator-verification-data", "authenticator-enrollment-data",
 		"select-authenticator-authenticate", "select-authenticator-enroll":
@@ -523,7 +576,59 @@ func describeAuthenticator(obj map[string]any) *Authenticator {
 			}
 		}
 	}
+	if settings, ok := obj["settings"].(map[string]any); ok && a.Key == passwordKey {
+		a.PasswordPolicy = passwordPolicyFrom(settings)
+	}
+	if cd, ok := obj["contextualData"].(map[string]any); ok {
+		member := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+		if qr, ok := cd["qrcode"].(map[string]any); ok && member(qr, "href") != "" {
+			a.QRCode = &QRCode{Href: member(qr, "href"), Type: member(qr, "type"), Method: member(qr, "method")}
+		}
+		a.SharedSecret = member(cd, "sharedSecret")
+	}
 	return a
+}
+
+// passwordPolicyFrom reads the password authenticator's settings
+// ({"complexity": {...}, "age": {...}}); nil if they state no rule.
+func passwordPolicyFrom(settings map[string]any) *PasswordPolicy {
+	complexity, _ := settings["complexity"].(map[string]any)
+	age, _ := settings["age"].(map[string]any)
+	if complexity == nil && age == nil {
+		return nil
+	}
+	p := &PasswordPolicy{
+		MinLength:     intMember(complexity, "minLength"),
+		MinLowerCase:  intMember(complexity, "minLowerCase"),
+		MinUpperCase:  intMember(complexity, "minUpperCase"),
+		MinNumber:     intMember(complexity, "minNumber"),
+		MinSymbol:     intMember(complexity, "minSymbol"),
+		HistoryCount:  intMember(age, "historyCount"),
+		MinAgeMinutes: intMember(age, "minAgeMinutes"),
+	}
+	p.ExcludeUsername, _ = complexity["excludeUsername"].(bool)
+	if list, ok := complexity["excludeAttributes"].([]any); ok {
+		for _, x := range list {
+			if s, ok := x.(string); ok && s != "" {
+				p.ExcludeAttributes = append(p.ExcludeAttributes, s)
+			}
+		}
+	}
+	return p
+}
+
+// intMember reads a non-negative integer member of a decoded object; 0 if
+// absent, not a number, or out of range.
+func intMember(obj map[string]any, key string) int {
+	n, ok := obj[key].(json.Number)
+	if !ok {
+		return 0
+	}
+	i, err := n.Int64()
+	if err != nil || i < 0 || i > 1<<20 {
+		return 0
+	}
+	return int(i)
 }
 
 // authenticatorIDByKey looks an authenticator id up in the top-level
