@@ -37,8 +37,13 @@ type transactionData struct {
 	ChallengeID         string     `json:"challenge_id,omitempty"`
 	LastSentAt          *int64     `json:"last_sent_at,omitempty"`
 	InteractionCodeHash string     `json:"interaction_code_hash,omitempty"`
-	CreatedAt           *int64     `json:"created_at,omitempty"`
-	UpdatedAt           *int64     `json:"updated_at,omitempty"`
+	Flow                string     `json:"flow,omitempty"`
+	Authenticator       string     `json:"authenticator,omitempty"`
+	// Pending is a JSON object of strings; an empty map is left out, and read
+	// back as nil.
+	Pending   map[string]string `json:"pending,omitempty"`
+	CreatedAt *int64            `json:"created_at,omitempty"`
+	UpdatedAt *int64            `json:"updated_at,omitempty"`
 }
 
 func jsonMillis(t time.Time) *int64 {
@@ -64,6 +69,7 @@ func transactionArgs(t store.Transaction) ([]any, error) {
 		State: t.State, Nonce: t.Nonce, GrantType: t.GrantType, ResponseMode: t.ResponseMode, Step: t.Step, AuthTime: jsonMillis(t.AuthTime), AMR: t.AMR,
 		EnrollmentID: t.EnrollmentID, Method: t.Method, PendingPhone: t.PendingPhone, ChallengeID: t.ChallengeID,
 		LastSentAt: jsonMillis(t.LastSentAt), InteractionCodeHash: t.InteractionCodeHash,
+		Flow: t.Flow, Authenticator: t.Authenticator, Pending: t.Pending,
 		CreatedAt: jsonMillis(t.CreatedAt), UpdatedAt: jsonMillis(t.UpdatedAt),
 	})
 	if err != nil {
@@ -90,6 +96,10 @@ func scanTransaction(row rowScanner) (store.Transaction, error) {
 	t.GrantType, t.ResponseMode = d.GrantType, d.ResponseMode
 	t.EnrollmentID, t.Method, t.PendingPhone, t.ChallengeID = d.EnrollmentID, d.Method, d.PendingPhone, d.ChallengeID
 	t.LastSentAt, t.InteractionCodeHash = fromJSONMillis(d.LastSentAt), d.InteractionCodeHash
+	t.Flow, t.Authenticator = d.Flow, d.Authenticator
+	if len(d.Pending) > 0 {
+		t.Pending = d.Pending
+	}
 	t.CreatedAt, t.UpdatedAt = fromJSONMillis(d.CreatedAt), fromJSONMillis(d.UpdatedAt)
 	return t, nil
 }
