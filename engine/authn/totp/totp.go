@@ -91,6 +91,13 @@ func decodeSecret(secret string) (string, error) {
 	return s, nil
 }
 
+// CheckSecret returns ErrBadSecret unless secret is base32 (padding and lower case
+// tolerated) of at least 128 bits.
+func CheckSecret(secret string) error {
+	_, err := decodeSecret(secret)
+	return err
+}
+
 // KeyURI returns the otpauth:// key URI of secret (the format Google
 // Authenticator defines), which an app reads from a QR code or a link:
 // otpauth://totp/ISSUER:ACCOUNT?algorithm=SHA1&digits=6&issuer=ISSUER&period=30&secret=SECRET.
@@ -273,7 +280,7 @@ func Open(s *keyseal.Sealer, sealed []byte, rowAD string) (string, error) {
 		return "", err
 	}
 	secret := string(b)
-	if _, err := decodeSecret(secret); err != nil {
+	if err := CheckSecret(secret); err != nil {
 		return "", err
 	}
 	return secret, nil
