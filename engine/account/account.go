@@ -153,9 +153,10 @@ func (s *Service) CheckPassword(pw string) error { return Policy.Check(pw) }
 // surrounding space, lower-case.
 func NormalizeLogin(login string) string { return strings.ToLower(strings.TrimSpace(login)) }
 
-// cleanLogin normalises and checks a login as given. Invalid UTF-8 is refused
-// before lower-casing, which would turn it into U+FFFD.
-func cleanLogin(raw string) (string, error) {
+// ParseLogin normalises (NormalizeLogin) and checks (CheckLogin) a login as
+// given. Invalid UTF-8 is refused before lower-casing, which would turn it into
+// U+FFFD.
+func ParseLogin(raw string) (string, error) {
 	if !utf8.ValidString(raw) {
 		return "", ErrLoginInvalid
 	}
@@ -179,7 +180,7 @@ func CheckLogin(login string) error {
 
 // NewUser is a user to create.
 type NewUser struct {
-	Login      string // normalised (NormalizeLogin) and checked (CheckLogin)
+	Login      string // read by ParseLogin
 	Email      string // "" means the login, when it contains an @
 	GivenName  string
 	FamilyName string
@@ -196,7 +197,7 @@ type NewUser struct {
 // Create creates a user, with their password and phone, all or nothing. The login
 // must be free (ErrLoginTaken).
 func (s *Service) Create(ctx context.Context, n NewUser) (store.User, error) {
-	login, err := cleanLogin(n.Login)
+	login, err := ParseLogin(n.Login)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -255,7 +256,7 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, ch ProfileCh
 	var login string
 	if ch.Login != nil {
 		var err error
-		if login, err = cleanLogin(*ch.Login); err != nil {
+		if login, err = ParseLogin(*ch.Login); err != nil {
 			return store.User{}, err
 		}
 	}
@@ -382,6 +383,14 @@ type PhoneOptions struct {
 	// Region is the country of a number given without +country code; "" means
 	// Deps.DefaultRegion.
 	Region string
+}
+
+// ParsePhone reads a phone number as AddPhone does — under sign-in's rules, as a
+// number of region ("" for DefaultRegion) when it has no +country code — and
+// returns it in E.164, or a *PhoneNumberError: for checking a number before
+// asking for more.
+func (s *Service) ParsePhone(input, region string) (string, error) {
+	return s.parsePhone(input, region)
 }
 
 // parsePhone applies sign-in's number rules (phone.Rules.Parse) to input.
