@@ -67,11 +67,16 @@ func IsSealed(b []byte) bool {
 	return len(b) >= len(magic)+1 && string(b[:len(magic)]) == magic
 }
 
-// SigningKeyAD and SecretAD are the row identities sealed values are bound to.
-func SigningKeyAD(id string) string { return "signing_keys/" + id }
-func SecretAD(name string) string   { return "secrets/" + name }
+// SigningKeyAD, SecretAD, EnrollmentAD and TransactionAD are the row identities
+// sealed values are bound to: a signing key, a server secret, an authenticator
+// enrollment's secret (store.Enrollment), and a value an IDX transaction carries in
+// its Pending data (the secret of an enrollment not yet confirmed).
+func SigningKeyAD(id string) string  { return "signing_keys/" + id }
+func SecretAD(name string) string    { return "secrets/" + name }
+func EnrollmentAD(id string) string  { return "enrollments/" + id }
+func TransactionAD(id string) string { return "transactions/" + id }
 
-// Seal encrypts plaintext for the row named rowAD (see SigningKeyAD, SecretAD).
+// Seal encrypts plaintext for the row named rowAD (see SigningKeyAD and the others).
 func (s *Sealer) Seal(plaintext []byte, rowAD string) []byte {
 	header := []byte{magic[0], magic[1], magic[2], version1}
 	nonce := make([]byte, s.aead.NonceSize())

@@ -35,6 +35,7 @@ var (
 // Store is everything the engine persists. One implementation per database.
 type Store interface {
 	UserStore
+	EnrollmentStore
 	TransactionStore
 	ChallengeStore
 	TokenStore
@@ -121,8 +122,8 @@ type UserStore interface {
 	ListUsers(ctx context.Context, opts ListUsersOptions) ([]User, error)
 	// UpdateUser may not change ID; a changed Login must stay unique (ErrAlreadyExists).
 	UpdateUser(ctx context.Context, id string, fn func(User) (User, error)) (User, error)
-	// DeleteUser removes the user with their password, phones, refresh tokens and
-	// open transactions.
+	// DeleteUser removes the user with their password, phones, other authenticator
+	// enrollments (EnrollmentStore), refresh tokens and open transactions.
 	DeleteUser(ctx context.Context, id string) error
 	// ImportUsers creates many users with their credentials in as few database
 	// transactions as the backend likes; all or nothing per call.
@@ -139,6 +140,41 @@ type UserStore interface {
 	// ListPhoneEnrollments returns the user's phones, oldest first.
 	ListPhoneEnrollments(ctx context.Context, userID string) ([]PhoneEnrollment, error)
 	DeletePhoneEnrollment(ctx context.Context, id string) error
+}
+
+// ---- other authenticators' enrollments ----
+
+// Enrollment is a user's enrollment of an authenticator that keeps a secret (an
+// authenticator app). Phones keep their own records (PhoneEnrollment).
+type Enrollment struct {
+	ID            string // opaque, shown to clients as the enrollment id
+	UserID        string
+	Authenticator string // the authenticator's key, e.g. "google_otp"
+	// Secret is sealed by engine/keyseal; the store never sees it in the clear.
+	Secret []byte
+	// LastUsed is the replay guard: the highest time step accepted so far (0 for
+	// none).
+	LastUsed  int64
+	CreatedAt time.Time
+}
+
+// EnrollmentStore keeps enrollments of authenticators other than the phone.
+type EnrollmentStore interface {
+	// CreateEnrollment fails with ErrNotFound if the user does not exist and with
+	// ErrAlreadyExists if the id is taken or the user already has an enrollment of
+	// that authenticator.
+	CreateEnrollment(ctx context.Context, e Enrollment) error
+	GetEnrollment(ctx context.Context, id string) (Enrollment, error)
+	// ListEnrollments returns the user's enrollments, oldest first (ties broken by
+	// ID).
+	ListEnrollments(ctx context.Context, userID string) ([]Enrollment, error)
+	// UpdateEnrollment may not change ID, UserID or Authenticator. fn runs inside
+	// the database transaction that holds the record's write lock, so a
+	// check-and-set of LastUsed is atomic across nodes: of concurrent updates that
+	// each accept only a step above LastUsed, one wins.
+	UpdateEnrollment(ctx context.Context, id string, fn func(Enrollment) (Enrollment, error)) (Enrollment, error)
+	// DeleteEnrollment removes the enrollment; ErrNotFound if there is none.
+	DeleteEnrollment(ctx context.Context, id string) error
 }
 
 // ---- IDX transactions ----
@@ -162,10 +198,10 @@ const (
 	StepEnrollProfile    Step = "ENROLL_PROFILE"
 )
 
-// The flows a transaction can be in besides signing in.
+// The flows a transaction can be in besides sign-in (Transaction.Flow "").
 const (
-	FlowRecovery     = "recovery"
-	FlowRegistration = "registration"
+	FlowRecovery     = "recovery"     // resetting a forgotten password
+	FlowRegistration = "registration" // a new user signing up
 )
 
 // Transaction is one sign-in attempt, from interact to the interaction code.
@@ -197,17 +233,20 @@ type Transaction struct {
 	PendingPhone string    // E.164 number being enrolled
 	ChallengeID  string    // the open one-time-code challenge
 	LastSentAt   time.Time // when the last code was queued
-	// InteractionCodeHash is set at SUCCESS until the code is redeemed.
-	InteractionCodeHash string
 
-	// Flow is "" for a sign-in, FlowRecovery or FlowRegistration.
+	// Flow is "" for a sign-in, or FlowRecovery or FlowRegistration.
 	Flow string
 	// Authenticator is the key of the authenticator being verified or enrolled
 	// ("phone_number", "google_otp", "okta_password"); "" when none.
 	Authenticator string
-	// Pending is small per-transaction data: a registration's profile, a sealed
-	// secret being enrolled.
+	// Pending is small data the transaction carries between steps: a
+	// registration's profile, the sealed secret of an authenticator app being
+	// enrolled (base64). A nil and an empty map are the same: the store reads an
+	// empty one back as nil, so make the map before writing to it.
 	Pending map[string]string
+
+	// InteractionCodeHash is set at SUCCESS until the code is redeemed.
+	InteractionCodeHash string
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -185,6 +185,9 @@ func TestBackupUnderTrafficAndRestore(t *testing.T) {
 	h.CreateUser(t, "early@example.com", "+12015550100")
 	before := h.SignIn(t, "early@example.com", "+12015550100", "sms")
 	h.CreateUser(t, "quiet@example.com", "+12015550101")
+	// An authenticator app: its enrollment and its sealed secret travel with the
+	// database and the KEK.
+	quietSecret, _ := addTOTP(t, h, "quiet@example.com")
 	kek, err := os.ReadFile(filepath.Join(dir, "gatehouse.db.kek"))
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +237,9 @@ func TestBackupUnderTrafficAndRestore(t *testing.T) {
 	}
 	restored := enginetest.Start(t, enginetest.Options{DataDir: restoredDir})
 	checkRestored(t, h, restored, before, afterRefresh, "late@example.com")
+	if !totpWorks(t, restored.Store, restored.Config, "quiet@example.com", quietSecret) {
+		t.Error("the authenticator app enrolled before the backup does not work on the restored engine")
+	}
 }
 
 // restore --force replaces a stopped engine's database, and a write-ahead log an

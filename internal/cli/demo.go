@@ -10,10 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/engine"
+	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/config"
@@ -179,10 +178,17 @@ func demoConfig(o demoOptions) (config.Config, error) {
 // seedDemo creates the demo users if missing, and (re)sets their password so that
 // --demo-password holds on every start. Existing data is otherwise kept.
 func seedDemo(ctx context.Context, st store.Store, pw string, params password.Params) error {
-	if utf8.RuneCountInString(pw) < minPasswordLen {
-		return fmt.Errorf("--demo-password must have at least %d characters", minPasswordLen)
+	if err := account.Policy.Check(pw); err != nil {
+		return fmt.Errorf("--demo-password: %w", err)
 	}
-	now := time.Now().Truncate(time.Millisecond)
+	hasher, err := password.NewHasher(params, 1, 1)
+	if err != nil {
+		return err
+	}
+	acct, err := account.New(account.Deps{Store: st, Hasher: hasher})
+	if err != nil {
+		return err
+	}
 	users := []struct {
 		login, given, family, phone string
 	}{
@@ -192,15 +198,15 @@ func seedDemo(ctx context.Context, st store.Store, pw string, params password.Pa
 	for _, d := range users {
 		u, err := st.GetUserByLogin(ctx, d.login)
 		if errors.Is(err, store.ErrNotFound) {
-			u = store.User{ID: opaque.ID("00u"), Login: d.login, Email: d.login, GivenName: d.given, FamilyName: d.family,
-				Locale: "en-US", CreatedAt: now, UpdatedAt: now}
-			if err := st.CreateUser(ctx, u); err != nil {
+			if _, err := acct.Create(ctx, account.NewUser{Login: d.login, Email: d.login, GivenName: d.given, FamilyName: d.family,
+				Locale: "en-US", Password: pw, Phone: d.phone}); err != nil {
 				return err
 			}
+			continue
 		} else if err != nil {
 			return err
 		}
-		if err := ensurePassword(ctx, st, u.ID, pw, params); err != nil {
+		if err := ensurePassword(ctx, st, acct, hasher, u.ID, pw); err != nil {
 			return err
 		}
 		if d.phone == "" {
@@ -211,8 +217,7 @@ func seedDemo(ctx context.Context, st store.Store, pw string, params password.Pa
 			return err
 		}
 		if len(phones) == 0 {
-			e := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: u.ID, Number: d.phone, SMS: true, Voice: true, CreatedAt: now}
-			if err := st.CreatePhoneEnrollment(ctx, e); err != nil {
+			if _, err := acct.AddPhone(ctx, u.ID, d.phone, account.PhoneOptions{SMS: true, Voice: true}); err != nil {
 				return err
 			}
 		}
@@ -220,25 +225,19 @@ func seedDemo(ctx context.Context, st store.Store, pw string, params password.Pa
 	return nil
 }
 
-// ensurePassword sets pw unless it is already the user's password.
-func ensurePassword(ctx context.Context, st store.Store, userID, pw string, params password.Params) error {
+// ensurePassword sets pw unless it is already the user's password (with the
+// current hashing parameters).
+func ensurePassword(ctx context.Context, st store.Store, acct *account.Service, hasher *password.Hasher, userID, pw string) error {
 	cred, err := st.GetPassword(ctx, userID)
 	if err == nil {
-		h, herr := password.NewHasher(params, 1, 1)
-		if herr != nil {
-			return herr
-		}
-		if res, verr := h.Verify(ctx, cred.Hash, pw); verr == nil && res.OK && !res.NeedsRehash {
+		if res, verr := hasher.Verify(ctx, cred.Hash, pw); verr == nil && res.OK && !res.NeedsRehash {
 			return nil
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	hash, err := password.HashWith(params, pw)
-	if err != nil {
-		return err
-	}
-	return st.SetPassword(ctx, store.PasswordCredential{UserID: userID, Hash: hash, UpdatedAt: time.Now().Truncate(time.Millisecond)})
+	_, err = acct.SetPassword(ctx, userID, pw)
+	return err
 }
 
 func (e env) printDemoBanner(cfg config.Config, o demoOptions) {

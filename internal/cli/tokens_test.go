@@ -103,6 +103,8 @@ func testUserChangesRevokeTokens(t *testing.T, o enginetest.Options) {
 		stdin string
 		args  []string // after "users --database DB"; LOGIN stands for the user's login
 		out   string   // what stdout must say
+		// before, when not nil, runs before the first sign-in
+		before func(t *testing.T, login string)
 		// then, when not nil, runs after the command and before the new sign-in
 		then func(t *testing.T, login string)
 	}{
@@ -110,6 +112,11 @@ func testUserChangesRevokeTokens(t *testing.T, o enginetest.Options) {
 		{name: "set-password", stdin: enginetest.Password + "\n", args: []string{"set-password", "LOGIN", "--password-stdin"},
 			out: "password set for LOGIN\nrevoked 2 refresh tokens of LOGIN"},
 		{name: "remove-phone", args: []string{"remove-phone", "LOGIN", "+12015550151"}, out: "removed +12015550151 from LOGIN\nrevoked 2 refresh tokens of LOGIN"},
+		{name: "remove-totp", args: []string{"remove-totp", "LOGIN"}, out: "from LOGIN\nrevoked 2 refresh tokens of LOGIN",
+			before: func(t *testing.T, login string) { addTOTP(t, h, login) }},
+		{name: "reset-factors", args: []string{"reset-factors", "LOGIN"},
+			out:    "removed 1 phone and 1 authenticator app from LOGIN; the password is kept\nrevoked 2 refresh tokens of LOGIN",
+			before: func(t *testing.T, login string) { addTOTP(t, h, login) }},
 		{name: "disable", args: []string{"disable", "LOGIN"}, out: "disabled LOGIN\nrevoked 2 refresh tokens of LOGIN",
 			then: func(t *testing.T, login string) {
 				f := h.Interact(t)
@@ -134,6 +141,9 @@ func testUserChangesRevokeTokens(t *testing.T, o enginetest.Options) {
 			c := tokenClient{t, h}
 			login := tc.name + "@example.com"
 			h.CreateUser(t, login, "+12015550151")
+			if tc.before != nil {
+				tc.before(t, login)
+			}
 			first := c.signIn(login)
 			status, body := c.refresh(first.refresh)
 			if status != http.StatusOK {
@@ -143,7 +153,7 @@ func testUserChangesRevokeTokens(t *testing.T, o enginetest.Options) {
 			other := c.signIn(login) // a second app, or device
 			c.check("before "+tc.name, rotated, true)
 
-			args := append([]string{"users", "--database", db}, tc.args...)
+			args := usersArgs(h, tc.args...)
 			for i, a := range args {
 				args[i] = strings.ReplaceAll(a, "LOGIN", login)
 			}

@@ -11,15 +11,15 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/term"
 
+	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
+	"github.com/gatehouse-id/gatehouse/engine/authn/totp"
 	"github.com/gatehouse-id/gatehouse/engine/config"
-	"github.com/gatehouse-id/gatehouse/engine/oauth"
-	"github.com/gatehouse-id/gatehouse/engine/opaque"
+	"github.com/gatehouse-id/gatehouse/engine/keyseal"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
@@ -35,13 +35,27 @@ Commands:
   delete LOGIN
   add-phone LOGIN NUMBER [--sms=false] [--voice=false] [--region US]
   remove-phone LOGIN NUMBER|ENROLLMENT_ID
+  add-totp LOGIN [--qr FILE]
+  remove-totp LOGIN
+  reset-factors LOGIN
   unlock LOGIN
   revoke-tokens LOGIN
 
 revoke-tokens signs the user out of every app: their refresh tokens stop working,
 and every access token issued to them until now is refused by userinfo and reported
-inactive by introspection. set-password, disable, delete and remove-phone do the
-same after their change.
+inactive by introspection. set-password, disable, delete, remove-phone,
+remove-totp and reset-factors do the same after their change.
+
+add-totp enrolls an authenticator app (Google Authenticator or any app for
+time-based codes) for the user and prints its otpauth:// key URI and shared
+secret, once: hand them to the user over a safe channel, or write the QR code
+the app scans to a PNG file with --qr FILE (created with mode 0600; an existing
+file is kept). The secret is stored sealed under the key-encryption key: the
+configuration's keys.encryption_key_file or keys.encryption_key_env, or with
+--database sqlite:PATH the file PATH.kek next to the database (made if missing,
+as the engine does), or --encryption-key-file. A user has at most one app;
+remove-totp removes it. reset-factors removes every phone and authenticator app
+of the user, keeping the password: their next sign-in enrolls anew.
 
 show also prints the user's limit counters: password checks from sources that never
 signed in as the user, wrong codes and the phone lockout, codes sent today. unlock
@@ -58,9 +72,6 @@ with --config so are numbers outside phone.allowed_regions or in
 phone.blocked_regions.
 `
 
-// minPasswordLen follows NIST SP 800-63B 5.1.1.2.
-const minPasswordLen = 8
-
 type usersCmd struct {
 	env
 	st     store.Store
@@ -69,8 +80,8 @@ type usersCmd struct {
 	// phoneRules are the configuration's phone.allowed_regions and
 	// blocked_regions; empty with --database.
 	phoneRules phone.Rules
-	// cfg gives the limits show reports against: the configuration's, or the
-	// defaults with --database.
+	// cfg gives the limits show reports against, the product name and the
+	// key-encryption key: the configuration's, or the defaults with --database.
 	cfg config.Config
 	now func() time.Time
 }
@@ -80,25 +91,26 @@ func (e env) users(ctx context.Context, args []string) error {
 	fs.Usage = func() { fmt.Fprint(e.stderr, "Usage: "+usersUsage+"\nGlobal flags:\n"); fs.PrintDefaults() }
 	configPath := fs.String("config", "", "configuration file; its database, keys, password_hashing, phone and sign_on are used (and checked)")
 	database := fs.String("database", "", "database instead of --config: sqlite:PATH or postgres://…")
+	kekFile := fs.String("encryption-key-file", "", "with --database: the key-encryption key file add-totp seals with (default for SQLite: PATH.kek)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() == 0 || (*configPath == "") == (*database == "") {
+	if fs.NArg() == 0 || (*configPath == "") == (*database == "") || (*kekFile != "" && *configPath != "") {
 		fs.Usage()
 		return errUsage
 	}
 	u := usersCmd{env: e, params: password.DefaultParams, region: "US", cfg: config.Defaults(), now: func() time.Time { return time.Now().Truncate(time.Millisecond) }}
-	dsn := *database
+	u.cfg.Database, u.cfg.Keys.EncryptionKeyFile = *database, *kekFile
 	if *configPath != "" {
 		cfg, err := config.LoadFor(*configPath, config.ForAdmin)
 		if err != nil {
 			return err
 		}
-		dsn, u.params, u.region, u.cfg = cfg.Database, cfg.PasswordHashing.Params(), cfg.Phone.DefaultRegion, cfg
+		u.params, u.region, u.cfg = cfg.PasswordHashing.Params(), cfg.Phone.DefaultRegion, cfg
 		u.phoneRules = phone.Rules{AllowedRegions: cfg.Phone.AllowedRegions, BlockedRegions: cfg.Phone.BlockedRegions}
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	st, err := openAdminStore(ctx, dsn, cmd != "list" && cmd != "show")
+	st, err := openAdminStore(ctx, u.cfg.Database, cmd != "list" && cmd != "show")
 	if err != nil {
 		return err
 	}
@@ -121,6 +133,12 @@ func (e env) users(ctx context.Context, args []string) error {
 		return u.addPhone(ctx, rest)
 	case "remove-phone":
 		return u.removePhone(ctx, rest)
+	case "add-totp":
+		return u.addTOTP(ctx, rest)
+	case "remove-totp":
+		return u.removeTOTP(ctx, rest)
+	case "reset-factors":
+		return u.resetFactors(ctx, rest)
 	case "unlock":
 		return u.unlock(ctx, rest)
 	case "revoke-tokens":
@@ -130,6 +148,42 @@ func (e env) users(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
+}
+
+// service is the account service the commands change users through. Only the
+// commands that need them pay for a password hasher (hasher) and the
+// key-encryption key (sealer).
+func (u usersCmd) service(hasher *password.Hasher, sealer *keyseal.Sealer) (*account.Service, error) {
+	return account.New(account.Deps{Store: u.st, Hasher: hasher, Sealer: sealer, PhoneRules: u.phoneRules,
+		DefaultRegion: u.region, ProductName: u.cfg.ProductName, Now: u.now})
+}
+
+// hasher hashes with the configuration's argon2id parameters, one at a time.
+func (u usersCmd) hasher() (*password.Hasher, error) {
+	return password.NewHasher(u.params, 1, 1)
+}
+
+// sealer returns the key-encryption key the engine seals with, and checks it
+// against the secrets the engine stored: a secret sealed under another key would
+// not open in the engine.
+func (u usersCmd) sealer(ctx context.Context) (*keyseal.Sealer, error) {
+	s, err := keyseal.FromConfig(u.cfg.Keys, u.cfg.Database)
+	if err != nil {
+		return nil, fmt.Errorf("the authenticator app's secret is sealed with the key-encryption key: %w (with --database, --encryption-key-file names it)", err)
+	}
+	secrets, err := u.st.ListSecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, sec := range secrets {
+		if !sec.Sealed {
+			continue
+		}
+		if _, err := s.Open(sec.Value, keyseal.SecretAD(sec.Name)); err != nil {
+			return nil, s.OpenError("the secret "+sec.Name, err)
+		}
+	}
+	return s, nil
 }
 
 // args parses fs from args, which may mix flags and positional arguments
@@ -175,7 +229,7 @@ func isBoolFlag(f *flag.Flag) bool {
 }
 
 func (u usersCmd) findUser(ctx context.Context, login string) (store.User, error) {
-	user, err := u.st.GetUserByLogin(ctx, normalizeLogin(login))
+	user, err := u.st.GetUserByLogin(ctx, account.NormalizeLogin(login))
 	if errors.Is(err, store.ErrNotFound) {
 		// Ids work too, for scripts that kept one.
 		if user, err = u.st.GetUser(ctx, login); err == nil {
@@ -201,20 +255,6 @@ func (u usersCmd) userArg(ctx context.Context, fs *flag.FlagSet, args []string, 
 	return user, pos[1:], nil
 }
 
-func normalizeLogin(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
-func validateLogin(login string) error {
-	switch {
-	case login == "":
-		return errors.New("the login must not be empty")
-	case len(login) > 256 || !utf8.ValidString(login):
-		return errors.New("the login must be valid text of at most 256 bytes")
-	case strings.ContainsAny(login, " \t\r\n"):
-		return errors.New("the login must not contain spaces")
-	}
-	return nil
-}
-
 func (u usersCmd) create(ctx context.Context, args []string) error {
 	fs := u.newFlagSet("users create", "users create LOGIN [flags]")
 	email := fs.String("email", "", "email address (default: the login, if it looks like one)")
@@ -227,44 +267,49 @@ func (u usersCmd) create(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	login := normalizeLogin(pos[0])
-	if err := validateLogin(login); err != nil {
+	// The login and the number are checked before the password is asked for.
+	login, err := account.ParseLogin(pos[0])
+	if err != nil {
 		return err
 	}
-	if *email == "" && strings.Contains(login, "@") {
-		*email = login
+	acct, err := u.service(nil, nil)
+	if err != nil {
+		return err
 	}
-	var e164 string
 	if *number != "" {
-		if e164, err = u.phoneRules.Parse(*number, u.region); err != nil {
-			return fmt.Errorf("--phone %q: %w", *number, err)
+		if _, err := acct.ParsePhone(*number, ""); err != nil {
+			return phoneFlagError(err)
 		}
 	}
 	pw, err := u.readPassword(*stdin)
 	if err != nil {
 		return err
 	}
-	hash, err := password.HashWith(u.params, pw)
+	hasher, err := u.hasher()
 	if err != nil {
 		return err
 	}
-	now := u.now()
-	rec := store.UserRecord{
-		User: store.User{ID: opaque.ID("00u"), Login: login, Email: *email, GivenName: *given, FamilyName: *family,
-			Locale: *locale, CreatedAt: now, UpdatedAt: now},
-	}
-	rec.Password = &store.PasswordCredential{UserID: rec.User.ID, Hash: hash, UpdatedAt: now}
-	if e164 != "" {
-		rec.Phones = []store.PhoneEnrollment{{ID: opaque.ID("sms"), UserID: rec.User.ID, Number: e164, SMS: true, Voice: true, CreatedAt: now}}
-	}
-	if err := u.st.ImportUsers(ctx, []store.UserRecord{rec}); err != nil {
-		if errors.Is(err, store.ErrAlreadyExists) {
-			return fmt.Errorf("a user with login %q exists already", login)
-		}
+	if acct, err = u.service(hasher, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(u.stdout, "created %s (id %s)\n", login, rec.User.ID)
+	user, err := acct.Create(ctx, account.NewUser{Login: login, Email: *email, GivenName: *given, FamilyName: *family,
+		Locale: *locale, Password: pw, Phone: *number})
+	switch {
+	case errors.Is(err, account.ErrLoginTaken):
+		return fmt.Errorf("a user with login %q exists already", login)
+	case err != nil:
+		return phoneFlagError(err)
+	}
+	fmt.Fprintf(u.stdout, "created %s (id %s)\n", user.Login, user.ID)
 	return nil
+}
+
+// phoneFlagError says which flag a refused number came from.
+func phoneFlagError(err error) error {
+	if pe, ok := errors.AsType[*account.PhoneNumberError](err); ok {
+		return fmt.Errorf("--phone %q: %w", pe.Input, pe.Err)
+	}
+	return err
 }
 
 // readPassword reads a new password from stdin or a terminal prompt (typed twice).
@@ -299,11 +344,8 @@ func (u usersCmd) readPassword(fromStdin bool) (string, error) {
 		}
 		pw = string(a)
 	}
-	if utf8.RuneCountInString(pw) < minPasswordLen {
-		return "", fmt.Errorf("the password must have at least %d characters", minPasswordLen)
-	}
-	if len(pw) > password.MaxPasswordBytes {
-		return "", fmt.Errorf("the password must have at most %d bytes", password.MaxPasswordBytes)
+	if err := account.Policy.Check(pw); err != nil {
+		return "", err
 	}
 	return pw, nil
 }
@@ -318,8 +360,10 @@ type userJSON struct {
 	Disabled    bool        `json:"disabled"`
 	HasPassword bool        `json:"has_password"`
 	Phones      []phoneJSON `json:"phones"`
-	CreatedAt   time.Time   `json:"created_at"`
-	Limits      *limitsJSON `json:"limits,omitempty"`
+	// Enrollments are the user's other authenticators (authenticator apps).
+	Enrollments []enrollmentJSON `json:"enrollments"`
+	CreatedAt   time.Time        `json:"created_at"`
+	Limits      *limitsJSON      `json:"limits,omitempty"`
 }
 
 // limitsJSON are a user's limit counters as show reports them.
@@ -388,9 +432,16 @@ type phoneJSON struct {
 	Method []string `json:"methods"`
 }
 
+type enrollmentJSON struct {
+	ID            string    `json:"id"`
+	Authenticator string    `json:"authenticator"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
 func (u usersCmd) describe(ctx context.Context, user store.User) (userJSON, error) {
 	out := userJSON{ID: user.ID, Login: user.Login, Email: user.Email, GivenName: user.GivenName,
-		FamilyName: user.FamilyName, Locale: user.Locale, Disabled: user.Disabled, CreatedAt: user.CreatedAt, Phones: []phoneJSON{}}
+		FamilyName: user.FamilyName, Locale: user.Locale, Disabled: user.Disabled, CreatedAt: user.CreatedAt,
+		Phones: []phoneJSON{}, Enrollments: []enrollmentJSON{}}
 	_, err := u.st.GetPassword(ctx, user.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return out, err
@@ -410,6 +461,13 @@ func (u usersCmd) describe(ctx context.Context, user store.User) (userJSON, erro
 		}
 		out.Phones = append(out.Phones, phoneJSON{ID: p.ID, Number: p.Number, Method: m})
 	}
+	enrollments, err := u.st.ListEnrollments(ctx, user.ID)
+	if err != nil {
+		return out, err
+	}
+	for _, e := range enrollments {
+		out.Enrollments = append(out.Enrollments, enrollmentJSON{ID: e.ID, Authenticator: e.Authenticator, CreatedAt: e.CreatedAt})
+	}
 	return out, nil
 }
 
@@ -421,7 +479,7 @@ func (u usersCmd) list(ctx context.Context, args []string) error {
 	if _, err := u.args(fs, args, 0); err != nil {
 		return err
 	}
-	users, err := u.st.ListUsers(ctx, store.ListUsersOptions{AfterLogin: normalizeLogin(*after), Limit: *limit})
+	users, err := u.st.ListUsers(ctx, store.ListUsersOptions{AfterLogin: account.NormalizeLogin(*after), Limit: *limit})
 	if err != nil {
 		return err
 	}
@@ -479,6 +537,13 @@ func (u usersCmd) show(ctx context.Context, args []string) error {
 	for _, p := range d.Phones {
 		fmt.Fprintf(tw, "phone\t%s (%s; enrollment %s)\n", p.Number, strings.Join(p.Method, ", "), p.ID)
 	}
+	for _, e := range d.Enrollments {
+		what := e.Authenticator
+		if what == totp.AuthenticatorKey {
+			what = "authenticator app"
+		}
+		fmt.Fprintf(tw, "%s\tenrollment %s, added %s\n", what, e.ID, e.CreatedAt.Format(time.RFC3339))
+	}
 	lim := d.Limits
 	fmt.Fprintf(tw, "password checks from unknown sources (hour)\t%d of %d\n", lim.UnknownSourcePasswordChecks, lim.UnknownSourcePasswordMax)
 	locked := "no"
@@ -502,15 +567,31 @@ func (u usersCmd) setPassword(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	hash, err := password.HashWith(u.params, pw)
+	hasher, err := u.hasher()
 	if err != nil {
 		return err
 	}
-	if err := u.st.SetPassword(ctx, store.PasswordCredential{UserID: user.ID, Hash: hash, UpdatedAt: u.now()}); err != nil {
+	acct, err := u.service(hasher, nil)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(u.stdout, "password set for %s\n", user.Login)
-	return u.signOut(ctx, user)
+	n, err := acct.SetPassword(ctx, user.ID, pw)
+	return u.changed(user, fmt.Sprintf("password set for %s", user.Login), n, err)
+}
+
+// changed reports a change that signs the user out everywhere: what was done, then
+// the revocation (account.ErrNotSignedOut: the change was made, the revocation
+// failed).
+func (u usersCmd) changed(user store.User, done string, revoked int64, err error) error {
+	if err != nil && !errors.Is(err, account.ErrNotSignedOut) {
+		return err
+	}
+	fmt.Fprintln(u.stdout, done)
+	if err != nil {
+		return fmt.Errorf("revoking the tokens of %s: %w", user.Login, err)
+	}
+	u.printRevoked(user, revoked)
+	return nil
 }
 
 func (u usersCmd) setDisabled(ctx context.Context, args []string, disabled bool) error {
@@ -520,18 +601,19 @@ func (u usersCmd) setDisabled(ctx context.Context, args []string, disabled bool)
 	if err != nil {
 		return err
 	}
-	now := u.now()
-	if _, err := u.st.UpdateUser(ctx, user.ID, func(x store.User) (store.User, error) {
-		x.Disabled, x.UpdatedAt = disabled, now
-		return x, nil
-	}); err != nil {
+	acct, err := u.service(nil, nil)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(u.stdout, "%sd %s\n", verb, user.Login)
-	if disabled {
-		return u.signOut(ctx, user)
+	if !disabled {
+		if err := acct.Enable(ctx, user.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(u.stdout, "enabled %s\n", user.Login)
+		return nil
 	}
-	return nil
+	n, err := acct.Disable(ctx, user.ID)
+	return u.changed(user, "disabled "+user.Login, n, err)
 }
 
 func (u usersCmd) delete(ctx context.Context, args []string) error {
@@ -540,12 +622,11 @@ func (u usersCmd) delete(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Revoked first: the access tokens already out are refused from here on, and
-	// those of a sign-in finishing before the delete die with the user.
-	if _, err := oauth.RevokeUserTokens(ctx, u.st, user.ID, u.now()); err != nil {
+	acct, err := u.service(nil, nil)
+	if err != nil {
 		return err
 	}
-	if err := u.st.DeleteUser(ctx, user.ID); err != nil {
+	if err := acct.Delete(ctx, user.ID); err != nil {
 		return err
 	}
 	fmt.Fprintf(u.stdout, "deleted %s with their password, phones and tokens\n", user.Login)
@@ -570,22 +651,17 @@ func (u usersCmd) addPhone(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := u.region
-	if *region != "" {
-		r = strings.ToUpper(*region)
-	}
-	e164, err := u.phoneRules.Parse(pos[1], r)
+	acct, err := u.service(nil, nil)
 	if err != nil {
-		return fmt.Errorf("%q: %w", pos[1], err)
-	}
-	e := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: user.ID, Number: e164, SMS: *sms, Voice: *voice, CreatedAt: u.now()}
-	if err := u.st.CreatePhoneEnrollment(ctx, e); err != nil {
-		if errors.Is(err, store.ErrAlreadyExists) {
-			return fmt.Errorf("%s already has %s", user.Login, e164)
-		}
 		return err
 	}
-	fmt.Fprintf(u.stdout, "enrolled %s for %s (enrollment %s)\n", e164, user.Login, e.ID)
+	e, err := acct.AddPhone(ctx, user.ID, pos[1], account.PhoneOptions{SMS: *sms, Voice: *voice, Region: *region})
+	if errors.Is(err, account.ErrPhoneTaken) {
+		return fmt.Errorf("%s already has %s", user.Login, e.Number)
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(u.stdout, "enrolled %s for %s (enrollment %s)\n", e.Number, user.Login, e.ID)
 	return nil
 }
 
@@ -595,24 +671,115 @@ func (u usersCmd) removePhone(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	which := rest[0] // a number, or an enrollment id
-	phones, err := u.st.ListPhoneEnrollments(ctx, user.ID)
+	acct, err := u.service(nil, nil)
 	if err != nil {
 		return err
 	}
-	e164, _ := phone.ParseNumber(which, u.region)
-	for _, p := range phones {
-		// The stored number as typed also matches: a number enrolled before the
-		// rules refused its kind must stay removable.
-		if p.ID == which || p.Number == strings.TrimSpace(which) || (e164 != "" && p.Number == e164) {
-			if err := u.st.DeletePhoneEnrollment(ctx, p.ID); err != nil {
-				return err
-			}
-			fmt.Fprintf(u.stdout, "removed %s from %s\n", p.Number, user.Login)
-			return u.signOut(ctx, user)
+	p, n, err := acct.RemovePhone(ctx, user.ID, rest[0])
+	if errors.Is(err, account.ErrNoSuchPhone) {
+		return fmt.Errorf("%s has no phone %q", user.Login, rest[0])
+	}
+	return u.changed(user, fmt.Sprintf("removed %s from %s", p.Number, user.Login), n, err)
+}
+
+func (u usersCmd) addTOTP(ctx context.Context, args []string) error {
+	fs := u.newFlagSet("users add-totp", "users add-totp LOGIN [--qr FILE]")
+	qrFile := fs.String("qr", "", "also write the QR code the app scans to this PNG file (mode 0600; must not exist)")
+	user, _, err := u.userArg(ctx, fs, args, 0)
+	if err != nil {
+		return err
+	}
+	if *qrFile != "" {
+		if _, err := os.Lstat(*qrFile); err == nil {
+			return fmt.Errorf("--qr %s exists; choose another name", *qrFile)
 		}
 	}
-	return fmt.Errorf("%s has no phone %q", user.Login, which)
+	sealer, err := u.sealer(ctx)
+	if err != nil {
+		return err
+	}
+	acct, err := u.service(nil, sealer)
+	if err != nil {
+		return err
+	}
+	enr, err := acct.AddTOTP(ctx, user.ID)
+	if errors.Is(err, account.ErrTOTPEnrolled) {
+		return fmt.Errorf("%s already has an authenticator app; remove it first with gatehouse users remove-totp", user.Login)
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(u.stdout, "enrolled an authenticator app for %s (enrollment %s)\n", user.Login, enr.Enrollment.ID)
+	fmt.Fprintf(u.stdout, "key URI: %s\nsecret:  %s\n", enr.Key.URI, enr.Key.Secret)
+	fmt.Fprintln(u.stdout, "They are shown this once: give them to the user over a safe channel.")
+	if *qrFile == "" {
+		return nil
+	}
+	png, err := totp.QRCodePNG(enr.Key.URI)
+	if err == nil {
+		err = writeNewFile(*qrFile, png)
+	}
+	if err != nil {
+		return fmt.Errorf("the app is enrolled, but its QR code was not written: %w", err)
+	}
+	fmt.Fprintf(u.stdout, "wrote the QR code to %s\n", *qrFile)
+	return nil
+}
+
+// writeNewFile writes data to a file that must not exist yet, readable only by its
+// owner.
+func writeNewFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (u usersCmd) removeTOTP(ctx context.Context, args []string) error {
+	fs := u.newFlagSet("users remove-totp", "users remove-totp LOGIN")
+	user, _, err := u.userArg(ctx, fs, args, 0)
+	if err != nil {
+		return err
+	}
+	acct, err := u.service(nil, nil)
+	if err != nil {
+		return err
+	}
+	e, n, err := acct.RemoveTOTP(ctx, user.ID)
+	if errors.Is(err, account.ErrNoTOTP) {
+		return fmt.Errorf("%s has no authenticator app", user.Login)
+	}
+	return u.changed(user, fmt.Sprintf("removed the authenticator app %s from %s", e.ID, user.Login), n, err)
+}
+
+func (u usersCmd) resetFactors(ctx context.Context, args []string) error {
+	fs := u.newFlagSet("users reset-factors", "users reset-factors LOGIN")
+	user, _, err := u.userArg(ctx, fs, args, 0)
+	if err != nil {
+		return err
+	}
+	acct, err := u.service(nil, nil)
+	if err != nil {
+		return err
+	}
+	r, err := acct.ResetFactors(ctx, user.ID)
+	if err != nil && len(r.Phones)+len(r.Enrollments) == 0 {
+		return err
+	}
+	return u.changed(user, fmt.Sprintf("removed %s and %s from %s; the password is kept",
+		plural(len(r.Phones), "phone", "phones"), plural(len(r.Enrollments), "authenticator app", "authenticator apps"), user.Login),
+		r.Revoked, err)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func (u usersCmd) revokeTokens(ctx context.Context, args []string) error {
@@ -621,17 +788,20 @@ func (u usersCmd) revokeTokens(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return u.signOut(ctx, user)
-}
-
-// signOut revokes every token of user issued until now (oauth.RevokeUserTokens)
-// and says how many refresh tokens that ended.
-func (u usersCmd) signOut(ctx context.Context, user store.User) error {
-	n, err := oauth.RevokeUserTokens(ctx, u.st, user.ID, u.now())
+	acct, err := u.service(nil, nil)
+	if err != nil {
+		return err
+	}
+	n, err := acct.SignOut(ctx, user.ID)
 	if err != nil {
 		return fmt.Errorf("revoking the tokens of %s: %w", user.Login, err)
 	}
+	u.printRevoked(user, n)
+	return nil
+}
+
+// printRevoked says how many refresh tokens signing the user out ended.
+func (u usersCmd) printRevoked(user store.User, n int64) {
 	fmt.Fprintf(u.stdout, "revoked %d refresh %s of %s, and every access token issued to them until now\n",
 		n, map[bool]string{true: "token", false: "tokens"}[n == 1], user.Login)
-	return nil
 }

@@ -6,7 +6,8 @@
 //   - Times come back in UTC, equal to what was stored at millisecond precision; the
 //     zero time comes back as the zero time.
 //   - A nil and an empty slice (Scopes, AMR, CodeMAC, …) are interchangeable: a backend
-//     may return either for a stored empty list.
+//     may return either for a stored empty list. So are a nil and an empty map
+//     (Transaction.Pending).
 //   - Delete* of a record that does not exist returns ErrNotFound.
 //   - An Update* function that changes the record's key (ID, handle or code hashes,
 //     throttle Key) gets an error back and nothing is written.
@@ -50,6 +51,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ImportUsersAllOrNothing", testImportUsersAllOrNothing},
 		{"Passwords", testPasswords},
 		{"PhoneEnrollments", testPhoneEnrollments},
+		{"Enrollments", testEnrollments},
+		{"UpdateEnrollment", testUpdateEnrollment},
 
 		{"TransactionRoundTrip", testTransactionRoundTrip},
 		{"UpdateTransaction", testUpdateTransaction},
@@ -101,6 +104,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentClaimMessages", testConcurrentClaimMessages},
 		{"ConcurrentGetOrCreateSecret", testConcurrentGetOrCreateSecret},
 		{"ConcurrentUpdateTransaction", testConcurrentUpdateTransaction},
+		{"ConcurrentEnrollmentStep", testConcurrentEnrollmentStep},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

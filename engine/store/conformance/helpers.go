@@ -36,7 +36,7 @@ var timeType = reflect.TypeFor[time.Time]()
 
 // diff appends to out a line for every difference between want and got, by path.
 // Times are equal when they are the same instant and got is in UTC; nil and empty
-// slices are equal.
+// slices are equal, and so are nil and empty maps.
 func diff(want, got reflect.Value, path string, out *[]string) {
 	if want.Type() == timeType {
 		w, g := want.Interface().(time.Time), got.Interface().(time.Time)
@@ -60,6 +60,19 @@ func diff(want, got reflect.Value, path string, out *[]string) {
 		}
 		for i := range want.Len() {
 			diff(want.Index(i), got.Index(i), fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	case reflect.Map:
+		if want.Len() != got.Len() {
+			*out = append(*out, fmt.Sprintf("%s: got %d entries %v, want %d %v", path, got.Len(), got, want.Len(), want))
+			return
+		}
+		for _, k := range want.MapKeys() {
+			g := got.MapIndex(k)
+			if !g.IsValid() {
+				*out = append(*out, fmt.Sprintf("%s[%v]: missing, want %v", path, k, want.MapIndex(k)))
+				continue
+			}
+			diff(want.MapIndex(k), g, fmt.Sprintf("%s[%v]", path, k), out)
 		}
 	case reflect.Pointer:
 		if want.IsNil() != got.IsNil() {
@@ -183,10 +196,14 @@ func newTransaction(id string) store.Transaction {
 		ChallengeID:           "ch-" + id,
 		LastSentAt:            at(-time.Minute),
 		InteractionCodeHash:   "ic-" + id,
-		CreatedAt:             at(-5 * time.Minute),
-		UpdatedAt:             at(-30 * time.Second),
-		ExpiresAt:             at(10 * time.Minute),
-		Revision:              0,
+		Flow:                  store.FlowRegistration,
+		Authenticator:         "google_otp",
+		Pending: map[string]string{"given_name": "Zoë \"Z\" O'Brien", "totp_secret": "R0hTAXNlYWxlZA==", "empty": "",
+			"tx": id, "line\nbreak": "<&>\u2028"},
+		CreatedAt: at(-5 * time.Minute),
+		UpdatedAt: at(-30 * time.Second),
+		ExpiresAt: at(10 * time.Minute),
+		Revision:  0,
 	}
 }
 

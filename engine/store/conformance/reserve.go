@@ -164,4 +164,8 @@ func RunTwoNodeTests(t *testing.T, open func(t *testing.T) (store.Store, store.S
 		a, b := open(t)
 		checkConcurrentReserve(t, a, b)
 	})
+	t.Run("ConcurrentEnrollmentStep", func(t *testing.T) {
+		a, b := open(t)
+		checkConcurrentEnrollmentStep(t, a, b)
+	})
 }

@@ -78,15 +78,17 @@ func testUpdateTransaction(t *testing.T, s store.Store) {
 	mustOK(t, "GetTransactionByStateHandle", err)
 	checkEqual(t, "transaction after UpdateTransaction", stored, want)
 
-	// The next update sees the previous one; lists can shrink to empty.
+	// The next update sees the previous one; lists and maps can shrink to empty.
 	got, err = s.UpdateTransaction(ctx, "tx1", func(tx store.Transaction) (store.Transaction, error) {
 		checkEqual(t, "transaction seen by the second UpdateTransaction", tx, want)
 		tx.Scopes, tx.AMR = nil, []string{}
 		tx.UserID, tx.AuthTime = "", time.Time{}
+		tx.Flow, tx.Authenticator, tx.Pending = store.FlowRecovery, "", map[string]string{}
 		return tx, nil
 	})
 	mustOK(t, "UpdateTransaction", err)
 	want.Scopes, want.AMR, want.UserID, want.AuthTime, want.Revision = nil, nil, "", time.Time{}, 2
+	want.Flow, want.Authenticator, want.Pending = store.FlowRecovery, "", nil
 	checkEqual(t, "second UpdateTransaction result", got, want)
 	stored, err = s.GetTransaction(ctx, "tx1")
 	mustOK(t, "GetTransaction", err)

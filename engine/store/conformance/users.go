@@ -209,6 +209,8 @@ func testDeleteUser(t *testing.T, s store.Store) {
 		mustOK(t, "SetPassword", s.SetPassword(ctx, store.PasswordCredential{UserID: id, Hash: "hash-" + id, UpdatedAt: base}))
 		mustOK(t, "CreatePhoneEnrollment", s.CreatePhoneEnrollment(ctx, newPhone("sms1-"+id, id, "+15555550101", base)))
 		mustOK(t, "CreatePhoneEnrollment", s.CreatePhoneEnrollment(ctx, newPhone("sms2-"+id, id, "+15555550102", base)))
+		mustOK(t, "CreateEnrollment", s.CreateEnrollment(ctx, newEnrollment("enr1-"+id, id, "google_otp", base)))
+		mustOK(t, "CreateEnrollment", s.CreateEnrollment(ctx, newEnrollment("enr2-"+id, id, "custom_otp", base)))
 		for _, n := range []string{"a", "b"} {
 			rt := newRefreshToken("rt-"+n+"-"+id, "fam-"+id)
 			rt.UserID = id
@@ -234,6 +236,13 @@ func testDeleteUser(t *testing.T, s store.Store) {
 	if len(phones) != 0 {
 		t.Errorf("ListPhoneEnrollments after delete: got %d phones", len(phones))
 	}
+	_, err = s.GetEnrollment(ctx, "enr1-00u1")
+	checkErrIs(t, "GetEnrollment after delete", err, store.ErrNotFound)
+	enrollments, err := s.ListEnrollments(ctx, "00u1")
+	mustOK(t, "ListEnrollments", err)
+	if len(enrollments) != 0 {
+		t.Errorf("ListEnrollments after delete: got %d enrollments", len(enrollments))
+	}
 	for _, n := range []string{"a", "b"} {
 		_, err = s.GetRefreshToken(ctx, "rt-"+n+"-00u1")
 		checkErrIs(t, "GetRefreshToken after delete", err, store.ErrNotFound)
@@ -251,6 +260,11 @@ func testDeleteUser(t *testing.T, s store.Store) {
 	if len(phones) != 2 {
 		t.Errorf("other user's phones: got %d, want 2", len(phones))
 	}
+	enrollments, err = s.ListEnrollments(ctx, "00u2")
+	mustOK(t, "ListEnrollments of the other user", err)
+	if len(enrollments) != 2 {
+		t.Errorf("other user's enrollments: got %d, want 2", len(enrollments))
+	}
 	_, err = s.GetRefreshToken(ctx, "rt-a-00u2")
 	mustOK(t, "GetRefreshToken of the other user", err)
 	_, err = s.GetTransaction(ctx, "tx-00u2")
@@ -260,6 +274,7 @@ func testDeleteUser(t *testing.T, s store.Store) {
 	// The login and the phone number are free again.
 	mustOK(t, "CreateUser with the deleted login", s.CreateUser(ctx, newUser("00u3", "login-00u1")))
 	mustOK(t, "CreatePhoneEnrollment with the deleted id", s.CreatePhoneEnrollment(ctx, newPhone("sms1-00u1", "00u3", "+15555550101", base)))
+	mustOK(t, "CreateEnrollment with the deleted id", s.CreateEnrollment(ctx, newEnrollment("enr1-00u1", "00u3", "google_otp", base)))
 }
 
 func testImportUsers(t *testing.T, s store.Store) {

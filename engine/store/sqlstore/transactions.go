@@ -20,28 +20,30 @@ import (
 // transactionData is the JSON of the data column. Times are unix milliseconds,
 // absent when zero, as in the time columns.
 type transactionData struct {
-	ClientID            string            `json:"client_id,omitempty"`
-	RedirectURI         string            `json:"redirect_uri,omitempty"`
-	Scopes              []string          `json:"scopes,omitempty"`
-	CodeChallenge       string            `json:"code_challenge,omitempty"`
-	State               string            `json:"state,omitempty"`
-	Nonce               string            `json:"nonce,omitempty"`
-	GrantType           string            `json:"grant_type,omitempty"`
-	ResponseMode        string            `json:"response_mode,omitempty"`
-	Step                store.Step        `json:"step,omitempty"`
-	AuthTime            *int64            `json:"auth_time,omitempty"`
-	AMR                 []string          `json:"amr,omitempty"`
-	EnrollmentID        string            `json:"enrollment_id,omitempty"`
-	Method              string            `json:"method,omitempty"`
-	PendingPhone        string            `json:"pending_phone,omitempty"`
-	ChallengeID         string            `json:"challenge_id,omitempty"`
-	LastSentAt          *int64            `json:"last_sent_at,omitempty"`
-	InteractionCodeHash string            `json:"interaction_code_hash,omitempty"`
-	Flow                string            `json:"flow,omitempty"`
-	Authenticator       string            `json:"authenticator,omitempty"`
-	Pending             map[string]string `json:"pending,omitempty"`
-	CreatedAt           *int64            `json:"created_at,omitempty"`
-	UpdatedAt           *int64            `json:"updated_at,omitempty"`
+	ClientID            string     `json:"client_id,omitempty"`
+	RedirectURI         string     `json:"redirect_uri,omitempty"`
+	Scopes              []string   `json:"scopes,omitempty"`
+	CodeChallenge       string     `json:"code_challenge,omitempty"`
+	State               string     `json:"state,omitempty"`
+	Nonce               string     `json:"nonce,omitempty"`
+	GrantType           string     `json:"grant_type,omitempty"`
+	ResponseMode        string     `json:"response_mode,omitempty"`
+	Step                store.Step `json:"step,omitempty"`
+	AuthTime            *int64     `json:"auth_time,omitempty"`
+	AMR                 []string   `json:"amr,omitempty"`
+	EnrollmentID        string     `json:"enrollment_id,omitempty"`
+	Method              string     `json:"method,omitempty"`
+	PendingPhone        string     `json:"pending_phone,omitempty"`
+	ChallengeID         string     `json:"challenge_id,omitempty"`
+	LastSentAt          *int64     `json:"last_sent_at,omitempty"`
+	InteractionCodeHash string     `json:"interaction_code_hash,omitempty"`
+	Flow                string     `json:"flow,omitempty"`
+	Authenticator       string     `json:"authenticator,omitempty"`
+	// Pending is a JSON object of strings; an empty map is left out, and read
+	// back as nil.
+	Pending   map[string]string `json:"pending,omitempty"`
+	CreatedAt *int64            `json:"created_at,omitempty"`
+	UpdatedAt *int64            `json:"updated_at,omitempty"`
 }
 
 func jsonMillis(t time.Time) *int64 {
@@ -94,7 +96,10 @@ func scanTransaction(row rowScanner) (store.Transaction, error) {
 	t.GrantType, t.ResponseMode = d.GrantType, d.ResponseMode
 	t.EnrollmentID, t.Method, t.PendingPhone, t.ChallengeID = d.EnrollmentID, d.Method, d.PendingPhone, d.ChallengeID
 	t.LastSentAt, t.InteractionCodeHash = fromJSONMillis(d.LastSentAt), d.InteractionCodeHash
-	t.Flow, t.Authenticator, t.Pending = d.Flow, d.Authenticator, d.Pending
+	t.Flow, t.Authenticator = d.Flow, d.Authenticator
+	if len(d.Pending) > 0 {
+		t.Pending = d.Pending
+	}
 	t.CreatedAt, t.UpdatedAt = fromJSONMillis(d.CreatedAt), fromJSONMillis(d.UpdatedAt)
 	return t, nil
 }

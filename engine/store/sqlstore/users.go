@@ -66,11 +66,11 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 }
 
 // DeleteUser deletes the user and, in the same transaction, what only makes sense
-// with them. Passwords and phones would also go by ON DELETE CASCADE; deleting them
-// here too keeps the whole list in one place.
+// with them. Passwords, phones and other enrollments would also go by ON DELETE
+// CASCADE; deleting them here too keeps the whole list in one place.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(tx *wtx) error {
-		for _, table := range []string{"passwords", "phone_enrollments", "refresh_tokens", "transactions"} {
+		for _, table := range []string{"passwords", "phone_enrollments", "enrollments", "refresh_tokens", "transactions"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE user_id = $1`, id); err != nil {
 				return err
 			}
