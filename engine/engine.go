@@ -17,9 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
+	"github.com/gatehouse-id/gatehouse/engine/authn/totp"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/hosted"
@@ -58,14 +60,15 @@ type Deps struct {
 
 // Engine is a running engine: an http.Handler plus background work.
 type Engine struct {
-	cfg     config.Config
-	store   store.Store
-	handler http.Handler
-	worker  *messaging.Worker
-	hasher  *password.Hasher
-	metrics *metrics.Metrics
-	now     func() time.Time
-	log     *slog.Logger
+	cfg      config.Config
+	store    store.Store
+	handler  http.Handler
+	worker   *messaging.Worker
+	hasher   *password.Hasher
+	accounts *account.Service
+	metrics  *metrics.Metrics
+	now      func() time.Time
+	log      *slog.Logger
 	// draining makes /readyz fail while the engine still serves (Drain).
 	draining *atomic.Bool
 }
@@ -150,6 +153,11 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		phoneLimits.MaxSends, phoneLimits.SendInterval = far, time.Millisecond
 		requestsPerIP = far
 	}
+	accounts, err := account.New(account.Deps{Store: d.Store, Hasher: hasher, Sealer: sealer,
+		PhoneRules: phoneLimits.Regions, DefaultRegion: cfg.Phone.DefaultRegion, ProductName: cfg.ProductName, Now: now})
+	if err != nil {
+		return nil, err
+	}
 	// The authenticators, in the order they are offered. Adding one is a package
 	// implementing authn.Authenticator and a line here (docs/architecture.md).
 	authenticators := []authn.Authenticator{
@@ -157,8 +165,14 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 			Store: d.Store, Limiter: limiter, Limits: phoneLimits, SMS: cfg.Phone.SMS, Voice: cfg.Phone.Voice,
 			OTPKey: otpKey, ProductName: cfg.ProductName, DefaultRegion: cfg.Phone.DefaultRegion,
 			CodeTTL: cfg.Phone.CodeTTL, TransactionTTL: so.TransactionTTL,
-			Outbox: worker, Metrics: m, Log: d.Log, Now: now,
+			Enroll: accounts.EnrollPhone, Outbox: worker, Metrics: m, Log: d.Log, Now: now,
 		}),
+	}
+	if so.TOTP {
+		authenticators = append(authenticators, totp.NewAuthenticator(totp.Options{
+			Store: d.Store, Sealer: sealer, Issuer: cfg.ProductName,
+			Enroll: accounts.EnrollTOTPSecret, Verify: accounts.CheckTOTP, Now: now,
+		}))
 	}
 	ssoSessions := sessions.New(sessions.Options{
 		Store: d.Store, Lifetime: cfg.SignOn.SessionLifetime, IdleTimeout: cfg.SignOn.SessionIdleTimeout,
@@ -170,7 +184,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		Limits:   limits,
 		Limiter:  limiter,
 		Now:      now, Log: d.Log, Metrics: m,
-		Sessions: ssoSessions, Authenticators: authenticators,
+		Sessions: ssoSessions, Authenticators: authenticators, Accounts: accounts,
 	})
 	oa := oauth.New(oauth.Options{Issuer: cfg.Issuer, Clients: registry, Store: d.Store, Keys: keys, Now: now, Log: d.Log, Metrics: m})
 
@@ -233,7 +247,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	if cfg.MetricsListen == "" {
 		mux.Handle("GET /metrics", m.Handler())
 	}
-	e := &Engine{cfg: cfg, store: d.Store, worker: worker, hasher: hasher, metrics: m, now: now, log: d.Log, draining: draining}
+	e := &Engine{cfg: cfg, store: d.Store, worker: worker, hasher: hasher, accounts: accounts, metrics: m, now: now, log: d.Log, draining: draining}
 	mux.Handle(fallbackPattern, unmatched(mux))
 	e.handler = withMiddleware(limitRequests(mux, cfg.Issuer, requestsPerIP, limiter, m, now), cfg.CORS.AllowedOrigins, d.Log, m, clientIPResolver(cfg.Server.TrustedProxies))
 	self = e.handler
@@ -350,6 +364,10 @@ func (e *Engine) Drain() { e.draining.Store(true) }
 
 // Hasher is the engine's password hasher; the CLI uses it to set passwords.
 func (e *Engine) Hasher() *password.Hasher { return e.hasher }
+
+// Accounts is the engine's account service (engine/account), for tools and tests
+// that create or change users as the engine does.
+func (e *Engine) Accounts() *account.Service { return e.accounts }
 
 // Run does the background work until ctx ends: delivering queued messages and
 // deleting expired records every rate_limits.gc_interval. It returns once the

@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/authn/totp"
@@ -70,6 +71,9 @@ var (
 
 	ErrTOTPEnrolled = errors.New("the user already has an authenticator app")
 	ErrNoTOTP       = errors.New("the user has no authenticator app")
+	// ErrTOTPUsed: the code is right but its time step was already accepted once
+	// (CheckTOTP tells it apart; VerifyTOTP answers false).
+	ErrTOTPUsed = errors.New("this authenticator-app code was already used")
 
 	// ErrNotSignedOut comes with a change that was made, but after which the
 	// user's tokens and sessions could not all be revoked; the error joined to it
@@ -428,6 +432,17 @@ func (s *Service) AddPhone(ctx context.Context, userID, number string, o PhoneOp
 	return e, nil
 }
 
+// EnrollPhone stores a phone the user proved while signing in (the phone
+// authenticator's enrollment): AddPhone with these methods, where a number the
+// user has already is not an error.
+func (s *Service) EnrollPhone(ctx context.Context, userID, number string, sms, voice bool) error {
+	_, err := s.AddPhone(ctx, userID, number, PhoneOptions{SMS: sms, Voice: voice})
+	if errors.Is(err, ErrPhoneTaken) {
+		return nil
+	}
+	return err
+}
+
 // RemovePhone removes the user's phone named by which — its enrollment id, or its
 // number as stored or as typed (read as DefaultRegion's without +country code) —
 // and signs the user out everywhere. A number stored before the rules refused its
@@ -521,6 +536,15 @@ func (s *Service) EnrollTOTP(ctx context.Context, userID, secret string, lastUse
 // on every node: of two sign-ins racing with one code, one wins. ErrNoTOTP if the
 // user has none; a wrong or used code is (false, nil).
 func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) (bool, error) {
+	ok, err := s.verifyTOTP(ctx, userID, code)
+	if errors.Is(err, ErrTOTPUsed) {
+		return false, nil
+	}
+	return ok, err
+}
+
+// verifyTOTP is VerifyTOTP telling a used code (ErrTOTPUsed) from a wrong one.
+func (s *Service) verifyTOTP(ctx context.Context, userID, code string) (bool, error) {
 	if s.d.Sealer == nil {
 		return false, errors.New("account: no key-encryption key (Deps.Sealer) to open the secret with")
 	}
@@ -537,6 +561,9 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) (bool, er
 		}
 		step, ok := totp.Verify(secret, code, now, e.LastUsed)
 		if !ok {
+			if _, ever := totp.Verify(secret, code, now, -1); ever {
+				return e, ErrTOTPUsed
+			}
 			return e, errRefused
 		}
 		e.LastUsed = step
@@ -545,12 +572,35 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID, code string) (bool, er
 	switch {
 	case err == errRefused:
 		return false, nil
+	case errors.Is(err, ErrTOTPUsed):
+		return false, err
 	case errors.Is(err, store.ErrNotFound): // removed meanwhile
 		return false, ErrNoTOTP
 	case err != nil:
 		return false, err
 	}
 	return true, nil
+}
+
+// EnrollTOTPSecret is EnrollTOTP for the authenticator app's enrollment while
+// signing in (totp.Options.Enroll).
+func (s *Service) EnrollTOTPSecret(ctx context.Context, userID, secret string, lastUsed int64) error {
+	_, err := s.EnrollTOTP(ctx, userID, secret, lastUsed)
+	return err
+}
+
+// CheckTOTP is VerifyTOTP for the authenticator app's sign-in (totp.Options.Verify):
+// nil for a right code, totp.ErrUsed for one already used, authn.ErrWrongCode
+// for a wrong one or when the user has no app.
+func (s *Service) CheckTOTP(ctx context.Context, userID, code string) error {
+	ok, err := s.verifyTOTP(ctx, userID, code)
+	switch {
+	case errors.Is(err, ErrTOTPUsed):
+		return totp.ErrUsed
+	case errors.Is(err, ErrNoTOTP), err == nil && !ok:
+		return authn.ErrWrongCode
+	}
+	return err
 }
 
 // findTOTP returns the user's authenticator-app enrollment, or ErrNoTOTP.

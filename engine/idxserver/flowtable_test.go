@@ -50,7 +50,9 @@ const (
 )
 
 func flowStates() []flowState {
-	ok := func(t *testing.T, what string) func(int, map[string]any) { return enginetest.Expect(t, what, http.StatusOK) }
+	ok := func(t *testing.T, what string) func(int, map[string]any) {
+		return enginetest.Expect(t, what, http.StatusOK)
+	}
 	identifyAlice := func(t *testing.T, h *enginetest.Harness, f *enginetest.Flow) {
 		ok(t, "identify")(f.Identify(alice, enginetest.Password))
 	}

@@ -1,12 +1,8 @@
 package idxserver
 
 import (
-	"errors"
-	"unicode/utf8"
-
 	"encoding/json"
 	"fmt"
-	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"net/http"
 	"strings"
 	"time"
@@ -102,15 +98,4 @@ func writeBare(w http.ResponseWriter, status int, msgs ...Message) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(bareResponse(msgs...))
-}
-
-// minPasswordLen and checkPassword stand in for the account package's password
-// rule until it lands on this branch.
-const minPasswordLen = 8
-
-func checkPassword(pw string) error {
-	if utf8.RuneCountInString(pw) < minPasswordLen || len(pw) > password.MaxPasswordBytes {
-		return errors.New("password rule not met")
-	}
-	return nil
 }

@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
-	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
@@ -120,7 +120,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, v *view, req *req
 }
 
 // setNewPassword is reset-authenticator and, in a registration, the password's
-// enroll-authenticator: the same rule (passwordRule) for both.
+// enroll-authenticator: the account package's one rule (account.Policy) for both.
 func (s *Server) setNewPassword(w http.ResponseWriter, r *http.Request, v *view, req *request) {
 	ctx := r.Context()
 	pw := req.Credentials.Passcode
@@ -129,32 +129,23 @@ func (s *Server) setNewPassword(w http.ResponseWriter, r *http.Request, v *view,
 		s.respond(w, http.StatusBadRequest, v)
 		return
 	}
-	if err := checkPassword(pw); err != nil {
+	if err := account.Policy.Check(pw); err != nil {
 		v.onField("passcode", msgPasswordRules)
 		s.respond(w, http.StatusBadRequest, v)
 		return
 	}
-	hash, err := s.hasher.Hash(ctx, pw)
+	if v.registering() {
+		s.createAccount(w, r, v, pw)
+		return
+	}
+	now := s.now()
+	n, err := s.accounts.SetPassword(ctx, v.tx.UserID, pw)
 	if errors.Is(err, password.ErrBusy) {
 		s.hashBusy(w, v)
 		return
 	}
 	if err != nil {
-		s.serverError(ctx, w, "hashing a password", err)
-		return
-	}
-	now := s.now()
-	if v.registering() {
-		s.createAccount(w, r, v, hash)
-		return
-	}
-	if err := s.store.SetPassword(ctx, store.PasswordCredential{UserID: v.tx.UserID, Hash: hash, UpdatedAt: now}); err != nil {
-		s.serverError(ctx, w, "storing the new password", err)
-		return
-	}
-	n, err := oauth.RevokeUserTokens(ctx, s.store, v.tx.UserID, now)
-	if err != nil {
-		s.serverError(ctx, w, "revoking the user's tokens", err)
+		s.serverError(ctx, w, "setting the new password", err)
 		return
 	}
 	s.log.InfoContext(ctx, "password reset by recovery", append(logAttrs(v), "refresh_tokens_revoked", n)...)

@@ -8,8 +8,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-id/gatehouse/engine/account"
+	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
-	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
@@ -133,16 +134,17 @@ func (s *Server) profileFields() []string {
 	return append([]string{"email"}, s.policy.RegistrationFields...)
 }
 
-// createAccount stores the new account with its first password and goes on as
-// after a sign-in's password: a second factor when the policy requires one.
-func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, v *view, hash string) {
+// createAccount creates the new account with its first password (the account
+// package: login rules, hashing, all or nothing) and goes on as after a sign-in's
+// password: a second factor when the policy requires one.
+func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, v *view, pw string) {
 	ctx := r.Context()
 	now := s.now()
 	p := v.tx.Pending
-	u := store.User{ID: opaque.ID("00u"), Login: p["email"], Email: p["email"], GivenName: p["firstName"],
-		FamilyName: p["lastName"], Locale: p["locale"], CreatedAt: now, UpdatedAt: now}
-	err := s.store.ImportUsers(ctx, []store.UserRecord{{User: u, Password: &store.PasswordCredential{UserID: u.ID, Hash: hash, UpdatedAt: now}}})
-	if errors.Is(err, store.ErrAlreadyExists) {
+	u, err := s.accounts.Create(ctx, account.NewUser{Login: p["email"], Email: p["email"], GivenName: p["firstName"],
+		FamilyName: p["lastName"], Locale: p["locale"], Password: pw})
+	switch {
+	case errors.Is(err, account.ErrLoginTaken):
 		// Someone registered the address since the profile was checked.
 		if s.advance(w, ctx, v, func(t *store.Transaction) {
 			t.Step, t.Authenticator, t.Method = store.StepEnrollProfile, "", ""
@@ -151,8 +153,10 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, v *view, 
 			s.respond(w, http.StatusBadRequest, v)
 		}
 		return
-	}
-	if err != nil {
+	case errors.Is(err, password.ErrBusy):
+		s.hashBusy(w, v)
+		return
+	case err != nil:
 		s.serverError(ctx, w, "creating the account", err)
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
@@ -436,7 +437,10 @@ func (s *Server) passwordObject(withRules bool) Authenticator {
 	a := Authenticator{Type: "password", Key: authn.KeyPassword, ID: s.passwordID, DisplayName: "Password",
 		Methods: []Method{{Type: "password"}}}
 	if withRules {
-		a.Settings = &PasswordSettings{Complexity: PasswordComplexity{MinLength: minPasswordLen, ExcludeAttributes: []string{}}}
+		p := account.Policy
+		a.Settings = &PasswordSettings{Complexity: PasswordComplexity{MinLength: p.MinLength, MinLowerCase: p.MinLowerCase,
+			MinUpperCase: p.MinUpperCase, MinNumber: p.MinNumber, MinSymbol: p.MinSymbol, ExcludeUsername: p.ExcludeUsername,
+			ExcludeAttributes: []string{}}}
 	}
 	return a
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
@@ -56,7 +57,10 @@ type Options struct {
 	// they are offered (engine.New registers them).
 	Authenticators []authn.Authenticator
 	Settings       Settings
-	Limits         Limits
+	// Accounts creates the accounts registration makes and sets recovered
+	// passwords: users change only through the account package.
+	Accounts *account.Service
+	Limits   Limits
 	// Limiter keeps every limit's counters; New makes one over Store if nil.
 	Limiter *throttle.Limiter
 	// Sessions starts the SSO session of each completed sign-in.
@@ -85,6 +89,7 @@ type Server struct {
 	log           *slog.Logger
 	metrics       *metrics.Metrics
 	auths         []authn.Authenticator
+	accounts      *account.Service
 	// authIDs are the authenticators' ids by key; passwordID the password's.
 	authIDs    map[string]string
 	passwordID string
@@ -101,7 +106,7 @@ func New(o Options) *Server {
 		issuer: o.Issuer, origin: u.Scheme + "://" + u.Host, tokenURL: oauth.BaseURL(o.Issuer) + "/v1/token",
 		clients: o.Clients, store: o.Store, hasher: o.Hasher, policy: o.Policy, settings: o.Settings,
 		sessions: o.Sessions, now: func() time.Time { return o.Now().Truncate(time.Millisecond) },
-		log: o.Log, metrics: o.Metrics, auths: o.Authenticators,
+		log: o.Log, metrics: o.Metrics, auths: o.Authenticators, accounts: o.Accounts,
 		authIDs: map[string]string{}, passwordID: authenticatorID(o.Issuer, authn.KeyPassword),
 	}
 	for _, a := range o.Authenticators {

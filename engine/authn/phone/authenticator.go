@@ -45,6 +45,10 @@ type Options struct {
 	// CodeTTL is how long a code works; TransactionTTL how long a sign-in lives
 	// (the per-sign-in budgets' window).
 	CodeTTL, TransactionTTL time.Duration
+	// Enroll stores a phone the user proved with a code — the account package's
+	// AddPhone: users' factors change only there. A number the user has already
+	// is not an error.
+	Enroll func(ctx context.Context, userID, number string, sms, voice bool) error
 	// Outbox is told when a message was queued.
 	Outbox  interface{ Wake() }
 	Metrics *metrics.Metrics
@@ -230,13 +234,10 @@ func (a *Authenticator) FinishEnroll(ctx context.Context, req authn.Request, met
 	if err := a.check(ctx, req, c, passcode); err != nil {
 		return authn.Enrollment{}, err
 	}
-	number := c.Data["phoneNumber"]
-	p := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: req.UserID, Number: number,
-		SMS: a.o.SMS, Voice: a.o.Voice, CreatedAt: a.o.Now()}
-	if err := a.o.Store.CreatePhoneEnrollment(ctx, p); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+	if err := a.o.Enroll(ctx, req.UserID, c.Data["phoneNumber"], a.o.SMS, a.o.Voice); err != nil {
 		return authn.Enrollment{}, err
 	}
-	return authn.Enrollment{ID: p.ID, Methods: a.methods(p.SMS, p.Voice)}, nil
+	return authn.Enrollment{Methods: a.methods(a.o.SMS, a.o.Voice)}, nil
 }
 
 // ---- sending ----
