@@ -169,6 +169,9 @@ func demoConfig(o demoOptions) (config.Config, error) {
 	}))
 	cfg.CORS.AllowedOrigins = []string{app}
 	cfg.Server.TrustedProxies = append(append([]string(nil), demoTrustedProxies...), o.trustedProxies...)
+	// The demo shows every flow: "Create account" as well as "Forgot password?"
+	// and the authenticator app, which are on by default.
+	cfg.SignOn.SelfRegistration = true
 	if err := cfg.Validate(); err != nil {
 		return config.Config{}, err
 	}
