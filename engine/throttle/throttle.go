@@ -56,6 +56,7 @@ const (
 	KindPhoneAttempts    Kind = "otp"        // wrong codes for one user; its lockout
 	KindKnownSource      Kind = "known"      // a device or client IP that completed sign-in as a user
 	KindAssertionID      Kind = "jwt-jti"    // a client assertion's jti, kept until the assertion expires
+	KindAPIToken         Kind = "api-token"  // management API requests made with one API token
 )
 
 // Key names one counter. The zero Key is not valid.
@@ -164,6 +165,9 @@ func KnownSource(userID string, src Source) Key {
 func AssertionID(clientID, jti string) Key {
 	return Key{KindAssertionID, digest(clientID) + "/" + digest(jti)}
 }
+
+// APIToken counts the management API requests made with one API token (by its id).
+func APIToken(tokenID string) Key { return Key{KindAPIToken, tokenID} }
 
 // Limit is a budget: at most Max units per Window.
 type Limit struct {
