@@ -10,9 +10,10 @@ import (
 	"strings"
 )
 
-// maxBodyBytes bounds a request body. Okta's user and factor bodies are a few
-// hundred bytes; a profile with every attribute stays far below this.
-const maxBodyBytes = 64 << 10
+// maxBodyBytes bounds a request body, as the engine's other endpoints do. Okta's
+// user and factor bodies are a few hundred bytes; a profile with every attribute
+// Gatehouse keeps stays far below this.
+const maxBodyBytes = 16 << 10
 
 // decodeBody reads r's body into v, a pointer to a struct: one JSON object of at
 // most maxBodyBytes, without fields v does not have, and with values of the right

@@ -106,7 +106,7 @@ func TestBodies(t *testing.T) {
 		{"two objects", "application/json", `{"name":"a"}{"name":"b"}`, `data after the JSON object`},
 		{"trailing garbage", "application/json", `{"name":"a"} x`, `data after the JSON object`},
 		{"form", "application/x-www-form-urlencoded", `name=a`, `the body must be JSON`},
-		{"too large", "application/json", `{"name":"` + strings.Repeat("a", maxBodyBytes) + `"}`, `larger than 65536 bytes`},
+		{"too large", "application/json", `{"name":"` + strings.Repeat("a", maxBodyBytes) + `"}`, `larger than 16384 bytes`},
 		{"huge number", "application/json", `{"count":1e400}`, `count must be a whole number, not number`},
 		{"fraction", "application/json", `{"count":1.5}`, `count must be a whole number, not number`},
 	} {

@@ -30,11 +30,11 @@ func parseUserFilter(expr string) (userFilter, error) {
 	for i := 0; ; i++ {
 		if i > 0 {
 			word := p.word()
-			if word == "" {
+			if word == "" && p.pos == len(p.s) {
 				break
 			}
 			if !strings.EqualFold(word, "and") {
-				return f, fmt.Errorf("expected and, not %s", quoted(word))
+				return f, fmt.Errorf("expected and after a value, not %s", quoted(p.s[p.pos-len(word):]))
 			}
 		}
 		attr := p.word()

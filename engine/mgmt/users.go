@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -286,10 +287,12 @@ func link(target, rel string) string { return "<" + target + `>; rel="` + rel + 
 func encodeCursor(login string) string { return base64.RawURLEncoding.EncodeToString([]byte(login)) }
 
 func decodeCursor(s string) (string, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	login := string(b)
+	// Only the one encoding of a stored-form login (the decoder would also skip
+	// line breaks).
 	if err != nil || login == "" || len(login) > 256 || !utf8.ValidString(login) || login != normalizeLogin(login) ||
-		strings.ContainsAny(login, " \t\r\n") {
+		strings.ContainsFunc(login, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) || encodeCursor(login) != s {
 		return "", false
 	}
 	return login, true
