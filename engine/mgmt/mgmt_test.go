@@ -469,7 +469,7 @@ func TestListUsers(t *testing.T) {
 
 		// Bad paging parameters.
 		for _, q := range []string{"limit=0", "limit=-1", "limit=abc", "limit=1.5", "after=%25%25", "after=!!!",
-			"after=" + url.QueryEscape("QUxJQ0U"), "after=" + strings.Repeat("A", 400), "after=00u00seed", "q=" + strings.Repeat("a", 300)} {
+			"after=" + url.QueryEscape("QUxJQ0U"), "after=" + strings.Repeat("A", 400), "after=00u00seed", "after=" + url.QueryEscape("YWxpY2VAZXhhbXBsZS5jb20\n"), "after=AA", "q=" + strings.Repeat("a", 300)} {
 			r := a.get("/api/v1/users?"+q, token)
 			r.expectError(t, q, http.StatusBadRequest, "E0000001")
 		}
@@ -538,6 +538,9 @@ func TestListUsers(t *testing.T) {
 			`"; DROP TABLE users; --`,
 			`profile.login eq "a"; DELETE FROM users`,
 			`profile.login eq "x" or 1=1`,
+			`status eq "ACTIVE" "x"`,
+			`status eq "ACTIVE" and "x"`,
+			`profile.login eq "a\x"`,
 			strings.Repeat(`status eq "ACTIVE" and `, 100) + `status eq "ACTIVE"`,
 		} {
 			a.get("/api/v1/users?search="+url.QueryEscape(bad), token).expectError(t, "search "+bad, http.StatusBadRequest, "E0000031")
