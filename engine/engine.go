@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -30,6 +31,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/logctx"
 	"github.com/gatehouse-id/gatehouse/engine/messaging"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
+	"github.com/gatehouse-id/gatehouse/engine/mgmt"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
 	"github.com/gatehouse-id/gatehouse/engine/sessions"
@@ -221,6 +223,16 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		return nil, err
 	}
 	pages.Register(mux)
+	var api *mgmt.API
+	if cfg.ManagementAPI.Enabled {
+		api = mgmt.New(mgmt.Options{
+			Store: d.Store, Limiter: limiter, BaseURL: origin(cfg.Issuer),
+			PerTokenPerMinute: cfg.ManagementAPI.RateLimitPerMinute, FailuresPerIPPerMinute: requestsPerIP,
+			Now: now, Log: d.Log, Metrics: m,
+		})
+		api.Register(mux)
+		d.Log.Info("management API enabled", "path", mgmt.Prefix, "rate_limit_per_minute", cfg.ManagementAPI.RateLimitPerMinute)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -248,10 +260,19 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		mux.Handle("GET /metrics", m.Handler())
 	}
 	e := &Engine{cfg: cfg, store: d.Store, worker: worker, hasher: hasher, accounts: accounts, metrics: m, now: now, log: d.Log, draining: draining}
-	mux.Handle(fallbackPattern, unmatched(mux))
+	mux.Handle(fallbackPattern, unmatched(mux, api))
 	e.handler = withMiddleware(limitRequests(mux, cfg.Issuer, requestsPerIP, limiter, m, now), cfg.CORS.AllowedOrigins, d.Log, m, clientIPResolver(cfg.Server.TrustedProxies))
 	self = e.handler
 	return e, nil
+}
+
+// origin is the scheme and host of the issuer, where the API's links point.
+func origin(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return issuer
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // outboxBacklog reads the outbox gauges from the store at each scrape.

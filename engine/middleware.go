@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/idxserver"
 	"github.com/gatehouse-id/gatehouse/engine/logctx"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
+	"github.com/gatehouse-id/gatehouse/engine/mgmt"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 )
@@ -171,7 +172,9 @@ const (
 func cors(h http.Handler, origins []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		corsPath := !strings.HasPrefix(r.URL.Path, "/dev/") && !strings.HasSuffix(r.URL.Path, "/v1/logout")
+		// The management API is for servers' scripts, never for pages: an API token
+		// must not live in a browser.
+		corsPath := !strings.HasPrefix(r.URL.Path, "/dev/") && !strings.HasSuffix(r.URL.Path, "/v1/logout") && !mgmt.Owns(r.URL.Path)
 		allowed := origin != "" && corsPath && slices.Contains(origins, origin)
 		if origin != "" {
 			w.Header().Add("Vary", "Origin")
@@ -209,7 +212,10 @@ var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, ht
 // instead of the mux's plain text: 405 with an Allow header when the path serves
 // other methods, else 404; an IDX body under /idp/idx/ and an OAuth-style JSON body
 // everywhere else. CORS preflights never get here: cors answers them.
-func unmatched(mux *http.ServeMux) http.Handler {
+//
+// Paths of the management API (mgmt.Owns), when it is on, are answered by it: in
+// Okta's error shape, once the caller's API token is checked and counted.
+func unmatched(mux *http.ServeMux, api *mgmt.API) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
 		for _, m := range probeMethods {
@@ -220,6 +226,10 @@ func unmatched(mux *http.ServeMux) http.Handler {
 		}
 		if !oauth.DrainBody(r.Body) {
 			w.Header().Set("Connection", "close")
+		}
+		if api != nil && mgmt.Owns(r.URL.Path) {
+			api.Unmatched(w, r, allow)
+			return
 		}
 		idx := r.URL.Path == "/idp/idx" || strings.HasPrefix(r.URL.Path, "/idp/idx/")
 		switch {

@@ -57,6 +57,7 @@ type Config struct {
 	CORS            CORS            `yaml:"cors"`
 	Secrets         Secrets         `yaml:"secrets"`
 	Keys            Keys            `yaml:"keys"`
+	ManagementAPI   ManagementAPI   `yaml:"management_api"`
 	// DevOutbox serves GET /dev/outbox, listing sent messages with their codes.
 	// Never turn it on where real people sign in.
 	DevOutbox bool `yaml:"dev_outbox"`
@@ -87,7 +88,8 @@ type Server struct {
 type RateLimits struct {
 	// RequestsPerIPPerMinute bounds the requests one client IP makes to each
 	// group of endpoints (interact, introspect, identify, the phone steps, token,
-	// revoke, failed userinfo) per minute.
+	// revoke, failed userinfo, management API requests without a valid token) per
+	// minute.
 	RequestsPerIPPerMinute int `yaml:"requests_per_ip_per_minute"`
 	// TransactionsPerIP bounds the sign-ins one client IP may start per
 	// sign_on.transaction_ttl; TransactionsTotal bounds them for all clients.
@@ -104,6 +106,15 @@ type RateLimits struct {
 	HashQueueShare float64 `yaml:"hash_queue_share"`
 	// GCInterval is how often expired records are swept.
 	GCInterval time.Duration `yaml:"gc_interval"`
+}
+
+// ManagementAPI is the Okta-shaped management API under /api/v1 (docs/admin-api.md).
+type ManagementAPI struct {
+	// Enabled serves the API. Off by default: the API can read every user, and a
+	// deployment should choose to expose it on its sign-in listener.
+	Enabled bool `yaml:"enabled"`
+	// RateLimitPerMinute is each API token's budget of requests per minute.
+	RateLimitPerMinute int `yaml:"rate_limit_per_minute"`
 }
 
 // Client is an OAuth 2.0 / OIDC client allowed to start sign-ins.
@@ -393,7 +404,8 @@ func Defaults() Config {
 			IdentifyPerTransaction: 10, HashQueueShare: 0.25, GCInterval: 5 * time.Minute,
 			RegistrationsPerIPPerHour: 20,
 		},
-		Keys: Keys{PublishBeforeUse: 10 * time.Minute},
+		Keys:          Keys{PublishBeforeUse: 10 * time.Minute},
+		ManagementAPI: ManagementAPI{RateLimitPerMinute: 600},
 		Messaging: Messaging{
 			Provider: "outbox", MaxDeliveryTime: 2 * time.Minute,
 			Twilio: Twilio{Timeout: 10 * time.Second}, Webhook: Webhook{Timeout: 10 * time.Second},
@@ -547,6 +559,7 @@ func (c *Config) validate(add func(string, ...any)) {
 		add("rate_limits.hash_queue_share: %v is not above 0 and at most 1", rl.HashQueueShare)
 	}
 	checkDuration(add, "rate_limits.gc_interval", rl.GCInterval, 10*time.Second, time.Hour)
+	checkCount(add, "management_api.rate_limit_per_minute", c.ManagementAPI.RateLimitPerMinute, 1, 1_000_000)
 
 	s := c.SignOn
 	fieldSeen := map[string]bool{}

@@ -75,7 +75,7 @@ func New(hashQueue, hashInFlight func() float64) *Metrics {
 		}, []string{"reason"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_rate_limited_total",
-			Help: "Requests refused with 429 by a limit other than the send limits, by limit: requests_per_ip, transactions_per_ip, transactions_total, identify_per_transaction, password_source, password_unknown_sources, hash_queue, userinfo_failures.",
+			Help: "Requests refused with 429 by a limit other than the send limits, by limit: requests_per_ip, transactions_per_ip, transactions_total, identify_per_transaction, password_source, password_unknown_sources, hash_queue, userinfo_failures, api_token, api_auth_failures.",
 		}, []string{"limit"}),
 	}
 	r.MustRegister(m.signIns, m.requests, m.codes, m.delivered, m.tokens, m.refused, m.limited,

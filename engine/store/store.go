@@ -44,6 +44,7 @@ type Store interface {
 	ThrottleStore
 	SessionStore
 	ClientStore
+	APITokenStore
 	Migrator
 
 	// GarbageCollect deletes records that expired before now: transactions, challenges,
@@ -106,10 +107,16 @@ type UserRecord struct {
 	Phones   []PhoneEnrollment
 }
 
-// ListUsersOptions pages through users ordered by login.
+// ListUsersOptions pages through users ordered by login, optionally filtered.
 type ListUsersOptions struct {
 	AfterLogin string // return users whose login sorts after this one
 	Limit      int    // at most this many; <= 0 means 100
+	// Prefix, when not empty, keeps the users whose login, email, given name or
+	// family name starts with it. ASCII letters match whatever their case; every
+	// other character matches only itself (the same on every backend).
+	Prefix string
+	// Disabled, when not nil, keeps the users whose Disabled is *Disabled.
+	Disabled *bool
 }
 
 // UserStore keeps users and their credentials.
@@ -650,4 +657,41 @@ type ClientStore interface {
 	// UpdateClient may not change ID.
 	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
 	DeleteClient(ctx context.Context, id string) error
+}
+
+// ---- management API tokens ----
+
+// APIToken is a token the management API accepts (Authorization: SSWS <token>),
+// made by "gatehouse tokens create" and kept by hash.
+type APIToken struct {
+	ID   string // opaque ("00T…"), how operators name the token
+	Name string // what the operator called it
+	// TokenHash is the hex SHA-256 of the token (opaque.Hash); the token itself is
+	// never stored. Tokens carry 256 random bits, so a fast unsalted hash is enough.
+	TokenHash string
+	ReadOnly  bool // only reads (GET, HEAD) are allowed
+	CreatedAt time.Time
+	// LastUsedAt is zero until the token is first used; callers may record uses
+	// coarsely (the API does at most about once a minute per token).
+	LastUsedAt time.Time
+	RevokedAt  time.Time // zero while the token is valid
+}
+
+// APITokenStore keeps management API tokens. Revoked tokens stay listed.
+type APITokenStore interface {
+	// CreateAPIToken fails with ErrAlreadyExists if the id or the hash is taken.
+	CreateAPIToken(ctx context.Context, t APIToken) error
+	GetAPIToken(ctx context.Context, id string) (APIToken, error)
+	// GetAPITokenByHash finds a token, revoked or not, by its TokenHash.
+	GetAPITokenByHash(ctx context.Context, tokenHash string) (APIToken, error)
+	// ListAPITokens returns every token, revoked ones included, oldest first (ties
+	// broken by ID).
+	ListAPITokens(ctx context.Context) ([]APIToken, error)
+	// RevokeAPIToken sets RevokedAt = at unless the token is already revoked (then
+	// it keeps its first RevokedAt), and returns the token as it is afterwards.
+	// ErrNotFound if there is no such token.
+	RevokeAPIToken(ctx context.Context, id string, at time.Time) (APIToken, error)
+	// RecordAPITokenUse sets LastUsedAt = at if at is later than the stored value,
+	// and leaves it otherwise. ErrNotFound if there is no such token.
+	RecordAPITokenUse(ctx context.Context, id string, at time.Time) error
 }

@@ -57,6 +57,7 @@ const (
 	KindKnownSource      Kind = "known"      // a device or client IP that completed sign-in as a user
 	KindAssertionID      Kind = "jwt-jti"    // a client assertion's jti, kept until the assertion expires
 	KindRegistrationsIP  Kind = "reg-ip"     // self-service registrations tried from one client IP
+	KindAPIToken         Kind = "api-token"  // management API requests made with one API token
 )
 
 // Key names one counter. The zero Key is not valid.
@@ -168,6 +169,9 @@ func KnownSource(userID string, src Source) Key {
 func AssertionID(clientID, jti string) Key {
 	return Key{KindAssertionID, digest(clientID) + "/" + digest(jti)}
 }
+
+// APIToken counts the management API requests made with one API token (by its id).
+func APIToken(tokenID string) Key { return Key{KindAPIToken, tokenID} }
 
 // Limit is a budget: at most Max units per Window.
 type Limit struct {

@@ -35,6 +35,8 @@ Usage:
                                      create, list, show, set-password, delete, add-phone, remove-phone, revoke-tokens
   gatehouse clients [--config FILE | --database DSN] COMMAND ...
                                      add, list, show, rotate-secret, remove OAuth clients, live
+  gatehouse tokens [--config FILE | --database DSN] create|list|revoke
+                                     API tokens for the management API (docs/admin-api.md)
   gatehouse keys  [--config FILE | --database DSN] list|rotate
                                      the token-signing keys and their rotation
   gatehouse keys generate-kek        print a new key-encryption key (keys.encryption_key_file)
@@ -82,6 +84,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.clients(ctx, rest)
 	case "keys":
 		err = e.keys(ctx, rest)
+	case "tokens":
+		err = e.tokens(ctx, rest)
 	case "backup":
 		err = e.backup(ctx, rest)
 	case "restore":

@@ -16,7 +16,8 @@
 //   - The store sets Transaction.Revision on update to the stored revision plus one,
 //     whatever the function returned; CreateTransaction stores it as given.
 //   - ListUsers orders by login byte by byte (as Go compares strings), whatever the
-//     database's locale.
+//     database's locale. Its Prefix folds the case of ASCII letters only, and takes
+//     '%', '_' and '\' literally.
 //   - A message queued by CreateChallenge with an empty Status is pending, and a
 //     pending message with a zero NextAttemptAt is due at once. ClaimMessages with a
 //     limit <= 0 claims nothing.
@@ -45,6 +46,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UserDuplicates", testUserDuplicates},
 		{"ListUsers", testListUsers},
 		{"ListUsersDefaultLimit", testListUsersDefaultLimit},
+		{"ListUsersFiltered", testListUsersFiltered},
 		{"UpdateUser", testUpdateUser},
 		{"DeleteUser", testDeleteUser},
 		{"ImportUsers", testImportUsers},
@@ -92,6 +94,11 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ListClients", testListClients},
 		{"UpdateClient", testUpdateClient},
 		{"DeleteClient", testDeleteClient},
+
+		{"APITokenRoundTrip", testAPITokenRoundTrip},
+		{"ListAPITokens", testListAPITokens},
+		{"RevokeAPIToken", testRevokeAPIToken},
+		{"RecordAPITokenUse", testRecordAPITokenUse},
 
 		{"GarbageCollect", testGarbageCollect},
 

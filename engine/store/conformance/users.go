@@ -110,6 +110,76 @@ func testListUsers(t *testing.T, s store.Store) {
 	}
 }
 
+func testListUsersFiltered(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	type person struct{ login, email, given, family string }
+	people := []person{
+		{"alice", "alice@example.com", "Alice", "Smith"},
+		{"bob", "robert@example.org", "Bob", "Alison"},
+		{"carol", "carol@EXAMPLE.com", "Carol", "Ali_ce"},
+		{"dave", "d%x@example.com", "Dave", "Ålund"},
+		{"erin", "erin@example.com", "Érin", "Back\\slash"},
+		{"zoe", "zoe@example.com", "Zoë", "ALIAS"},
+	}
+	for i, p := range people {
+		u := newUser(fmt.Sprintf("00u%d", i), p.login)
+		u.Email, u.GivenName, u.FamilyName = p.email, p.given, p.family
+		u.Disabled = p.login == "bob" || p.login == "zoe"
+		mustOK(t, "CreateUser", s.CreateUser(ctx, u))
+	}
+	list := func(opts store.ListUsersOptions) []string {
+		t.Helper()
+		users, err := s.ListUsers(ctx, opts)
+		mustOK(t, fmt.Sprintf("ListUsers %+v", opts), err)
+		return userLogins(users)
+	}
+	enabled, disabled := false, true
+	for _, tc := range []struct {
+		opts store.ListUsersOptions
+		want []string
+	}{
+		// Login, email, given or family name; ASCII letters in any case.
+		{store.ListUsersOptions{Prefix: "ali"}, []string{"alice", "bob", "carol", "zoe"}},
+		{store.ListUsersOptions{Prefix: "ALI"}, []string{"alice", "bob", "carol", "zoe"}},
+		{store.ListUsersOptions{Prefix: "robert@"}, []string{"bob"}},
+		{store.ListUsersOptions{Prefix: "Carol@example.COM"}, []string{"carol"}},
+		// Wildcards are literal.
+		{store.ListUsersOptions{Prefix: "ali_"}, []string{"carol"}},
+		{store.ListUsersOptions{Prefix: "d%"}, []string{"dave"}},
+		{store.ListUsersOptions{Prefix: "%"}, nil},
+		{store.ListUsersOptions{Prefix: "_"}, nil},
+		{store.ListUsersOptions{Prefix: "back\\"}, []string{"erin"}},
+		{store.ListUsersOptions{Prefix: "back\\s"}, []string{"erin"}},
+		{store.ListUsersOptions{Prefix: "back\\x"}, nil},
+		// Other letters match only themselves.
+		{store.ListUsersOptions{Prefix: "Érin"}, []string{"erin"}},
+		{store.ListUsersOptions{Prefix: "érin"}, nil},
+		{store.ListUsersOptions{Prefix: "Å"}, []string{"dave"}},
+		{store.ListUsersOptions{Prefix: "å"}, nil},
+		{store.ListUsersOptions{Prefix: "zoë"}, []string{"zoe"}},
+		{store.ListUsersOptions{Prefix: "nobody"}, nil},
+		// Status, and both, with paging.
+		{store.ListUsersOptions{Disabled: &disabled}, []string{"bob", "zoe"}},
+		{store.ListUsersOptions{Disabled: &enabled}, []string{"alice", "carol", "dave", "erin"}},
+		{store.ListUsersOptions{Disabled: &enabled, Prefix: "ali"}, []string{"alice", "carol"}},
+		{store.ListUsersOptions{Disabled: &enabled, Prefix: "ali", AfterLogin: "alice"}, []string{"carol"}},
+		{store.ListUsersOptions{Prefix: "ali", AfterLogin: "alice", Limit: 2}, []string{"bob", "carol"}},
+		{store.ListUsersOptions{Disabled: &enabled, Limit: 1, AfterLogin: "carol"}, []string{"dave"}},
+	} {
+		if got := list(tc.opts); !slices.Equal(got, tc.want) {
+			t.Errorf("ListUsers(prefix %q, disabled %v, after %q, limit %d): got %q, want %q",
+				tc.opts.Prefix, ptrString(tc.opts.Disabled), tc.opts.AfterLogin, tc.opts.Limit, got, tc.want)
+		}
+	}
+}
+
+func ptrString(b *bool) string {
+	if b == nil {
+		return "any"
+	}
+	return fmt.Sprint(*b)
+}
+
 func userLogins(users []store.User) []string {
 	var logins []string
 	for _, u := range users {

@@ -131,9 +131,12 @@ var dialect = sqlstore.Dialect{
 	// A session-level advisory lock, held by the migrating connection until it is
 	// released (or the connection ends). Keyed by schema, so that stores in different
 	// schemas of one database migrate independently.
-	LockMigrations:        `SELECT pg_advisory_lock(hashtext('gatehouse schema_migrations ' || COALESCE(current_schema(), '')))`,
-	UnlockMigrations:      `SELECT pg_advisory_unlock(hashtext('gatehouse schema_migrations ' || COALESCE(current_schema(), '')))`,
-	TableExists:           `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = $1`,
+	LockMigrations:   `SELECT pg_advisory_lock(hashtext('gatehouse schema_migrations ' || COALESCE(current_schema(), '')))`,
+	UnlockMigrations: `SELECT pg_advisory_unlock(hashtext('gatehouse schema_migrations ' || COALESCE(current_schema(), '')))`,
+	TableExists:      `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = $1`,
+	// Under the "C" collation ILIKE folds ASCII letters only, as SQLite's LIKE,
+	// whatever the database's locale.
+	ASCIIFoldLike:         ` COLLATE "C" ILIKE`,
 	IsUniqueViolation:     hasSQLState("23505"), // unique_violation
 	IsForeignKeyViolation: hasSQLState("23503"), // foreign_key_violation
 }

@@ -54,6 +54,11 @@ type Dialect struct {
 	// TableExists counts the tables named $1 where the store keeps its own (SQLite's
 	// main database, PostgreSQL's current schema): 0 or 1.
 	TableExists string
+	// ASCIIFoldLike follows a text column to match it against a LIKE pattern ($n
+	// ESCAPE '\') with ASCII letters compared whatever their case and every other
+	// character exactly, as SQLite's LIKE does (` COLLATE "C" ILIKE` in
+	// PostgreSQL). Empty means " LIKE".
+	ASCIIFoldLike string
 	// IsUniqueViolation and IsForeignKeyViolation recognise the driver's errors for a
 	// violated UNIQUE/PRIMARY KEY and FOREIGN KEY constraint.
 	IsUniqueViolation     func(error) bool

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -39,14 +40,33 @@ func (s *Store) GetUserByLogin(ctx context.Context, login string) (store.User, e
 
 // ListUsers pages by login in byte order (the login column is COLLATE "C" in
 // PostgreSQL; SQLite compares bytes), so that pages neither skip nor repeat users
-// whatever the database's locale.
+// whatever the database's locale. Filters walk the same login order and stop at the
+// limit: a prefix that few users have reads many rows to fill a page.
 func (s *Store) ListUsers(ctx context.Context, opts store.ListUsersOptions) ([]store.User, error) {
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	return queryList(ctx, s, s.reads, scanUser,
-		`SELECT `+userColumns+` FROM users WHERE login > $1 ORDER BY login LIMIT $2`, opts.AfterLogin, limit)
+	query := `SELECT ` + userColumns + ` FROM users WHERE login > $1`
+	args := []any{opts.AfterLogin, limit}
+	if opts.Prefix != "" {
+		like := cmp.Or(s.d.ASCIIFoldLike, " LIKE")
+		args = append(args, likePrefix(opts.Prefix))
+		p := fmt.Sprintf("$%d ESCAPE '\\'", len(args))
+		query += ` AND (login` + like + ` ` + p + ` OR email` + like + ` ` + p +
+			` OR given_name` + like + ` ` + p + ` OR family_name` + like + ` ` + p + `)`
+	}
+	if opts.Disabled != nil {
+		args = append(args, *opts.Disabled)
+		query += fmt.Sprintf(` AND disabled = $%d`, len(args))
+	}
+	return queryList(ctx, s, s.reads, scanUser, query+` ORDER BY login LIMIT $2`, args...)
+}
+
+// likePrefix is a LIKE pattern (with ESCAPE '\') matching every text that starts
+// with prefix.
+func likePrefix(prefix string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(prefix) + "%"
 }
 
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (store.User, error)) (store.User, error) {
