@@ -28,6 +28,10 @@ func requestGroups(issuer string) map[string]string {
 		"/idp/idx/challenge/answer":  "answer",
 		"/idp/idx/challenge/resend":  "resend",
 		"/idp/idx/cancel":            "cancel",
+		"/idp/idx/recover":           "recover",
+		"/idp/idx/identify/select":   "identify",
+		"/idp/idx/enroll":            "register",
+		"/idp/idx/enroll/new":        "register",
 	}
 }
 
