@@ -461,3 +461,21 @@ func TestEnrolledPhoneTakesThePolicysMethods(t *testing.T) {
 		t.Errorf("enrolled phones = %+v (%v); want one, by voice only as the policy allows", phones, err)
 	}
 }
+
+// TestRecoveryAndRegistrationEndpointsAreLimited: the endpoints recovery and
+// registration add count toward the per-client-IP request limits like the others.
+func TestRecoveryAndRegistrationEndpointsAreLimited(t *testing.T) {
+	h := enginetest.Start(t, enginetest.Options{Configure: func(c *config.Config) { c.RateLimits.RequestsPerIPPerMinute = 10 }})
+	for _, path := range []string{"/idp/idx/recover", "/idp/idx/enroll", "/idp/idx/enroll/new", "/idp/idx/identify/select"} {
+		f := h.InteractAs(t, "192.0.2.90", nil)
+		limited := 0
+		for range 12 {
+			if status, _ := f.PostJSON(h.URL+path, map[string]any{"stateHandle": f.StateHandle}); status == 429 {
+				limited++
+			}
+		}
+		if limited < 2 {
+			t.Errorf("%s: %d of 12 requests in a minute were refused with a limit of 10", path, limited)
+		}
+	}
+}
