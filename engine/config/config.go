@@ -562,6 +562,9 @@ func (c *Config) validate(add func(string, ...any)) {
 	checkCount(add, "management_api.rate_limit_per_minute", c.ManagementAPI.RateLimitPerMinute, 1, 1_000_000)
 
 	s := c.SignOn
+	if s.SelfRegistration && s.RequirePhone && s.PhoneEnrollment == EnrollAdminOnly {
+		add("sign_on.self_registration: a new account could never sign in: sign_on.require_phone needs a second factor and sign_on.phone_enrollment is admin_only (set it to sign_in)")
+	}
 	fieldSeen := map[string]bool{}
 	for i, f := range s.RegistrationFields {
 		switch {
