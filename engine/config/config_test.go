@@ -48,6 +48,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"bad region":              {minimal + "phone:\n  default_region: usa\n", "phone.default_region"},
 		"wrong type":              {minimal + "phone:\n  sms: maybe\n", "cannot unmarshal"},
 		"bad database":            {strings.Replace(minimal, "sqlite:/tmp/x.db", "mysql://x", 1), "database: unknown database URL scheme"},
+		"registration, no way in": {minimal + "sign_on:\n  self_registration: true\n  phone_enrollment: admin_only\n", "sign_on.self_registration: a new account could never sign in"},
+		"registration field":      {minimal + "sign_on:\n  registration_fields: [firstName, nickname]\n", `sign_on.registration_fields[1]: "nickname" is not one of`},
 	}
 	for name, c := range cases {
 		_, err := Parse([]byte(c.yaml))
