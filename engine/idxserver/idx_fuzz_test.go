@@ -41,12 +41,14 @@ import (
 var fzIDXPaths = []string{
 	"/idp/idx/introspect", "/idp/idx/identify", "/idp/idx/challenge", "/idp/idx/challenge/answer",
 	"/idp/idx/challenge/resend", "/idp/idx/credential/enroll", "/idp/idx/cancel",
+	"/idp/idx/recover", "/idp/idx/enroll", "/idp/idx/enroll/new", "/idp/idx/identify/select",
 }
 
 // fzSteps are the states a fuzz input's transaction is put in before its request.
 var fzSteps = []store.Step{
 	store.StepIdentify, store.StepSelectAuthenticator, store.StepVerifyData, store.StepChallenge,
 	store.StepSelectEnroll, store.StepEnrollData, store.StepEnrollChallenge, store.StepSuccess,
+	store.StepIdentifyRecovery, store.StepResetPassword, store.StepEnrollProfile,
 }
 
 const (
@@ -121,6 +123,7 @@ func fzStartIDX(f testing.TB) *fzIDX {
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := fzDataDir(f)
 	cfg := enginetest.Config("http://gatehouse.test", dir)
+	cfg.SignOn.SelfRegistration = true
 	if err := cfg.Validate(); err != nil {
 		f.Fatal(err)
 	}
@@ -186,7 +189,8 @@ func (e *fzIDX) selfCheck(f testing.TB) {
 		store.StepIdentify: "identify", store.StepSelectAuthenticator: "select-authenticator-authenticate",
 		store.StepVerifyData: "authenticator-verification-data", store.StepChallenge: "challenge-authenticator",
 		store.StepSelectEnroll: "select-authenticator-enroll", store.StepEnrollData: "authenticator-enrollment-data",
-		store.StepEnrollChallenge: "enroll-authenticator",
+		store.StepEnrollChallenge: "enroll-authenticator", store.StepIdentifyRecovery: "identify-recovery",
+		store.StepResetPassword: "reset-authenticator", store.StepEnrollProfile: "enroll-profile",
 	}
 	for _, step := range fzSteps {
 		e.clock.next()
@@ -241,8 +245,19 @@ func (e *fzIDX) openTransaction(t testing.TB, step store.Step) *fzLive {
 	case store.StepSelectEnroll, store.StepEnrollData, store.StepEnrollChallenge:
 		user, number = e.bob, fzBobPhone
 	}
-	if step != store.StepIdentify {
+	switch step {
+	case store.StepIdentify, store.StepEnrollProfile, store.StepIdentifyRecovery:
+	default:
 		tx.UserID, tx.AuthTime, tx.AMR = user.ID, now, []string{"pwd"}
+	}
+	switch step {
+	case store.StepIdentifyRecovery:
+		tx.Flow = store.FlowRecovery
+	case store.StepResetPassword:
+		tx.Flow, tx.Authenticator, tx.AMR = store.FlowRecovery, "okta_password", []string{"pwd", "sms", "mfa"}
+		tx.Pending = map[string]string{"login": fzAlice}
+	case store.StepEnrollProfile:
+		tx.Flow = store.FlowRegistration
 	}
 	var ch *store.Challenge
 	switch step {
