@@ -2,7 +2,8 @@
 
 // Package interop runs client libraries other teams ship, unchanged, against a real
 // gatehouse process. TestOktaAuthJS drives the Node.js suite in okta-auth-js/, which
-// signs users in with the official @okta/okta-auth-js client.
+// signs users in, recovers passwords, registers users and enrolls the authenticator
+// app with the official @okta/okta-auth-js client.
 package interop
 
 import (
@@ -66,6 +67,11 @@ func TestOktaAuthJS(t *testing.T) {
 		t.Fatalf("the okta-auth-js suite failed: %s", summary)
 	case summary.counts["pass"] == 0:
 		t.Fatalf("the okta-auth-js suite ran no tests: %s", summary)
+	}
+	if n := summary.counts["todo"]; n > 0 {
+		// Node counts a todo test apart whether it fails or passes: each names a known
+		// engine bug, and its "# …" line above says whether it still shows.
+		t.Logf("%d test(s) marked todo for known engine bugs: see the lines ending in \"# engine: …\" above", n)
 	}
 }
 

@@ -72,21 +72,37 @@ function freePort() {
   });
 }
 
-// createUser adds a user (with an optional phone, enrolled for SMS and voice)
-// through the gatehouse CLI, before the server starts.
+// runUsersCLI runs `gatehouse users --database <the data folder's database> ARGS`,
+// feeding stdin, and resolves with its standard output.
+function runUsersCLI(bin, dataDir, args, stdin = '') {
+  const all = ['users', '--database', 'sqlite:' + path.join(dataDir, 'gatehouse.db'), ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, all, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`gatehouse ${all.join(' ')} failed (${code}): ${stderr}`))));
+    child.stdin.end(stdin);
+  });
+}
+
+// createUser adds a user (with an optional phone, enrolled for SMS and voice, and
+// an optional authenticator app) through the gatehouse CLI, before the server
+// starts. It resolves with the app's shared secret (base32) when u.totp is set.
 async function createUser(bin, dataDir, u) {
-  const args = ['users', '--database', 'sqlite:' + path.join(dataDir, 'gatehouse.db'), 'create', u.login, '--password-stdin'];
+  const args = ['create', u.login, '--password-stdin'];
   if (u.phone) args.push('--phone', u.phone);
   if (u.given) args.push('--given-name', u.given);
   if (u.family) args.push('--family-name', u.family);
-  await new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`gatehouse users create ${u.login} failed (${code}): ${stderr}`))));
-    child.stdin.end((u.password || PASSWORD) + '\n');
-  });
+  await runUsersCLI(bin, dataDir, args, (u.password || PASSWORD) + '\n');
+  if (!u.totp) return undefined;
+  // `users add-totp` prints the key URI and a "secret: BASE32" line, once.
+  const out = await runUsersCLI(bin, dataDir, ['add-totp', u.login]);
+  const m = /^secret:\s+([A-Z2-7]+)\s*$/m.exec(out);
+  if (!m) throw new Error(`gatehouse users add-totp ${u.login} printed no secret:\n${out}`);
+  return m[1];
 }
 
 async function waitHealthy(base, child, deadlineMs) {
@@ -108,18 +124,29 @@ async function waitHealthy(base, child, deadlineMs) {
 
 // start launches `gatehouse demo` on free loopback ports with its own data folder,
 // after creating `users` (alice and bob are seeded by the demo itself). It resolves
-// once /healthz answers.
+// once /healthz answers. The demo turns self-service registration on; password
+// recovery and the authenticator app are on by default.
 async function start({ users = [] } = {}) {
   const bin = await binary();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-interop-'));
   try {
+    const totpSecrets = new Map();
     for (const u of users) {
-      await createUser(bin, dataDir, u);
+      const secret = await createUser(bin, dataDir, u);
+      if (secret) totpSecrets.set(u.login, secret);
     }
     let lastLog = '';
     for (let attempt = 1; attempt <= 3; attempt++) {
       const server = await launch(bin, dataDir);
-      if (server.ok) return server.handle;
+      if (server.ok) {
+        // totpSecret(login): the shared secret `users add-totp` printed for a user
+        // created with {totp: true}.
+        server.handle.totpSecret = (login) => {
+          if (!totpSecrets.has(login)) throw new Error(`${login} was not created with an authenticator app`);
+          return totpSecrets.get(login);
+        };
+        return server.handle;
+      }
       lastLog = server.log;
       if (!/address already in use/.test(lastLog)) break; // else another process took the port
     }
@@ -184,9 +211,11 @@ async function launch(bin, dataDir) {
   return { ok: true, handle };
 }
 
-// outbox lists the messages to phone, newest first: [{to, channel, text, code, sentAt, status}].
+// outbox lists the messages to phone (to any number without one), newest first:
+// [{to, channel, text, code, sentAt, status}].
 async function outbox(base, phone) {
-  const res = await fetch(`${base}/dev/outbox?phone=${encodeURIComponent(phone)}`, { headers: { Accept: 'application/json' } });
+  const query = phone === undefined ? '' : `?phone=${encodeURIComponent(phone)}`;
+  const res = await fetch(`${base}/dev/outbox${query}`, { headers: { Accept: 'application/json' } });
   if (!res.ok) throw new Error(`GET /dev/outbox: HTTP ${res.status}`);
   return res.json();
 }

@@ -242,8 +242,13 @@ describe('okta-auth-js 8.0.1, legacy mode', () => {
     let t = await c.idx.authenticate({ username: BOB.login, password: gh.password });
     assert.equal(t.status, 'PENDING');
     assert.equal(t.nextStep.name, 'select-authenticator-enroll');
+    // A user without a second factor may enroll a phone or an authenticator app.
     assert.deepEqual(t.nextStep.inputs, [
-      { name: 'authenticator', type: 'string', options: [{ label: 'Phone', value: 'phone_number' }] },
+      {
+        name: 'authenticator',
+        type: 'string',
+        options: [{ label: 'Phone', value: 'phone_number' }, { label: 'Google Authenticator', value: 'google_otp' }],
+      },
     ]);
 
     t = await c.idx.authenticate({ authenticator: 'phone_number' });

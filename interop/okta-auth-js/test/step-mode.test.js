@@ -69,7 +69,9 @@ describe('okta-auth-js 8.0.1, step mode (8.x default)', () => {
     let t = await c.idx.start();
     assert.equal(t.status, 'PENDING');
     assert.equal(t.nextStep, undefined, 'start() posts nothing and names no step');
-    assert.deepEqual(t.availableSteps.map((s) => s.name), ['identify', 'currentAuthenticator-recover', 'cancel']);
+    // The demo offers registration and password recovery next to signing in.
+    assert.deepEqual(t.availableSteps.map((s) => s.name), ['identify', 'select-enroll-profile', 'currentAuthenticator-recover', 'cancel']);
+    assert.deepEqual(t.enabledFeatures, ['recover-password', 'enroll-profile']);
     assert.deepEqual(t.availableSteps[0].inputs, IDENTIFY_INPUTS);
 
     t = await c.idx.proceed({ step: 'identify', username: user.login, password: gh.password });
@@ -270,7 +272,11 @@ describe('okta-auth-js 8.0.1, step mode (8.x default)', () => {
     assert.equal(t.nextStep.name, 'select-authenticator-enroll');
     assert.equal(t.nextStep.inputs[0].name, 'authenticator');
     assert.equal(t.nextStep.inputs[0].type, 'object');
-    const [phoneOption] = t.nextStep.inputs[0].options;
+    // A user without a second factor may enroll a phone or an authenticator app.
+    const [phoneOption, appOption] = t.nextStep.inputs[0].options;
+    assert.equal(t.nextStep.inputs[0].options.length, 2);
+    assert.equal(appOption.label, 'Google Authenticator');
+    assert.equal(appOption.relatesTo.key, 'google_otp');
     assert.equal(phoneOption.label, 'Phone');
     assert.deepEqual(fieldNames(phoneOption.value), ['id', 'methodType', 'phoneNumber']);
     assert.equal(phoneOption.relatesTo.key, 'phone_number');
