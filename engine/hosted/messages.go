@@ -2,6 +2,8 @@ package hosted
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ const (
 	keyPasswordLimit  = "tooManyRequests"
 	keyAPILimit       = "E0000047"
 	keyServerError    = "errors.E0000009"
+	keyEmailTaken     = "registration.error.notUniqueWithinOrg"
 )
 
 // words are what the pages say for the engine's keys: what happened and what
@@ -38,6 +41,13 @@ var words = map[string]string{
 	keyAPILimit:                           "The sign-in service is getting too many requests. Wait a moment, then try again.",
 	keyServerError:                        "Something went wrong on our side. Try again in a moment.",
 	"E0000003":                            "Something went wrong with that request. Try again.",
+	keyEmailTaken:                         "There's already an account with this email address. Go back to sign in with it, or reset its password there.",
+}
+
+// appWords replace words for the authenticator app's code: nothing was sent,
+// the app shows it.
+var appWords = map[string]string{
+	keyWrongCode: "That code isn't right. Enter the code your app shows now.",
 }
 
 // withWait start the words for a rate limit when the engine said how long to
@@ -50,21 +60,30 @@ var withWait = map[string]string{
 }
 
 // textFor is what to show for an engine message; wait is the engine's
-// Retry-After, zero when it gave none.
-func textFor(m idx.Message, wait time.Duration) string {
+// Retry-After, zero when it gave none; app is set on the authenticator app's
+// steps.
+func textFor(m idx.Message, wait time.Duration, app bool) string {
 	if s, ok := withWait[m.Key]; ok && wait > 0 {
 		return s + " " + waitText(wait) + "."
 	}
 	if m.Key == keyFactorLocked {
-		// The engine passes the minutes left as the first parameter.
+		// The engine passes the minutes left as the first parameter. Wrong
+		// codes of the phone and the app count toward one lockout.
+		what := "Phone verification"
+		if app {
+			what = "Verification with a code"
+		}
 		if len(m.Params) > 0 {
 			if mins := fmt.Sprint(m.Params[0]); mins == "1" {
-				return "Too many incorrect codes. Phone verification is locked for 1 minute. Try again then."
+				return "Too many incorrect codes. " + what + " is locked for 1 minute. Try again then."
 			} else if mins != "" {
-				return "Too many incorrect codes. Phone verification is locked for " + mins + " minutes. Try again then."
+				return "Too many incorrect codes. " + what + " is locked for " + mins + " minutes. Try again then."
 			}
 		}
-		return "Too many incorrect codes. Phone verification is locked for a few minutes. Try again later."
+		return "Too many incorrect codes. " + what + " is locked for a few minutes. Try again later."
+	}
+	if s, ok := appWords[m.Key]; ok && app {
+		return s
 	}
 	if s, ok := words[m.Key]; ok {
 		return s
@@ -134,13 +153,29 @@ var fieldOf = map[string]string{
 	"methodType":       "method",
 	"phoneNumber":      "phone",
 	"authenticator":    "authenticator",
+	"newPassword":      "password",
 }
+
+// fieldName is the pages' field for an SDK input name: fieldOf's, or a new
+// account's profile attribute by its own name ("userProfile.email").
+func fieldName(input string) (string, bool) {
+	if f, ok := fieldOf[input]; ok {
+		return f, true
+	}
+	if strings.HasPrefix(input, profilePrefix) {
+		return input, true
+	}
+	return "", false
+}
+
+// profilePrefix starts the SDK's names of a registration's profile inputs.
+const profilePrefix = "userProfile."
 
 func newFormErrors() formErrors { return formErrors{Fields: map[string]string{}} }
 
-func (e *formErrors) add(m idx.Message, wait time.Duration) {
-	text := textFor(m, wait)
-	if f, ok := fieldOf[m.Field]; ok {
+func (e *formErrors) add(m idx.Message, wait time.Duration, app bool) {
+	text := textFor(m, wait, app)
+	if f, ok := fieldName(m.Field); ok {
 		if _, dup := e.Fields[f]; !dup {
 			e.Fields[f] = text
 		}
@@ -165,21 +200,24 @@ func (e formErrors) first() string {
 	if len(e.Global) > 0 {
 		return e.Global[0]
 	}
-	for _, name := range []string{"username", "password", "authenticator", "method", "phone", "code"} {
+	for _, name := range []string{"username", "password", "confirm", "authenticator", "method", "phone", "code"} {
 		if t, ok := e.Fields[name]; ok {
 			return t
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(e.Fields)) {
+		return e.Fields[name]
 	}
 	return ""
 }
 
 // errorsFrom files the engine's error and warning messages (informational
-// ones are no mistakes).
-func errorsFrom(msgs []idx.Message, wait time.Duration) formErrors {
+// ones are no mistakes); app is set on the authenticator app's steps.
+func errorsFrom(msgs []idx.Message, wait time.Duration, app bool) formErrors {
 	e := newFormErrors()
 	for _, m := range msgs {
 		if m.Class != "INFO" {
-			e.add(m, wait)
+			e.add(m, wait, app)
 		}
 	}
 	return e
