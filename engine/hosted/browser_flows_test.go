@@ -124,3 +124,71 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 	b.submit("/signin/code", "#rp")
 	b.backAtRP(r, rp)
 }
+
+func TestBrowserPasswordRecovery(t *testing.T) {
+	r, b, rp := browserRig(t, nil)
+	r.h.CreateUser(t, alice, alicePhone)
+
+	b.do("open the sign-in", chromedp.Navigate(r.url+"/test/start?login_hint="+alice), chromedp.WaitVisible(chromedp.CSS("#password")))
+	b.contains(".more", "Forgot password?")
+	b.submit("/signin/forgot", `form[action="/signin/recover"]`)
+	b.contains("h1", "Reset your password")
+	b.screenshot("hosted-recovery-username")
+
+	b.submit("/signin/recover", `input[name="method"][value="sms"]`)
+	b.contains(".who", "Password reset for", alice)
+	b.do("by text message", chromedp.Click(chromedp.CSS(`input[name="method"][value="sms"]`)))
+	b.submit("/signin/method", "#code")
+	b.screenshot("hosted-recovery-code")
+	b.typeIn("#code", r.h.LatestCode(t, alicePhone))
+	b.submit("/signin/code", "#confirm")
+	b.contains("h1", "Set a new password")
+	b.contains(".rules", "At least 8 characters")
+
+	b.typeIn("#password", "short")
+	b.typeIn("#confirm", "short")
+	b.submit("/signin/password", ".field-error")
+	b.contains(".field-error", "Password requirements were not met")
+	b.screenshot("hosted-recovery-password")
+
+	b.typeIn("#password", newPassword)
+	b.typeIn("#confirm", newPassword)
+	b.submit("/signin/password", "#rp")
+	b.backAtRP(r, rp)
+}
+
+func TestBrowserRegistration(t *testing.T) {
+	r, b, rp := browserRig(t, registrationOn)
+	const number = "+12015550177"
+
+	b.do("open the sign-in", chromedp.Navigate(r.url+"/test/start"), chromedp.WaitVisible(chromedp.CSS("#username")))
+	b.contains(".more", "Forgot password?", "Create account")
+	b.submit("/signin/register", "#profile-email")
+	b.contains("h1", "Create your account")
+	b.screenshot("hosted-registration-profile")
+
+	b.typeIn("#profile-email", "dora@example.com")
+	b.typeIn("#profile-firstName", "Dora")
+	b.typeIn("#profile-lastName", "Doe")
+	b.submit("/signin/profile", "#confirm")
+	b.contains("h1", "Create a password")
+	b.contains(".who", "New account for", "dora@example.com")
+	b.typeIn("#password", newPassword)
+	b.typeIn("#confirm", newPassword)
+	b.screenshot("hosted-registration-password")
+
+	b.submit("/signin/password", "button.option")
+	b.contains("h1", "Set up two-step verification")
+	b.contains(".options", "Phone", "Authenticator app")
+	b.screenshot("hosted-registration-factor")
+
+	b.do("choose the phone", chromedp.Click(chromedp.CSS(`button.option[value="phone_number"]`)), chromedp.WaitVisible(chromedp.CSS("#phone")))
+	b.typeIn("#phone", number)
+	b.submit("/signin/enroll", "#code")
+	b.typeIn("#code", r.h.LatestCode(t, number))
+	b.submit("/signin/code", "#rp")
+	b.backAtRP(r, rp)
+	if u, err := r.h.Store.GetUserByLogin(context.Background(), "dora@example.com"); err != nil || u.GivenName != "Dora" {
+		t.Fatalf("the new account: %+v %v", u, err)
+	}
+}

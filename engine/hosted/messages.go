@@ -44,10 +44,37 @@ var words = map[string]string{
 	keyEmailTaken:                         "There's already an account with this email address. Go back to sign in with it, or reset its password there.",
 }
 
-// appWords replace words for the authenticator app's code: nothing was sent,
-// the app shows it.
-var appWords = map[string]string{
-	keyWrongCode: "That code isn't right. Enter the code your app shows now.",
+// about says what the step a message came with is about, where that
+// changes the words: the authenticator app's code (nothing was sent, the app
+// shows it), a new account's profile.
+type about int
+
+const (
+	aboutOther about = iota
+	aboutApp
+	aboutProfile
+)
+
+// aboutStep is what step is about.
+func aboutStep(step *idx.NextStep) about {
+	switch {
+	case isApp(step):
+		return aboutApp
+	case step != nil && step.Name == stepEnrollProfile:
+		return aboutProfile
+	}
+	return aboutOther
+}
+
+// wordsAbout replace words for the steps they are about.
+var wordsAbout = map[about]map[string]string{
+	aboutApp:     {keyWrongCode: "That code isn't right. Enter the code your app shows now."},
+	aboutProfile: {keyPasswordLimit: "Too many accounts were started from your network. Wait a while, then try again."},
+}
+
+// withWaitAbout replace withWait for the steps they are about.
+var withWaitAbout = map[about]map[string]string{
+	aboutProfile: {keyPasswordLimit: "Too many accounts were started from your network. Try again in"},
 }
 
 // withWait start the words for a rate limit when the engine said how long to
@@ -60,9 +87,11 @@ var withWait = map[string]string{
 }
 
 // textFor is what to show for an engine message; wait is the engine's
-// Retry-After, zero when it gave none; app is set on the authenticator app's
-// steps.
-func textFor(m idx.Message, wait time.Duration, app bool) string {
+// Retry-After, zero when it gave none; a is what the step is about.
+func textFor(m idx.Message, wait time.Duration, a about) string {
+	if s, ok := withWaitAbout[a][m.Key]; ok && wait > 0 {
+		return s + " " + waitText(wait) + "."
+	}
 	if s, ok := withWait[m.Key]; ok && wait > 0 {
 		return s + " " + waitText(wait) + "."
 	}
@@ -70,7 +99,7 @@ func textFor(m idx.Message, wait time.Duration, app bool) string {
 		// The engine passes the minutes left as the first parameter. Wrong
 		// codes of the phone and the app count toward one lockout.
 		what := "Phone verification"
-		if app {
+		if a == aboutApp {
 			what = "Verification with a code"
 		}
 		if len(m.Params) > 0 {
@@ -82,7 +111,7 @@ func textFor(m idx.Message, wait time.Duration, app bool) string {
 		}
 		return "Too many incorrect codes. " + what + " is locked for a few minutes. Try again later."
 	}
-	if s, ok := appWords[m.Key]; ok && app {
+	if s, ok := wordsAbout[a][m.Key]; ok {
 		return s
 	}
 	if s, ok := words[m.Key]; ok {
@@ -173,8 +202,8 @@ const profilePrefix = "userProfile."
 
 func newFormErrors() formErrors { return formErrors{Fields: map[string]string{}} }
 
-func (e *formErrors) add(m idx.Message, wait time.Duration, app bool) {
-	text := textFor(m, wait, app)
+func (e *formErrors) add(m idx.Message, wait time.Duration, a about) {
+	text := textFor(m, wait, a)
 	if f, ok := fieldName(m.Field); ok {
 		if _, dup := e.Fields[f]; !dup {
 			e.Fields[f] = text
@@ -212,12 +241,12 @@ func (e formErrors) first() string {
 }
 
 // errorsFrom files the engine's error and warning messages (informational
-// ones are no mistakes); app is set on the authenticator app's steps.
-func errorsFrom(msgs []idx.Message, wait time.Duration, app bool) formErrors {
+// ones are no mistakes); a is what the step they came with is about.
+func errorsFrom(msgs []idx.Message, wait time.Duration, a about) formErrors {
 	e := newFormErrors()
 	for _, m := range msgs {
 		if m.Class != "INFO" {
-			e.add(m, wait, app)
+			e.add(m, wait, a)
 		}
 	}
 	return e

@@ -193,9 +193,9 @@ func (p *Pages) renderStepStatus(w http.ResponseWriter, r *http.Request, s *sign
 	}
 	switch s.Flow {
 	case idx.FlowRecoverPassword:
-		v.WhoLabel = "Resetting the password of"
+		v.WhoLabel = "Password reset for"
 	case idx.FlowRegister:
-		v.WhoLabel = "Creating an account for"
+		v.WhoLabel = "New account for"
 	default:
 		v.WhoLabel = "Signing in as"
 	}
@@ -330,7 +330,7 @@ func optionsFor(step *idx.NextStep) []authOption {
 						name = o.Label
 					}
 					if enroll {
-						opt.Detail = "Use " + name + " or another app that shows sign-in codes"
+						opt.Detail = "Use " + name + " or a similar app"
 					} else {
 						opt.Detail = "Enter a code from " + name
 					}

@@ -422,13 +422,13 @@ func (p *Pages) follow(w http.ResponseWriter, r *http.Request, s *signIn, here s
 	if here != kindAny && next != here {
 		// A message that came with a move to another step is carried over.
 		var n *notice
-		if errs := errorsFrom(tx.Messages, tx.RetryAfter, isApp(step)); errs.any() {
+		if errs := errorsFrom(tx.Messages, tx.RetryAfter, aboutStep(step)); errs.any() {
 			n = &notice{Kind: "error", Text: errs.first()}
 		}
 		p.moveOn(w, r, s, n)
 		return
 	}
-	p.renderStep(w, r, s, tx, errorsFrom(tx.Messages, tx.RetryAfter, isApp(step)), kept)
+	p.renderStep(w, r, s, tx, errorsFrom(tx.Messages, tx.RetryAfter, aboutStep(step)), kept)
 }
 
 // shown is the step whose page sign-in s shows: the transaction's next step,
@@ -488,7 +488,7 @@ func (p *Pages) transient(w http.ResponseWriter, tx *idx.Transaction) bool {
 	switch {
 	case tx.RetryAfter > 0 || rateLimited(tx.Messages):
 		text := "There have been too many attempts. Wait a few minutes, then try again."
-		if errs := errorsFrom(tx.Messages, tx.RetryAfter, false); errs.any() {
+		if errs := errorsFrom(tx.Messages, tx.RetryAfter, aboutOther); errs.any() {
 			text = errs.first()
 		}
 		if tx.RetryAfter > 0 {
@@ -511,7 +511,7 @@ func endText(tx *idx.Transaction) string {
 			return "The sign-in expired before it was finished."
 		}
 	}
-	if errs := errorsFrom(tx.Messages, 0, false); errs.any() {
+	if errs := errorsFrom(tx.Messages, 0, aboutOther); errs.any() {
 		return errs.first()
 	}
 	return "The sign-in could not be finished."

@@ -96,7 +96,7 @@ func TestAuthenticatorApp(t *testing.T) {
 	b.post("/signin/identify", url.Values{"username": {bob}, "password": {enginetest.Password}})
 	b.expectPage("Set up two-step verification")
 	b.expect(http.StatusOK, "Phone", "Get codes by text message or voice call",
-		"Authenticator app", "Use Google Authenticator or another app that shows sign-in codes")
+		"Authenticator app", "Use Google Authenticator or a similar app")
 	if csp := b.header.Get("Content-Security-Policy"); csp != strictCSP {
 		t.Fatalf("the select page's Content-Security-Policy is %q", csp)
 	}
