@@ -19,8 +19,10 @@ const newPassword = "a brand new passphrase"
 
 func registrationOn(c *config.Config) { c.SignOn.SelfRegistration = true }
 
-func TestPasswordRecovery(t *testing.T) {
-	r := newRig(t)
+func TestPasswordRecovery(t *testing.T) { onBothDatabases(t, testPasswordRecovery) }
+
+func testPasswordRecovery(t *testing.T, dsn string) {
+	r := newRigOn(t, "", dsn, nil)
 	r.h.CreateUser(t, alice, alicePhone)
 	b := r.browser()
 	b.get("/test/start?login_hint=" + url.QueryEscape(alice))
@@ -132,8 +134,10 @@ func TestRecoveryOff(t *testing.T) {
 	b.expectPage("Sign in")
 }
 
-func TestRegistration(t *testing.T) {
-	r := newRigWith(t, "", registrationOn)
+func TestRegistration(t *testing.T) { onBothDatabases(t, testRegistration) }
+
+func testRegistration(t *testing.T, dsn string) {
+	r := newRigOn(t, "", dsn, registrationOn)
 	r.h.Clock.Freeze(time.Now())
 	r.h.CreateUser(t, alice, alicePhone)
 	b := r.browser()

@@ -51,6 +51,13 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// onBothDatabases runs test on SQLite and on PostgreSQL (a schema of its
+// own; skipped without a server, or failed under GATEHOUSE_REQUIRE_SERVICES).
+func onBothDatabases(t *testing.T, test func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, "") })
+	t.Run("postgres", func(t *testing.T) { test(t, enginetest.PostgresSchema(t)) })
+}
+
 // aborted is one call of Options.Abort.
 type aborted struct{ handle, code, description string }
 
@@ -81,8 +88,15 @@ func newRigTo(t *testing.T, rp string) *rig { return newRigWith(t, rp, nil) }
 // engine's configuration changed by configure.
 func newRigWith(t *testing.T, rp string, configure func(*config.Config)) *rig {
 	t.Helper()
+	return newRigOn(t, rp, "", configure)
+}
+
+// newRigOn is newRigWith on the database dsn ("" for SQLite in a temporary
+// folder).
+func newRigOn(t *testing.T, rp, dsn string, configure func(*config.Config)) *rig {
+	t.Helper()
 	logs := &lockedBuffer{}
-	h := enginetest.Start(t, enginetest.Options{Logs: logs, Configure: configure})
+	h := enginetest.Start(t, enginetest.Options{Logs: logs, Configure: configure, Database: dsn})
 	r := &rig{t: t, h: h, logs: logs, pkce: map[string]enginetest.PKCE{}}
 	pages, err := hosted.New(hosted.Options{
 		Product:   product,

@@ -87,8 +87,10 @@ func (b *browser) appKey() string {
 	return secret
 }
 
-func TestAuthenticatorApp(t *testing.T) {
-	r := newRig(t)
+func TestAuthenticatorApp(t *testing.T) { onBothDatabases(t, testAuthenticatorApp) }
+
+func testAuthenticatorApp(t *testing.T, dsn string) {
+	r := newRigOn(t, "", dsn, nil)
 	r.h.Clock.Freeze(time.Now()) // codes are of one time step until the test moves on
 	u := r.h.CreateUser(t, bob, "")
 	b := r.browser()
