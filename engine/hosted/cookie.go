@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/idx"
 )
 
 // cookieName is the browser's only state for the pages: sealed, HttpOnly,
@@ -38,8 +40,17 @@ type signIn struct {
 	ClientID string `json:"cid"`
 	// LoginHint prefills the username until the user types one.
 	LoginHint string `json:"lh,omitempty"`
-	// Username is what the user typed on the sign-in page.
+	// Username is what the user typed on the sign-in page (the username of
+	// a password reset, the email address of a new account).
 	Username string `json:"u,omitempty"`
+	// Flow is the SDK flow the transaction is in: a sign-in (empty), a
+	// password reset or a registration. The SDK's resumed State does not
+	// carry it, so the pages keep it.
+	Flow idx.Flow `json:"f,omitempty"`
+	// Choose is set while the user picks another way to verify from a code
+	// or data step: the name of the select step offered beside it, which
+	// the choice must name for the SDK to re-select.
+	Choose string `json:"ch,omitempty"`
 	// Method is how the current code was sent: "sms" or "voice".
 	Method string `json:"m,omitempty"`
 	// PhoneMethods are the delivery methods the phone being verified offers,

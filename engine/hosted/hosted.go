@@ -91,7 +91,14 @@ type Pages struct {
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; " +
 	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
-// maxFormBytes bounds a posted form; the largest holds a phone number.
+// contentSecurityPolicyQR is the policy of the one page that shows the
+// authenticator app's QR code, which the engine sends as a data: URI (the
+// pages check it is a PNG): the same, with data: images allowed.
+const contentSecurityPolicyQR = "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
+	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+// maxFormBytes bounds a posted form; the largest holds a new account's
+// profile.
 const maxFormBytes = 8 << 10
 
 // engineCallTimeout bounds every in-process IDX call (password hashing can
@@ -173,8 +180,16 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.Handle("POST /signin/method", p.form(p.chooseMethod))
 	mux.Handle("POST /signin/enroll", p.form(p.enrollPhone))
 	mux.Handle("POST /signin/code", p.form(p.verifyCode))
+	mux.Handle("POST /signin/app", p.form(p.verifyAppCode))
 	mux.Handle("POST /signin/resend", p.form(p.resend))
 	mux.Handle("POST /signin/switch", p.form(p.switchMethod))
+	mux.Handle("POST /signin/another", p.form(p.another))
+	mux.Handle("POST /signin/forgot", p.form(p.forgot))
+	mux.Handle("POST /signin/recover", p.form(p.recoverUsername))
+	mux.Handle("POST /signin/password", p.form(p.newPassword))
+	mux.Handle("POST /signin/register", p.form(p.register))
+	mux.Handle("POST /signin/profile", p.form(p.profile))
+	mux.Handle("POST /signin/back", p.form(p.backToSignIn))
 	mux.Handle("POST /signin/cancel", p.form(p.cancel))
 	mux.Handle("/signin/", secured(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.message(w, http.StatusNotFound, "Page not found",

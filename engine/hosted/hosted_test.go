@@ -51,6 +51,13 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// onBothDatabases runs test on SQLite and on PostgreSQL (a schema of its
+// own; skipped without a server, or failed under GATEHOUSE_REQUIRE_SERVICES).
+func onBothDatabases(t *testing.T, test func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, "") })
+	t.Run("postgres", func(t *testing.T) { test(t, enginetest.PostgresSchema(t)) })
+}
+
 // aborted is one call of Options.Abort.
 type aborted struct{ handle, code, description string }
 
@@ -66,6 +73,7 @@ type rig struct {
 
 	mu        sync.Mutex
 	pkce      map[string]enginetest.PKCE // by interaction handle
+	started   []string                   // interaction handles, in order
 	completed []string                   // interaction codes given to Complete
 	aborts    []aborted
 }
@@ -80,8 +88,15 @@ func newRigTo(t *testing.T, rp string) *rig { return newRigWith(t, rp, nil) }
 // engine's configuration changed by configure.
 func newRigWith(t *testing.T, rp string, configure func(*config.Config)) *rig {
 	t.Helper()
+	return newRigOn(t, rp, "", configure)
+}
+
+// newRigOn is newRigWith on the database dsn ("" for SQLite in a temporary
+// folder).
+func newRigOn(t *testing.T, rp, dsn string, configure func(*config.Config)) *rig {
+	t.Helper()
 	logs := &lockedBuffer{}
-	h := enginetest.Start(t, enginetest.Options{Logs: logs, Configure: configure})
+	h := enginetest.Start(t, enginetest.Options{Logs: logs, Configure: configure, Database: dsn})
 	r := &rig{t: t, h: h, logs: logs, pkce: map[string]enginetest.PKCE{}}
 	pages, err := hosted.New(hosted.Options{
 		Product:   product,
@@ -149,6 +164,7 @@ func (r *rig) start(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	r.pkce[body.Handle] = pk
+	r.started = append(r.started, body.Handle)
 	r.mu.Unlock()
 	r.pages.Start(w, req, hosted.Start{InteractionHandle: body.Handle, ClientID: enginetest.ClientID, LoginHint: req.URL.Query().Get("login_hint")})
 }
@@ -187,8 +203,23 @@ func (r *rig) redeem(code string) (int, map[string]any) {
 	if len(handles) != 1 {
 		r.t.Fatalf("%d sign-ins were started, want 1", len(handles))
 	}
+	return r.redeemFor(handles[0], code)
+}
+
+// redeemLatest redeems an interaction code of the sign-in started last.
+func (r *rig) redeemLatest(code string) (int, map[string]any) {
+	r.t.Helper()
 	r.mu.Lock()
-	pk := r.pkce[handles[0]]
+	handle := r.started[len(r.started)-1]
+	r.mu.Unlock()
+	return r.redeemFor(handle, code)
+}
+
+// redeemFor redeems an interaction code of the sign-in of handle.
+func (r *rig) redeemFor(handle, code string) (int, map[string]any) {
+	r.t.Helper()
+	r.mu.Lock()
+	pk := r.pkce[handle]
 	r.mu.Unlock()
 	return r.h.PostForm(r.t, r.h.Issuer+"/v1/token", url.Values{
 		"grant_type": {"interaction_code"}, "client_id": {enginetest.ClientID}, "interaction_code": {code},
@@ -562,12 +593,25 @@ func TestResendRespectsTheEnginesWait(t *testing.T) {
 }
 
 func TestPhoneEnrollment(t *testing.T) {
-	r := newRig(t)
+	// With the authenticator app on (the default), a user without a second
+	// factor chooses between the two; without it, the phone is the one way.
+	t.Run("app on", func(t *testing.T) { testPhoneEnrollment(t, true, "Set up two-step verification") })
+	t.Run("app off", func(t *testing.T) { testPhoneEnrollment(t, false, "Set up phone verification") })
+}
+
+func testPhoneEnrollment(t *testing.T, app bool, title string) {
+	r := newRigWith(t, "", func(c *config.Config) { c.SignOn.TOTP = app })
 	r.h.CreateUser(t, bob, "")
 	b := r.browser()
 	b.get("/test/start?login_hint=" + url.QueryEscape(bob))
 	b.post("/signin/identify", url.Values{"username": {bob}, "password": {enginetest.Password}})
-	b.expectPage("Set up phone verification")
+	b.expectPage(title)
+	if got := strings.Contains(b.body, "Authenticator app"); got != app {
+		t.Fatalf("the authenticator app is offered: %v, want %v:\n%s", got, app, b.body)
+	}
+	if b.value("authenticator") != "phone_number" {
+		t.Fatalf("the first option is %q, want the phone", b.value("authenticator"))
+	}
 	b.post("/signin/authenticator", url.Values{"authenticator": {b.value("authenticator")}})
 	b.expectPage("Add your phone")
 	b.post("/signin/enroll", url.Values{"phone": {"not a number"}, "method": {"sms"}})

@@ -2,6 +2,8 @@ package hosted
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ const (
 	keyPasswordLimit  = "tooManyRequests"
 	keyAPILimit       = "E0000047"
 	keyServerError    = "errors.E0000009"
+	keyEmailTaken     = "registration.error.notUniqueWithinOrg"
 )
 
 // words are what the pages say for the engine's keys: what happened and what
@@ -38,6 +41,40 @@ var words = map[string]string{
 	keyAPILimit:                           "The sign-in service is getting too many requests. Wait a moment, then try again.",
 	keyServerError:                        "Something went wrong on our side. Try again in a moment.",
 	"E0000003":                            "Something went wrong with that request. Try again.",
+	keyEmailTaken:                         "There's already an account with this email address. Go back to sign in with it, or reset its password there.",
+}
+
+// about says what the step a message came with is about, where that
+// changes the words: the authenticator app's code (nothing was sent, the app
+// shows it), a new account's profile.
+type about int
+
+const (
+	aboutOther about = iota
+	aboutApp
+	aboutProfile
+)
+
+// aboutStep is what step is about.
+func aboutStep(step *idx.NextStep) about {
+	switch {
+	case isApp(step):
+		return aboutApp
+	case step != nil && step.Name == stepEnrollProfile:
+		return aboutProfile
+	}
+	return aboutOther
+}
+
+// wordsAbout replace words for the steps they are about.
+var wordsAbout = map[about]map[string]string{
+	aboutApp:     {keyWrongCode: "That code isn't right. Enter the code your app shows now."},
+	aboutProfile: {keyPasswordLimit: "Too many accounts were started from your network. Wait a while, then try again."},
+}
+
+// withWaitAbout replace withWait for the steps they are about.
+var withWaitAbout = map[about]map[string]string{
+	aboutProfile: {keyPasswordLimit: "Too many accounts were started from your network. Try again in"},
 }
 
 // withWait start the words for a rate limit when the engine said how long to
@@ -50,21 +87,32 @@ var withWait = map[string]string{
 }
 
 // textFor is what to show for an engine message; wait is the engine's
-// Retry-After, zero when it gave none.
-func textFor(m idx.Message, wait time.Duration) string {
+// Retry-After, zero when it gave none; a is what the step is about.
+func textFor(m idx.Message, wait time.Duration, a about) string {
+	if s, ok := withWaitAbout[a][m.Key]; ok && wait > 0 {
+		return s + " " + waitText(wait) + "."
+	}
 	if s, ok := withWait[m.Key]; ok && wait > 0 {
 		return s + " " + waitText(wait) + "."
 	}
 	if m.Key == keyFactorLocked {
-		// The engine passes the minutes left as the first parameter.
+		// The engine passes the minutes left as the first parameter. Wrong
+		// codes of the phone and the app count toward one lockout.
+		what := "Phone verification"
+		if a == aboutApp {
+			what = "Verification with a code"
+		}
 		if len(m.Params) > 0 {
 			if mins := fmt.Sprint(m.Params[0]); mins == "1" {
-				return "Too many incorrect codes. Phone verification is locked for 1 minute. Try again then."
+				return "Too many incorrect codes. " + what + " is locked for 1 minute. Try again then."
 			} else if mins != "" {
-				return "Too many incorrect codes. Phone verification is locked for " + mins + " minutes. Try again then."
+				return "Too many incorrect codes. " + what + " is locked for " + mins + " minutes. Try again then."
 			}
 		}
-		return "Too many incorrect codes. Phone verification is locked for a few minutes. Try again later."
+		return "Too many incorrect codes. " + what + " is locked for a few minutes. Try again later."
+	}
+	if s, ok := wordsAbout[a][m.Key]; ok {
+		return s
 	}
 	if s, ok := words[m.Key]; ok {
 		return s
@@ -134,13 +182,29 @@ var fieldOf = map[string]string{
 	"methodType":       "method",
 	"phoneNumber":      "phone",
 	"authenticator":    "authenticator",
+	"newPassword":      "password",
 }
+
+// fieldName is the pages' field for an SDK input name: fieldOf's, or a new
+// account's profile attribute by its own name ("userProfile.email").
+func fieldName(input string) (string, bool) {
+	if f, ok := fieldOf[input]; ok {
+		return f, true
+	}
+	if strings.HasPrefix(input, profilePrefix) {
+		return input, true
+	}
+	return "", false
+}
+
+// profilePrefix starts the SDK's names of a registration's profile inputs.
+const profilePrefix = "userProfile."
 
 func newFormErrors() formErrors { return formErrors{Fields: map[string]string{}} }
 
-func (e *formErrors) add(m idx.Message, wait time.Duration) {
-	text := textFor(m, wait)
-	if f, ok := fieldOf[m.Field]; ok {
+func (e *formErrors) add(m idx.Message, wait time.Duration, a about) {
+	text := textFor(m, wait, a)
+	if f, ok := fieldName(m.Field); ok {
 		if _, dup := e.Fields[f]; !dup {
 			e.Fields[f] = text
 		}
@@ -165,21 +229,24 @@ func (e formErrors) first() string {
 	if len(e.Global) > 0 {
 		return e.Global[0]
 	}
-	for _, name := range []string{"username", "password", "authenticator", "method", "phone", "code"} {
+	for _, name := range []string{"username", "password", "confirm", "authenticator", "method", "phone", "code"} {
 		if t, ok := e.Fields[name]; ok {
 			return t
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(e.Fields)) {
+		return e.Fields[name]
 	}
 	return ""
 }
 
 // errorsFrom files the engine's error and warning messages (informational
-// ones are no mistakes).
-func errorsFrom(msgs []idx.Message, wait time.Duration) formErrors {
+// ones are no mistakes); a is what the step they came with is about.
+func errorsFrom(msgs []idx.Message, wait time.Duration, a about) formErrors {
 	e := newFormErrors()
 	for _, m := range msgs {
 		if m.Class != "INFO" {
-			e.add(m, wait)
+			e.add(m, wait, a)
 		}
 	}
 	return e

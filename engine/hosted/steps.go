@@ -14,12 +14,22 @@ import (
 // Step names of the IDX remediations the pages handle.
 const (
 	stepIdentify         = "identify"
+	stepIdentifyRecovery = "identify-recovery"
 	stepSelect           = "select-authenticator-authenticate"
 	stepSelectEnroll     = "select-authenticator-enroll"
 	stepVerificationData = "authenticator-verification-data"
 	stepEnrollmentData   = "authenticator-enrollment-data"
 	stepChallenge        = "challenge-authenticator"
 	stepEnrollChallenge  = "enroll-authenticator"
+	stepResetPassword    = "reset-authenticator"
+	stepEnrollProfile    = "enroll-profile"
+)
+
+// Authenticator keys the pages tell apart.
+const (
+	keyPhone    = "phone_number"
+	keyApp      = "google_otp"
+	keyPassword = "okta_password"
 )
 
 // The page kinds (and their templates); a form posts from one of them.
@@ -29,35 +39,73 @@ const (
 	kindPhone       = "phone"
 	kindEnroll      = "enroll"
 	kindCode        = "code"
+	kindApp         = "app"      // the authenticator app's enrollment: QR code, secret, code
+	kindRecover     = "recover"  // the username of a password reset
+	kindPassword    = "password" // a new password: a reset's, a new account's
+	kindProfile     = "profile"  // a new account's profile
 	kindUnsupported = "unsupported"
 	// kindAny is where GET /signin stands: it shows whatever step is current.
 	kindAny = ""
 )
 
-// kindFor is the page that shows a step.
-func kindFor(step string) string {
-	switch step {
+// kindOf is the page that shows a step.
+func kindOf(step *idx.NextStep) string {
+	if step == nil {
+		return kindUnsupported
+	}
+	key := ""
+	if step.Authenticator != nil {
+		key = step.Authenticator.Key
+	}
+	switch step.Name {
 	case stepIdentify:
 		return kindSignIn
+	case stepIdentifyRecovery:
+		return kindRecover
 	case stepSelect, stepSelectEnroll:
 		return kindSelect
 	case stepVerificationData:
 		return kindPhone
 	case stepEnrollmentData:
 		return kindEnroll
-	case stepChallenge, stepEnrollChallenge:
+	case stepChallenge:
+		if key == keyPassword {
+			return kindUnsupported // the engine asks for the password in identify
+		}
 		return kindCode
+	case stepEnrollChallenge:
+		switch key {
+		case keyApp:
+			return kindApp
+		case keyPassword:
+			return kindPassword
+		}
+		return kindCode
+	case stepResetPassword:
+		return kindPassword
+	case stepEnrollProfile:
+		return kindProfile
 	default:
 		return kindUnsupported
 	}
 }
 
+// isApp reports whether a step is about the authenticator app.
+func isApp(step *idx.NextStep) bool {
+	return step != nil && step.Authenticator != nil && step.Authenticator.Key == keyApp
+}
+
 // The OAuth error Abort receives.
 const errAccessDenied = "access_denied"
 
-// inputKept is what the user typed, shown again with an error (never the
+// inputKept is what the user typed, shown again with an error (never a
 // password).
-type inputKept struct{ Username, Code, Phone, Method string }
+type inputKept struct {
+	Username, Code, Phone, Method string
+	// Profile holds a new account's profile by input name
+	// ("userProfile.email").
+	Profile map[string]string
+}
 
 // proceed continues sign-in s with opts, on behalf of the browser's request.
 func (p *Pages) proceed(w http.ResponseWriter, r *http.Request, s *signIn, opts idx.Options) (*idx.Transaction, error) {
@@ -65,7 +113,16 @@ func (p *Pages) proceed(w http.ResponseWriter, r *http.Request, s *signIn, opts 
 	if err != nil {
 		return nil, err
 	}
-	return c.Proceed(p.withBrowser(w, r), c.ResumeState(s.Handle), opts)
+	return c.Proceed(p.withBrowser(w, r), p.state(c, s), opts)
+}
+
+// state is the SDK State of sign-in s: the transaction of its interaction
+// handle, in the flow the pages recorded (a resumed State starts as a
+// sign-in).
+func (p *Pages) state(c *idx.Client, s *signIn) *idx.State {
+	st := c.ResumeState(s.Handle)
+	st.Flow = s.Flow
+	return st
 }
 
 // showStep is GET /signin: the page of the current step.
@@ -132,17 +189,24 @@ func (p *Pages) identify(w http.ResponseWriter, r *http.Request, s *signIn) {
 	p.follow(w, r, s, kindSignIn, tx, err, kept)
 }
 
-// chooseAuthenticator posts the authenticator (a phone) to verify or enroll.
+// chooseAuthenticator posts the authenticator (a phone, the app) to verify
+// or enroll. While the user is choosing another way (Choose), the choice
+// names the select step offered beside the current one, which makes the SDK
+// re-select.
 func (p *Pages) chooseAuthenticator(w http.ResponseWriter, r *http.Request, s *signIn) {
 	choice := r.PostForm.Get("authenticator")
-	if choice == "" {
+	if choice == "" || len(choice) > 128 {
 		errs := newFormErrors()
 		errs.addGlobal("Choose how you want to verify.")
 		p.renderOnly(w, r, s, kindSelect, errs, nil)
 		return
 	}
+	if s.Choose != "" {
+		p.chooseAnother(w, r, s, choice)
+		return
+	}
 	tx, err := p.proceed(w, r, s, idx.Options{Authenticator: choice})
-	if err == nil && tx.Status == idx.StatusPending && kindFor(tx.NextStep.Name) == kindSelect && len(tx.Messages) == 0 {
+	if err == nil && tx.Status == idx.StatusPending && kindOf(tx.NextStep) == kindSelect && len(tx.Messages) == 0 {
 		// Nothing was posted: the choice matched no option.
 		tx.Messages = []idx.Message{{Text: "That option isn't available. Choose one from the list.", Class: "ERROR"}}
 	}
@@ -187,8 +251,18 @@ func (p *Pages) enrollPhone(w http.ResponseWriter, r *http.Request, s *signIn) {
 	p.follow(w, r, s, kindEnroll, tx, err, kept)
 }
 
-// verifyCode posts the code.
+// verifyCode posts the code of the code page: sent to a phone, or shown by
+// the authenticator app.
 func (p *Pages) verifyCode(w http.ResponseWriter, r *http.Request, s *signIn) {
+	p.answerCode(w, r, s, kindCode)
+}
+
+// verifyAppCode posts the first code of an authenticator app being set up.
+func (p *Pages) verifyAppCode(w http.ResponseWriter, r *http.Request, s *signIn) {
+	p.answerCode(w, r, s, kindApp)
+}
+
+func (p *Pages) answerCode(w http.ResponseWriter, r *http.Request, s *signIn, here string) {
 	code := strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) || r == '-' {
 			return -1 // "123 456" pasted
@@ -197,12 +271,12 @@ func (p *Pages) verifyCode(w http.ResponseWriter, r *http.Request, s *signIn) {
 	}, r.PostForm.Get("code"))
 	if code == "" || len(code) > 32 {
 		errs := newFormErrors()
-		errs.Fields["code"] = "Enter the code we sent you."
-		p.renderOnly(w, r, s, kindCode, errs, nil)
+		errs.Fields["code"] = "Enter the code."
+		p.renderOnly(w, r, s, here, errs, nil)
 		return
 	}
 	tx, err := p.proceed(w, r, s, idx.Options{VerificationCode: code})
-	p.follow(w, r, s, kindCode, tx, err, &inputKept{Code: code})
+	p.follow(w, r, s, here, tx, err, &inputKept{Code: code})
 }
 
 // resend asks for a new code by the same method, unless the engine said to
@@ -220,7 +294,7 @@ func (p *Pages) resend(w http.ResponseWriter, r *http.Request, s *signIn) {
 		p.failed(w, r, kindCode, err)
 		return
 	}
-	tx, err := c.Resend(p.withBrowser(w, r), c.ResumeState(s.Handle))
+	tx, err := c.Resend(p.withBrowser(w, r), p.state(c, s))
 	if errors.Is(err, idx.ErrActionUnavailable) {
 		errs := newFormErrors()
 		errs.addGlobal("A new code can't be sent at this point.")
@@ -245,7 +319,7 @@ func (p *Pages) resend(w http.ResponseWriter, r *http.Request, s *signIn) {
 func (p *Pages) switchMethod(w http.ResponseWriter, r *http.Request, s *signIn) {
 	m := r.PostForm.Get("method")
 	tx, err := p.proceed(w, r, s, idx.Options{})
-	if err != nil || tx.Status != idx.StatusPending || kindFor(tx.NextStep.Name) != kindCode {
+	if err != nil || tx.Status != idx.StatusPending || kindOf(tx.NextStep) != kindCode {
 		p.follow(w, r, s, kindCode, tx, err, nil)
 		return
 	}
@@ -264,7 +338,7 @@ func (p *Pages) switchMethod(w http.ResponseWriter, r *http.Request, s *signIn) 
 		return
 	}
 	tx, err = p.proceed(w, r, s, idx.Options{Step: stepSelect, Authenticator: phone, MethodType: m})
-	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && !hasError(tx.Messages) && kindFor(tx.NextStep.Name) == kindCode {
+	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && !hasError(tx.Messages) && kindOf(tx.NextStep) == kindCode {
 		s.SentAt, s.WaitUntil, s.Method = p.now().Unix(), 0, m
 		text := "We sent a new code by text message."
 		if m == "voice" {
@@ -280,7 +354,7 @@ func (p *Pages) switchMethod(w http.ResponseWriter, r *http.Request, s *signIn) 
 func (p *Pages) cancel(w http.ResponseWriter, r *http.Request, s *signIn) {
 	if c, err := p.client(s); err == nil {
 		// Best effort: the engine ends the transaction on its own anyway.
-		if _, err := c.Cancel(p.withBrowser(w, r), c.ResumeState(s.Handle)); err != nil && !errors.Is(err, idx.ErrActionUnavailable) {
+		if _, err := c.Cancel(p.withBrowser(w, r), p.state(c, s)); err != nil && !errors.Is(err, idx.ErrActionUnavailable) {
 			p.log.WarnContext(r.Context(), "hosted: cancelling the sign-in at the engine", "err", err)
 		}
 	}
@@ -289,7 +363,7 @@ func (p *Pages) cancel(w http.ResponseWriter, r *http.Request, s *signIn) {
 
 // noteCodeSent records a code just sent by method m.
 func (p *Pages) noteCodeSent(s *signIn, tx *idx.Transaction, err error, m string) {
-	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && kindFor(tx.NextStep.Name) == kindCode {
+	if err == nil && tx.Status == idx.StatusPending && tx.RequestSucceeded && kindOf(tx.NextStep) == kindCode {
 		s.SentAt, s.WaitUntil, s.Method = p.now().Unix(), 0, m
 	}
 }
@@ -338,20 +412,52 @@ func (p *Pages) follow(w http.ResponseWriter, r *http.Request, s *signIn, here s
 			s.PhoneMethods = a.Methods
 		}
 	}
-	if tx.RetryAfter > 0 && kindFor(step.Name) == kindCode {
+	if tx.RetryAfter > 0 && kindOf(step) == kindCode {
 		s.WaitUntil = p.now().Add(tx.RetryAfter).Unix()
 	}
-	next := kindFor(step.Name)
+	if kindOf(step) == kindSignIn {
+		s.Flow = "" // back at the start (an engine-side cancel): a sign-in again
+	}
+	next := kindOf(p.shown(s, tx))
 	if here != kindAny && next != here {
 		// A message that came with a move to another step is carried over.
 		var n *notice
-		if errs := errorsFrom(tx.Messages, tx.RetryAfter); errs.any() {
+		if errs := errorsFrom(tx.Messages, tx.RetryAfter, aboutStep(step)); errs.any() {
 			n = &notice{Kind: "error", Text: errs.first()}
 		}
 		p.moveOn(w, r, s, n)
 		return
 	}
-	p.renderStep(w, r, s, tx, errorsFrom(tx.Messages, tx.RetryAfter), kept)
+	p.renderStep(w, r, s, tx, errorsFrom(tx.Messages, tx.RetryAfter, aboutStep(step)), kept)
+}
+
+// shown is the step whose page sign-in s shows: the transaction's next step,
+// or, while the user is choosing another way, the select step offered beside
+// it.
+func (p *Pages) shown(s *signIn, tx *idx.Transaction) *idx.NextStep {
+	if s.Choose != "" {
+		if alt := alternative(tx); alt != nil && alt.Name == s.Choose {
+			return alt
+		}
+		s.Choose = ""
+	}
+	return tx.NextStep
+}
+
+// alternative is the choice of authenticator the engine offers beside the
+// current step (a code, a method, a number to enroll), when it has more than
+// one way: "choose another way" goes there.
+func alternative(tx *idx.Transaction) *idx.NextStep {
+	if tx == nil || tx.Status != idx.StatusPending || kindOf(tx.NextStep) == kindSelect {
+		return nil
+	}
+	for i := 1; i < len(tx.AvailableSteps); i++ {
+		st := &tx.AvailableSteps[i]
+		if (st.Name == stepSelect || st.Name == stepSelectEnroll) && len(optionsFor(st)) > 1 {
+			return st
+		}
+	}
+	return nil
 }
 
 // moveOn saves the cookie (with a notice for the next page) and sends the
@@ -382,7 +488,7 @@ func (p *Pages) transient(w http.ResponseWriter, tx *idx.Transaction) bool {
 	switch {
 	case tx.RetryAfter > 0 || rateLimited(tx.Messages):
 		text := "There have been too many attempts. Wait a few minutes, then try again."
-		if errs := errorsFrom(tx.Messages, tx.RetryAfter); errs.any() {
+		if errs := errorsFrom(tx.Messages, tx.RetryAfter, aboutOther); errs.any() {
 			text = errs.first()
 		}
 		if tx.RetryAfter > 0 {
@@ -405,7 +511,7 @@ func endText(tx *idx.Transaction) string {
 			return "The sign-in expired before it was finished."
 		}
 	}
-	if errs := errorsFrom(tx.Messages, 0); errs.any() {
+	if errs := errorsFrom(tx.Messages, 0, aboutOther); errs.any() {
 		return errs.first()
 	}
 	return "The sign-in could not be finished."
@@ -438,7 +544,7 @@ func (p *Pages) renderOnly(w http.ResponseWriter, r *http.Request, s *signIn, he
 
 func (p *Pages) renderOnlyStatus(w http.ResponseWriter, r *http.Request, s *signIn, here string, errs formErrors, kept *inputKept, status int) {
 	tx, err := p.proceed(w, r, s, idx.Options{})
-	if err != nil || tx.Status != idx.StatusPending || kindFor(tx.NextStep.Name) != here {
+	if err != nil || tx.Status != idx.StatusPending || kindOf(p.shown(s, tx)) != here {
 		p.follow(w, r, s, here, tx, err, nil)
 		return
 	}
