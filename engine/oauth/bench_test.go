@@ -17,7 +17,7 @@ import (
 //
 //	go test -run '^$' -bench . ./engine/oauth/
 
-func benchServer(b *testing.B) (*Server, Grant) {
+func benchServer(b testing.TB) (*Server, Grant) {
 	b.Helper()
 	st, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "gatehouse.db"))
 	if err != nil {
