@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"os"
 	"testing"
 	"time"
 
@@ -21,10 +22,25 @@ import (
 //
 //	go test -run '^$' -bench 'Sign|Encode|Mint' -benchmem ./engine/oauth/
 
-// benchKey is an RSA key of the size the engine generates (createFirstKey), parsed
-// as the engine parses its keys (parseRSA).
-func benchKey(b *testing.B) *rsa.PrivateKey {
+// benchKeyEnv names a file holding a PKCS #8 RSA key (DER) the benchmarks use
+// instead of a new one. Key generation costs a different number of instructions
+// each time (it searches for primes), so counting instructions per operation by
+// running a benchmark at two iteration counts under valgrind needs one key for
+// both runs (docs/performance.md shows how).
+const benchKeyEnv = "GATEHOUSE_BENCH_RSA_KEY"
+
+// benchKeyDER is the benchmarks' signing key, PKCS #8 DER: the key in the file
+// benchKeyEnv names, or a new RSA-2048 key, the size the engine generates
+// (createFirstKey).
+func benchKeyDER(b testing.TB) []byte {
 	b.Helper()
+	if path := os.Getenv(benchKeyEnv); path != "" {
+		der, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return der
+	}
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		b.Fatal(err)
@@ -33,7 +49,14 @@ func benchKey(b *testing.B) *rsa.PrivateKey {
 	if err != nil {
 		b.Fatal(err)
 	}
-	parsed, err := parseRSA(der)
+	return der
+}
+
+// benchKey is the benchmarks' key, parsed as the engine parses its keys
+// (parseRSA).
+func benchKey(b testing.TB) *rsa.PrivateKey {
+	b.Helper()
+	parsed, err := parseRSA(benchKeyDER(b))
 	if err != nil {
 		b.Fatal(err)
 	}
