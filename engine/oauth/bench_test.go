@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/keyseal"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/store/sqlite"
 )
@@ -17,7 +18,7 @@ import (
 //
 //	go test -run '^$' -bench . ./engine/oauth/
 
-func benchServer(b *testing.B) (*Server, Grant) {
+func benchServer(b testing.TB) (*Server, Grant) {
 	b.Helper()
 	st, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "gatehouse.db"))
 	if err != nil {
@@ -25,7 +26,20 @@ func benchServer(b *testing.B) (*Server, Grant) {
 	}
 	b.Cleanup(func() { st.Close() })
 	now := time.Now()
-	keys, err := LoadKeySet(b.Context(), KeySetOptions{Store: st, Sealer: testSealer(b), Now: func() time.Time { return now }})
+	// The benchmarks' key (benchKeyDER) stored as the engine's first key, as
+	// createFirstKey would store a new one.
+	sealer := testSealer(b)
+	der := benchKeyDER(b)
+	priv, err := parseRSA(der)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id := keyID(&priv.PublicKey)
+	if err := st.CreateSigningKey(b.Context(), store.SigningKey{ID: id, Algorithm: "RS256",
+		PrivateKey: sealer.Seal(der, keyseal.SigningKeyAD(id)), CreatedAt: now.Truncate(time.Millisecond)}); err != nil {
+		b.Fatal(err)
+	}
+	keys, err := LoadKeySet(b.Context(), KeySetOptions{Store: st, Sealer: sealer, Now: func() time.Time { return now }})
 	if err != nil {
 		b.Fatal(err)
 	}

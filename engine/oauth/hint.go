@@ -68,5 +68,5 @@ func (s *Server) LogoutToken(clientID, userID, sid string) (string, error) {
 		"sid":    sid,
 		"events": map[string]any{backchannelLogoutEvent: map[string]any{}},
 	}
-	return jwt.Signed(s.keys.Signer()).Claims(claims).Serialize()
+	return signPayload(s.keys.Signer(), claims)
 }

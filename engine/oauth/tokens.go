@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"slices"
 	"time"
@@ -37,21 +38,25 @@ type Grant struct {
 // accessClaims are the claims of a JWT access token, named as Okta names them, and
 // three of the engine's own (docs/protocol.md, "Tokens"): sid, the SSO session;
 // rfid, the refresh-token family; iat_ms, the issue instant in milliseconds.
+//
+// The fields are in the order of their JSON names, so that the claims marshal in
+// the order go-jose's JWT builder, which signed them before signPayload did, wrote
+// them (it sorted them): tokens are byte for byte what they were.
 type accessClaims struct {
-	Ver       int      `json:"ver"`
-	JTI       string   `json:"jti"`
-	Issuer    string   `json:"iss"`
 	Audience  string   `json:"aud"`
-	IssuedAt  int64    `json:"iat"`
-	Expiry    int64    `json:"exp"`
-	ClientID  string   `json:"cid"`
-	UserID    string   `json:"uid"`
-	Scopes    []string `json:"scp"`
 	AuthTime  int64    `json:"auth_time"`
-	Subject   string   `json:"sub"`
-	SessionID string   `json:"sid,omitempty"`
-	FamilyID  string   `json:"rfid,omitempty"`
+	ClientID  string   `json:"cid"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
 	IssuedMs  int64    `json:"iat_ms,omitempty"`
+	Issuer    string   `json:"iss"`
+	JTI       string   `json:"jti"`
+	FamilyID  string   `json:"rfid,omitempty"`
+	Scopes    []string `json:"scp"`
+	SessionID string   `json:"sid,omitempty"`
+	Subject   string   `json:"sub"`
+	UserID    string   `json:"uid"`
+	Ver       int      `json:"ver"`
 }
 
 // issuedAt is when the token was issued, to the millisecond, for revocation checks:
@@ -80,21 +85,30 @@ type mintedToken struct {
 }
 
 func (s *Server) mintAccessToken(g Grant, now time.Time) (mintedToken, error) {
-	exp := now.Add(g.Client.AccessTokenTTL)
-	c := accessClaims{
-		Ver: 1, JTI: "AT." + opaque.New(16), Issuer: s.issuer, Audience: s.issuer,
-		IssuedAt: now.Unix(), Expiry: exp.Unix(), ClientID: g.Client.ID, UserID: g.User.ID,
-		Scopes: g.Scopes, AuthTime: g.AuthTime.Unix(), Subject: g.User.ID,
-		SessionID: g.SessionID, FamilyID: g.FamilyID, IssuedMs: now.UnixMilli(),
-	}
-	raw, err := jwt.Signed(s.keys.Signer()).Claims(c).Serialize()
+	c := s.newAccessClaims(g, now)
+	raw, err := signPayload(s.keys.Signer(), c)
 	if err != nil {
 		return mintedToken{}, err
 	}
-	return mintedToken{Raw: raw, JTI: c.JTI, Expiry: exp}, nil
+	return mintedToken{Raw: raw, JTI: c.JTI, Expiry: now.Add(g.Client.AccessTokenTTL)}, nil
+}
+
+// newAccessClaims are the claims of an access token of grant g issued at now.
+func (s *Server) newAccessClaims(g Grant, now time.Time) accessClaims {
+	return accessClaims{
+		Ver: 1, JTI: "AT." + opaque.New(16), Issuer: s.issuer, Audience: s.issuer,
+		IssuedAt: now.Unix(), Expiry: now.Add(g.Client.AccessTokenTTL).Unix(), ClientID: g.Client.ID, UserID: g.User.ID,
+		Scopes: g.Scopes, AuthTime: g.AuthTime.Unix(), Subject: g.User.ID,
+		SessionID: g.SessionID, FamilyID: g.FamilyID, IssuedMs: now.UnixMilli(),
+	}
 }
 
 func (s *Server) mintIDToken(g Grant, accessToken string, now time.Time) (string, error) {
+	return signPayload(s.keys.Signer(), s.idTokenClaims(g, accessToken, now))
+}
+
+// idTokenClaims are the claims of the ID token that goes with accessToken.
+func (s *Server) idTokenClaims(g Grant, accessToken string, now time.Time) map[string]any {
 	claims := map[string]any{
 		"ver":       1,
 		"jti":       "ID." + opaque.New(16),
@@ -117,7 +131,26 @@ func (s *Server) mintIDToken(g Grant, accessToken string, now time.Time) (string
 	for k, v := range profileClaims(g.User, g.Phones, g.Scopes) {
 		claims[k] = v
 	}
-	return jwt.Signed(s.keys.Signer()).Claims(claims).Serialize()
+	return claims
+}
+
+// signPayload signs claims as a JWT (JWS compact serialization, through go-jose)
+// with the claims marshalled once. go-jose's JWT builder (jwt.Signed(…).Claims)
+// marshals the claims, decodes them into a map and marshals that map again — a
+// second and third encoding of the same claims for every token. claims must
+// marshal with their members in the order of their names (a map does; a struct
+// must declare its fields so, as accessClaims does) for the token to be what the
+// builder made. The header is still go-jose's own ({"alg":"RS256","kid":…}).
+func signPayload(signer jose.Signer, claims any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
 }
 
 // atHash is the OIDC at_hash: base64url of the left half of SHA-256 of the token.

@@ -210,7 +210,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("timing the hash: %w", err)
 	}
-	res.Hash = HashCost{Params: params.String(), Mode: o.Hash, MillisBefore: ms(median(hashesBefore)),
+	res.Hash = HashCost{Params: params.String(), Mode: o.Hash, MillisBefore: ms(median(hashesBefore.wall)), HashesPerFlow: hashesPerFlow,
 		AllCoresMillis: ms(median(timeHashesOnAllCores(params, runtime.NumCPU(), hashRounds)))}
 	hash, err := password.HashWith(params, benchPassword)
 	if err != nil {
@@ -280,14 +280,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		c.codes = outboxCodes{http: &http.Client{Transport: transport, Timeout: time.Minute}, origin: c.origin}
 	}
 
-	// CPU and memory counters at the edges of the measurement window.
+	// CPU and memory counters, and the own engine's store operations, at the edges
+	// of the measurement window.
 	var edges [2]counters
+	var ops [2]storeOpsSnapshot
+	var opsErr error
 	l := &load{client: c, users: o.Users, concurrency: o.Concurrency, warmup: o.Warmup, duration: o.Duration, rate: o.Rate,
 		onWindow: func(opening bool) {
+			i := 1
 			if opening {
-				edges[0] = sampleCounters(pid)
-			} else {
-				edges[1] = sampleCounters(pid)
+				i = 0
+			}
+			edges[i] = sampleCounters(pid)
+			if o.URL == "" && opsErr == nil {
+				ops[i], opsErr = fetchStoreOps(ctx, c.origin)
 			}
 		}}
 	res.Machine.LoadAverageBefore = loadAverage()
@@ -311,12 +317,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("timing the hash: %w", err)
 	}
-	alone := median(append(hashesBefore, hashesAfter...))
-	res.Hash.MillisAfter, res.Hash.Millis = ms(median(hashesAfter)), ms(alone)
+	alone := median(append(hashesBefore.wall, hashesAfter.wall...))
+	res.Hash.MillisAfter, res.Hash.Millis = ms(median(hashesAfter.wall)), ms(alone)
+	res.Hash.CPUMillis = ms(median(append(hashesBefore.cpu, hashesAfter.cpu...)))
 	res.CeilingFlowsPerSecond = round(float64(runtime.NumCPU()) / alone.Seconds())
 
 	res.summarise(w, stepsOf(o.Flow))
 	res.account(edges[0], edges[1], w.end.Sub(w.start).Seconds(), alone)
+	if o.URL == "" {
+		if opsErr != nil {
+			status("reading the engine's store operations: %v", opsErr)
+		} else {
+			res.StoreOps = storeOpsPerFlow(ops[0], ops[1], stepsOf(o.Flow), res.stepRequests, res.Flows)
+		}
+	}
 	return res, nil
 }
 
@@ -480,6 +494,11 @@ func (r *Result) account(before, after counters, seconds float64, hash time.Dura
 		other -= engine
 		cpu := perFlow(engine)
 		r.CPUMsPerFlow = &cpu
+		if r.Flows > 0 && cpu > 0 {
+			hash := float64(r.Hash.HashesPerFlow) * r.Hash.CPUMillis
+			without, share := round(cpu-hash), round(hash/cpu)
+			r.CPUMsPerFlowWithoutHash, r.HashCPURatio = &without, &share
+		}
 		r.Engine = &EngineUse{
 			UserMsPerFlow:   perFlow(after.engine.user - before.engine.user),
 			SystemMsPerFlow: perFlow(after.engine.system - before.engine.system),

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -32,6 +33,9 @@ func (r *Result) WriteChart(path string) error {
 	if r.Hash.Mode == "cheap" {
 		p.Title.Text = fmt.Sprintf("Gatehouse sign-in latency per step: %.1f sign-ins/s with the cheapest hash\n%s",
 			r.FlowsPerSecond, r.Title())
+	}
+	if cost := r.costLine(); cost != "" {
+		p.Title.Text += "\n" + cost
 	}
 	p.Title.TextStyle.Font.Size = vg.Points(12)
 	p.Y.Label.Text = "latency, ms (log scale)"
@@ -89,6 +93,27 @@ func (r *Result) WriteChart(path string) error {
 	p.Y.Max = math.Pow(10, math.Ceil(math.Log10(math.Max(hi, 10)*1.5)))
 
 	return p.Save(28*vg.Centimeter, 14*vg.Centimeter, path)
+}
+
+// costLine is what a sign-in cost, for the chart's title: the engine's CPU time
+// with and without the hash and the hash's share of it, the bench's own CPU time,
+// and the store operations. Empty when none is known.
+func (r *Result) costLine() string {
+	var parts []string
+	if r.CPUMsPerFlow != nil {
+		s := fmt.Sprintf("engine CPU %.2f ms per sign-in", *r.CPUMsPerFlow)
+		if r.CPUMsPerFlowWithoutHash != nil && r.HashCPURatio != nil {
+			s += fmt.Sprintf(", %.2f without the hash (hash ÷ engine CPU %.2f)", *r.CPUMsPerFlowWithoutHash, *r.HashCPURatio)
+		}
+		parts = append(parts, s)
+	}
+	if r.Flows > 0 {
+		parts = append(parts, fmt.Sprintf("bench CPU %.2f ms", r.ClientCPUMsPerFlow))
+	}
+	if o := r.StoreOps; o != nil {
+		parts = append(parts, fmt.Sprintf("store: %.1f reads, %.1f writes", o.Reads, o.Writes))
+	}
+	return strings.Join(parts, " · ")
 }
 
 // logBars is a bar series that can stand on a logarithmic axis: gonum's BarChart

@@ -49,6 +49,7 @@ const scopes = "openid profile email phone offline_access"
 // flowResult is one sign-in: the latency of each step, or the step it failed at.
 type flowResult struct {
 	steps      [maxSteps]time.Duration // in the order of the flow's steps
+	requests   [maxSteps]uint8         // HTTP requests each step made
 	codeLookup time.Duration           // reading the code from the outbox: the bench's own time
 	end        time.Time
 	failed     bool
@@ -287,9 +288,11 @@ func (w *walker) call(ctx context.Context, step stepper, res *flowResult, method
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
+	req.Header.Set(StepHeader, step.String())
 	start := time.Now()
 	status, _, err := w.conn.do(req, &w.buf)
 	res.steps[step.slot()] = time.Since(start)
+	res.requests[step.slot()]++
 	if err != nil {
 		return &stepError{step, transportFailure(err)}
 	}

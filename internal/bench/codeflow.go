@@ -231,9 +231,11 @@ func (w *walker) browse(ctx context.Context, jar *pageJar, step PageStep, res *f
 	if cookies := jar.header(req.URL.Path); cookies != "" {
 		req.Header.Set("Cookie", cookies)
 	}
+	req.Header.Set(StepHeader, step.String())
 	start := time.Now()
 	status, header, err := w.conn.do(req, &w.buf)
 	res.steps[step] += time.Since(start)
+	res.requests[step]++
 	if err != nil {
 		return 0, nil, &stepError{step, transportFailure(err)}
 	}

@@ -28,6 +28,15 @@ type Result struct {
 	// CPUMsPerFlow is the engine process's CPU time (user + system) per sign-in; nil
 	// when the engine's process is unknown (--url without --pid).
 	CPUMsPerFlow *float64 `json:"cpu_ms_per_flow"`
+	// CPUMsPerFlowWithoutHash is the engine's own cost: CPUMsPerFlow less the CPU
+	// time of the sign-in's password hash (Hash.HashesPerFlow × Hash.CPUMillis,
+	// the hash timed in the bench process before and after the run). With --hash
+	// cheap that hash is a few microseconds and this is nearly CPUMsPerFlow.
+	CPUMsPerFlowWithoutHash *float64 `json:"cpu_ms_per_flow_without_hash"`
+	// HashCPURatio is the hash's CPU time ÷ CPUMsPerFlow: the share of the engine's
+	// CPU time that goes to hashing passwords (1 would be an engine costing nothing
+	// but the hash). Ratio is the other way to look at it: throughput ÷ ceiling.
+	HashCPURatio *float64 `json:"hash_cpu_ratio"`
 	// ClientCPUMsPerFlow is the bench's own CPU time per sign-in: the load generator
 	// shares the machine with the engine.
 	ClientCPUMsPerFlow float64 `json:"client_cpu_ms_per_flow"`
@@ -37,6 +46,9 @@ type Result struct {
 	PeakRSSMiB        *float64 `json:"peak_rss_mib"`
 	// Engine splits the engine's CPU time; nil when CPUMsPerFlow is.
 	Engine *EngineUse `json:"engine,omitempty"`
+	// StoreOps are the store operations of a sign-in, per step; nil when the
+	// engine is not the bench's own (--url).
+	StoreOps *StoreOps `json:"store_ops_per_signin"`
 
 	Flows      int            `json:"flows"` // sign-ins completed in the measurement window
 	ErrorCount int            `json:"error_count"`
@@ -51,6 +63,10 @@ type Result struct {
 	Hash    HashCost `json:"hash"`
 	Machine Machine  `json:"machine"`
 	Run     RunInfo  `json:"run"`
+
+	// stepRequests is, per step, the HTTP requests a successful sign-in made
+	// (summarise), to turn the engine's per-request store counts into per sign-in.
+	stepRequests []float64
 }
 
 // EngineUse is how the engine process spent its CPU time, per sign-in.
@@ -159,6 +175,7 @@ type RunInfo struct {
 // summarise fills the counts and latencies from the sign-ins of the window.
 func (r *Result) summarise(w window, names []string) {
 	steps := make([]samples, len(names))
+	requests := make([]float64, len(names))
 	var flow, lookup samples
 	for _, res := range w.results {
 		if res.failed {
@@ -172,6 +189,7 @@ func (r *Result) summarise(w window, names []string) {
 			d := res.steps[s]
 			steps[s] = append(steps[s], d)
 			total += d
+			requests[s] += float64(res.requests[s])
 		}
 		flow = append(flow, total)
 		lookup = append(lookup, res.codeLookup)
@@ -182,6 +200,12 @@ func (r *Result) summarise(w window, names []string) {
 	}
 	r.Flow = flow.summarise()
 	r.CodeLookup = lookup.summarise()
+	if r.Flows > 0 {
+		for s := range requests {
+			requests[s] /= float64(r.Flows)
+		}
+	}
+	r.stepRequests = requests
 }
 
 // WriteJSON writes r as indented JSON.
@@ -240,6 +264,15 @@ func (r *Result) WriteTable(w io.Writer) error {
 	} else {
 		fmt.Fprintf(tw, "engine CPU per sign-in\tunknown\t(give --pid)\n")
 	}
+	if r.CPUMsPerFlowWithoutHash != nil && r.HashCPURatio != nil {
+		fmt.Fprintf(tw, "  without the hash\t%.2f ms\t(less %d × %.3f ms, one hash's CPU time in the bench process)\n",
+			*r.CPUMsPerFlowWithoutHash, r.Hash.HashesPerFlow, r.Hash.CPUMillis)
+		fmt.Fprintf(tw, "hash ÷ engine CPU\t%.3f\t(the share of the engine's CPU time the password hash takes)\n", *r.HashCPURatio)
+	}
+	if o := r.StoreOps; o != nil {
+		fmt.Fprintf(tw, "store ops per sign-in\t%.1f reads, %.1f writes\t(%.1f statements; %.2f reads, %.2f writes of them in the background; per step below)\n",
+			o.Reads, o.Writes, o.Statements, o.Background.Reads, o.Background.Writes)
+	}
 	fmt.Fprintf(tw, "bench CPU per sign-in\t%.2f ms\t(the load generator, same machine)\n", r.ClientCPUMsPerFlow)
 	fmt.Fprintf(tw, "other CPU per sign-in\t%.2f ms\t(every other process: a local PostgreSQL server, anything else running)\n", r.OtherCPUMsPerFlow)
 	if r.PeakRSSMiB != nil {
@@ -253,15 +286,41 @@ func (r *Result) WriteTable(w io.Writer) error {
 	b.WriteString("\n")
 	// The step names left-aligned, the figures right-aligned: padded by hand, since
 	// tabwriter aligns every column one way.
-	fmt.Fprintf(&b, "%-22s %8s %8s %8s %8s\n", "step", "p50 ms", "p95 ms", "p99 ms", "max ms")
-	row := func(name string, l Latency) {
-		fmt.Fprintf(&b, "%-22s %8s %8s %8s %8s\n", name, latencyCell(l.P50), latencyCell(l.P95), latencyCell(l.P99), latencyCell(l.Max))
+	// With the store operations: reads and writes per sign-in in two more columns.
+	ops := r.StoreOps
+	head := fmt.Sprintf("%-24s %8s %8s %8s %8s", "step", "p50 ms", "p95 ms", "p99 ms", "max ms")
+	if ops != nil {
+		head += fmt.Sprintf(" %8s %8s", "reads", "writes")
+	}
+	b.WriteString(strings.TrimRight(head, " ") + "\n")
+	row := func(name string, l *Latency, o *OpsPerFlow) {
+		line := fmt.Sprintf("%-24s", name)
+		if l != nil {
+			line += fmt.Sprintf(" %8s %8s %8s %8s", latencyCell(l.P50), latencyCell(l.P95), latencyCell(l.P99), latencyCell(l.Max))
+		} else {
+			line += strings.Repeat(" ", 4*9)
+		}
+		if ops != nil && o != nil {
+			line += fmt.Sprintf(" %8.2f %8.2f", o.Reads, o.Writes)
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
 	}
 	for _, s := range r.Steps {
-		row(s.Step, s.Latency)
+		var o *OpsPerFlow
+		if ops != nil {
+			if so, ok := ops.Steps.step(s.Step); ok {
+				o = &so
+			}
+		}
+		row(s.Step, &s.Latency, o)
 	}
-	row("whole sign-in", r.Flow)
-	row("(bench: code lookup)", r.CodeLookup)
+	var whole *OpsPerFlow
+	if ops != nil {
+		row("(store: background)", nil, &ops.Background)
+		whole = &OpsPerFlow{Reads: ops.Reads, Writes: ops.Writes}
+	}
+	row("whole sign-in", &r.Flow, whole)
+	row("(bench: code lookup)", &r.CodeLookup, nil)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

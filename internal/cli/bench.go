@@ -55,12 +55,21 @@ func (e env) bench(ctx context.Context, cmd string, args []string) error {
 	jsonOut := fs.Bool("json", false, "print the result as JSON instead of a table")
 	jsonFile := fs.String("json-file", "", "also write the result as JSON to this file")
 	chart := fs.String("chart", "", "also draw the latency per step to this PNG file")
+	compare := fs.String("compare", "", "print this earlier result (a --json-file) beside the new one: each figure old → new and new/old (on standard error with --json)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return errUsage
+	}
+	var previous *bench.Result
+	if *compare != "" {
+		// Read before the run, so that a wrong path fails at once.
+		var err error
+		if previous, err = bench.ReadResult(*compare); err != nil {
+			return fmt.Errorf("--compare: %w", err)
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -98,9 +107,21 @@ func (e env) bench(ctx context.Context, cmd string, args []string) error {
 		}
 	}
 	if *jsonOut {
-		return res.WriteJSON(e.stdout)
+		if err := res.WriteJSON(e.stdout); err != nil {
+			return err
+		}
+		if previous != nil {
+			return res.WriteComparison(e.stderr, previous, *compare)
+		}
+		return nil
 	}
-	return res.WriteTable(e.stdout)
+	if err := res.WriteTable(e.stdout); err != nil {
+		return err
+	}
+	if previous != nil {
+		return res.WriteComparison(e.stdout, previous, *compare)
+	}
+	return nil
 }
 
 // benchEngine serves the engine as `serve` does, with the three differences a
@@ -108,7 +129,9 @@ func (e env) bench(ctx context.Context, cmd string, args []string) error {
 // being printed, every limit is raised out of reach but still counted (the bench
 // signs the same seeded users in many times a minute from one address, and the
 // limits' cost is part of what it measures), and --hash cheap swaps argon2id's configured cost for the weakest
-// one, which no configuration may ask for.
+// one, which no configuration may ask for. It also counts the store operations of
+// each step of the bench's sign-ins and answers the bench's request for them
+// (bench.CountStoreOps): the requests are served exactly as without.
 func (e env) benchEngine(ctx context.Context, args []string) error {
 	fs := e.newFlagSet(benchEngineCommand, benchEngineCommand+" --config FILE [flags] (internal: started by gatehouse bench)")
 	configPath := fs.String("config", "", "configuration file (YAML)")
@@ -133,6 +156,12 @@ func (e env) benchEngine(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The store operations of each step of the bench's sign-ins, for the bench to
+	// read at the edges of its measurement window (store_ops_per_signin).
+	handler, counted := bench.CountStoreOps(eng.Handler(), st)
+	if !counted {
+		log.Warn("the store does not count its operations: store_ops_per_signin will be missing")
+	}
 	var ln net.Listener
 	if *listenFD > 0 {
 		f := os.NewFile(uintptr(*listenFD), "listener")
@@ -153,7 +182,7 @@ func (e env) benchEngine(ctx context.Context, args []string) error {
 		defer stop()
 	}
 	log.Info("gatehouse bench engine listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "hash", *hash)
-	err = serveHTTP(ctx, ln, eng.Handler(), log, eng.Run)
+	err = serveHTTP(ctx, ln, handler, log, eng.Run)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -28,8 +28,14 @@ func TestBenchRunsAFewFlows(t *testing.T) {
 	}
 	t.Setenv(benchChildEnv, "1")
 	chart := filepath.Join(t.TempDir(), "latency.png")
+	// An earlier run to compare with: with --json, the comparison goes to stderr.
+	previous := filepath.Join(t.TempDir(), "previous.json")
+	if err := os.WriteFile(previous, []byte(`{"flows_per_second": 12.5, "flows": 40,
+		"run": {"flow": "idx", "store": "sqlite", "started_at": "2025-01-02T03:04:05Z"}, "steps": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	r := run(t, "", "bench", "--duration", "3s", "--warmup", "1s", "--concurrency", "2", "--users", "50",
-		"--hash", "cheap", "--log-level", "warn", "--json", "--chart", chart)
+		"--hash", "cheap", "--log-level", "warn", "--json", "--chart", chart, "--compare", previous)
 	if r.code != 0 {
 		t.Fatalf("bench: exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
@@ -59,6 +65,28 @@ func TestBenchRunsAFewFlows(t *testing.T) {
 				t.Errorf("steps.%s.%s = %v", name, k, s[k])
 			}
 		}
+	}
+	for _, k := range []string{"cpu_ms_per_flow_without_hash", "hash_cpu_ratio", "client_cpu_ms_per_flow"} {
+		if v, _ := doc[k].(float64); v <= 0 {
+			t.Errorf("%s = %v", k, doc[k])
+		}
+	}
+	// The store operations: every step of the sign-in touches the store.
+	ops, _ := doc["store_ops_per_signin"].(map[string]any)
+	if reads, _ := ops["reads"].(float64); reads <= 0 {
+		t.Errorf("store_ops_per_signin = %v", doc["store_ops_per_signin"])
+	}
+	opSteps, _ := ops["steps"].(map[string]any)
+	for _, name := range []string{"interact", "introspect", "identify", "select_phone", "choose_sms", "answer", "token", "userinfo"} {
+		s, _ := opSteps[name].(map[string]any)
+		reads, _ := s["reads"].(float64)
+		writes, _ := s["writes"].(float64)
+		if reads+writes <= 0 {
+			t.Errorf("store_ops_per_signin.steps.%s = %v", name, s)
+		}
+	}
+	if !strings.Contains(r.stderr, "Compared with "+previous) || !strings.Contains(r.stderr, "sign-ins per second") {
+		t.Errorf("no comparison on stderr:\n%s", r.stderr)
 	}
 	if run, _ := doc["run"].(map[string]any); run["flow"] != "idx" {
 		t.Errorf("run.flow = %v, want idx (the default)", run["flow"])

@@ -91,6 +91,12 @@ type Options struct {
 	// Database overrides the configuration's database, e.g. a DSN from
 	// PostgresSchema, or the same database for two engines (two nodes).
 	Database string
+	// Wrap, if set, wraps the engine's handler before the server serves it (the
+	// benchmark's instrumentation); st is the engine's store.
+	Wrap func(h http.Handler, st store.Store) http.Handler
+	// UnreachableLimits runs the engine as the benchmark's own engine does
+	// (engine.Deps.UnreachableLimits).
+	UnreachableLimits bool
 }
 
 // Harness is a running engine.
@@ -157,6 +163,7 @@ func Start(t testing.TB, o Options) *Harness {
 		logs = io.Discard
 	}
 	deps := engine.Deps{Store: st, Sender: o.Sender, Now: clock.Now, DevOut: io.Discard, Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	deps.UnreachableLimits = o.UnreachableLimits
 	if !o.RealHashing {
 		p := password.CheapParams
 		deps.HashParams = &p
@@ -166,6 +173,9 @@ func Start(t testing.TB, o Options) *Harness {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = eng.Handler()
+	if o.Wrap != nil {
+		srv.Config.Handler = o.Wrap(eng.Handler(), st)
+	}
 	srv.Start()
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()

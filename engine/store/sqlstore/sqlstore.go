@@ -23,6 +23,7 @@ import (
 	"io/fs"
 
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/store/opcount"
 )
 
 // Dialect is what differs between the SQL databases the store runs on.
@@ -90,6 +91,9 @@ type Store struct {
 	// schemaVersion is the newest migration this binary carries; Ping checks the
 	// database is at least at this version.
 	schemaVersion int64
+	// ops counts what the store sends the database (StoreOps). Every statement
+	// runs through inTx's wtx or a stmtCache, which count it.
+	ops opcount.Counter
 }
 
 var _ store.Store = (*Store)(nil)
@@ -125,10 +129,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if s.reader == nil {
 		s.reader = s.writer
 	}
-	s.writes = newStmtCache(s.writer, s.d.PrepareStatements)
+	s.writes = newStmtCache(s.writer, s.d.PrepareStatements, &s.ops)
 	s.reads = s.writes
 	if s.reader != s.writer {
-		s.reads = newStmtCache(s.reader, s.d.PrepareStatements)
+		s.reads = newStmtCache(s.reader, s.d.PrepareStatements, &s.ops)
 	}
 	if len(migrations) > 0 {
 		s.schemaVersion = migrations[len(migrations)-1].Version
@@ -150,6 +154,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// StoreOps is what the store has sent the database since it opened: reads,
+// write transactions and statements (opcount.Counts). Operations whose context
+// carries an opcount.Tally are counted there too.
+func (s *Store) StoreOps() opcount.Counts { return s.ops.Counts() }
 
 // SchemaStatus reports the database's schema against this binary's migrations.
 func (s *Store) SchemaStatus(ctx context.Context) (store.SchemaStatus, error) {
@@ -181,11 +190,12 @@ func (e callerError) Error() string { return e.err.Error() }
 // errors are translated to the store's sentinels; errors from callers' functions
 // (wrapped in callerError by body) come back exactly as the caller returned them.
 func (s *Store) inTx(ctx context.Context, body func(tx *wtx) error) error {
+	s.ops.Transaction(ctx)
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return s.dbError(err)
 	}
-	tx := &wtx{Tx: sqlTx, stmts: s.writes}
+	tx := &wtx{Tx: sqlTx, stmts: s.writes, ops: &s.ops}
 	defer tx.prepareMissed(ctx)
 	if err := body(tx); err != nil {
 		_ = tx.Rollback() // the error that made us roll back is the one worth reporting
@@ -206,6 +216,7 @@ func (s *Store) inTx(ctx context.Context, body func(tx *wtx) error) error {
 type wtx struct {
 	*sql.Tx
 	stmts  *stmtCache
+	ops    *opcount.Counter
 	missed []string
 }
 
@@ -222,6 +233,7 @@ func (t *wtx) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (t *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	t.ops.Statement(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -229,6 +241,7 @@ func (t *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 }
 
 func (t *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	t.ops.Statement(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -236,6 +249,7 @@ func (t *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql
 }
 
 func (t *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	t.ops.Statement(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

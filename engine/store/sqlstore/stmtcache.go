@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync"
+
+	"github.com/gatehouse-id/gatehouse/engine/store/opcount"
 )
 
 // stmtCache runs queries on a pool as prepared statements, preparing each query once.
@@ -19,13 +22,15 @@ import (
 type stmtCache struct {
 	db      *sql.DB
 	enabled bool
+	// ops counts the statements run (see count).
+	ops *opcount.Counter
 
 	mu    sync.RWMutex
 	stmts map[string]*sql.Stmt
 }
 
-func newStmtCache(db *sql.DB, enabled bool) *stmtCache {
-	return &stmtCache{db: db, enabled: enabled, stmts: map[string]*sql.Stmt{}}
+func newStmtCache(db *sql.DB, enabled bool, ops *opcount.Counter) *stmtCache {
+	return &stmtCache{db: db, enabled: enabled, ops: ops, stmts: map[string]*sql.Stmt{}}
 }
 
 // lookup returns the statement for query if it has been prepared, without preparing
@@ -63,7 +68,19 @@ func (c *stmtCache) prepared(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
+// count counts a statement run on its own: a SELECT as a read, anything else —
+// an INSERT, an UPDATE … RETURNING — as a write.
+func (c *stmtCache) count(ctx context.Context, query string) {
+	q := strings.TrimLeft(query, " \t\r\n")
+	if len(q) >= 6 && strings.EqualFold(q[:6], "SELECT") {
+		c.ops.Read(ctx)
+	} else {
+		c.ops.Write(ctx)
+	}
+}
+
 func (c *stmtCache) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	c.count(ctx, query)
 	if st := c.prepared(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -71,6 +88,7 @@ func (c *stmtCache) queryRow(ctx context.Context, query string, args ...any) *sq
 }
 
 func (c *stmtCache) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	c.count(ctx, query)
 	if st := c.prepared(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -78,6 +96,7 @@ func (c *stmtCache) query(ctx context.Context, query string, args ...any) (*sql.
 }
 
 func (c *stmtCache) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	c.count(ctx, query)
 	if st := c.prepared(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
