@@ -719,8 +719,10 @@ func TestEnrollAPhoneWhileSigningIn(t *testing.T) {
 	ta.h.CreateUser(t, "nophone@example.com", "")
 	a := ta.agent(t)
 	r := a.expectRedirect(a.post("/login", url.Values{"username": {"nophone@example.com"}, "password": {enginetest.Password}}), pathSelect)
-	expectPage(t, r, http.StatusOK, "Set up phone verification", "Phone")
-	r = a.expectRedirect(a.post(pathSelect, url.Values{"authenticator": {optionValue(t, r)}}), pathEnroll)
+	// The engine offers the phone and, with sign_on.totp on (its default), the
+	// authenticator app.
+	expectPage(t, r, http.StatusOK, "Set up two-step verification", "Phone", "Google Authenticator", `value="phone_number"`)
+	r = a.expectRedirect(a.post(pathSelect, url.Values{"authenticator": {"phone_number"}}), pathEnroll)
 	expectPage(t, r, http.StatusOK, "Add your phone", `<label for="phone">Phone number</label>`, `type="tel"`, `autocomplete="tel"`)
 
 	r = a.post(pathEnroll, url.Values{"phone": {"12"}, "method": {"sms"}})
@@ -732,6 +734,19 @@ func TestEnrollAPhoneWhileSigningIn(t *testing.T) {
 	expectPage(t, r, http.StatusOK, "Enter code", "Send again", `data-wait-seconds="30"`)
 	refuteText(t, r, "Call me instead")
 	a.expectRedirect(a.post(pathCode, url.Values{"code": {ta.h.LatestCode(t, "+12015550157")}}), "/")
+}
+
+// TestEnrollOnlyAPhone: with the authenticator app off, the phone is the one
+// factor to set up, and the page says so.
+func TestEnrollOnlyAPhone(t *testing.T) {
+	ta := startApp(t, func(c *config.Config) { c.SignOn.TOTP = false })
+	ta.h.CreateUser(t, "phoneonly@example.com", "")
+	a := ta.agent(t)
+	r := a.expectRedirect(a.post("/login", url.Values{"username": {"phoneonly@example.com"}, "password": {enginetest.Password}}), pathSelect)
+	expectPage(t, r, http.StatusOK, "Set up phone verification", "Phone")
+	refuteText(t, r, "Google Authenticator")
+	r = a.expectRedirect(a.post(pathSelect, url.Values{"authenticator": {optionValue(t, r)}}), pathEnroll)
+	expectPage(t, r, http.StatusOK, "Add your phone")
 }
 
 func TestInvalidChoices(t *testing.T) {

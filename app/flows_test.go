@@ -16,8 +16,8 @@ import (
 )
 
 // The password reset, registration and authenticator-app pages, walked
-// against Okta's recorded responses (fakeIssuer) until the engine serves
-// these flows; the same walks against the engine are in browser_test.go.
+// against Okta's recorded responses (fakeIssuer); the same walks against the
+// engine are in browser_test.go.
 
 // startFlowFrom posts one of the sign-in page's links.
 func (a *agent) startFlowFrom(path string) reply {

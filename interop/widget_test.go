@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,6 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +28,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/gatehouse-id/gatehouse/internal/browsertest"
 	"github.com/gatehouse-id/gatehouse/internal/testenv"
@@ -58,7 +62,7 @@ func TestSignInWidget(t *testing.T) {
 
 	pageAddr := testenv.FreeAddr(t)
 	pageOrigin := "http://" + pageAddr
-	eng := startWidgetEngine(t, ctx, bin, pageOrigin)
+	eng := startWidgetEngine(t, ctx, bin, pageOrigin, "")
 	page := serveWidgetPage(t, pageAddr, dist, eng)
 	defer page.Close()
 
@@ -132,46 +136,10 @@ func TestSignInWidget(t *testing.T) {
 
 	// 7. The new code: 200 with successWithInteractionCode, then /v1/token.
 	b.enterCode(newCode)
-	b.run("the tokens",
-		chromedp.WaitVisible(chromedp.CSS(`#signed-in:not([hidden]), #failure:not([hidden])`)),
-	)
-	if failure, _ := chromedp.Run(b.ctx, chromedp.TextContent(chromedp.CSS(`#failure`))); failure != "" {
-		t.Fatal(failure)
-	}
+	result := b.tokens()
 	b.screenshot("widget-signed-in")
 
-	raw, err := chromedp.Run(b.ctx, chromedp.TextContent(chromedp.CSS(`#result`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var result struct {
-		IDToken       string         `json:"idToken"`
-		IDTokenClaims map[string]any `json:"idTokenClaims"`
-		AccessToken   string         `json:"accessToken"`
-		Scopes        []string       `json:"scopes"`
-	}
-	if err := json.Unmarshal([]byte(raw), &result); err != nil {
-		t.Fatalf("the page's result %q: %v", raw, err)
-	}
-	claims := result.IDTokenClaims
-	if claims["sub"] != eng.userID {
-		t.Errorf("ID token sub = %v, want alice's id %s", claims["sub"], eng.userID)
-	}
-	if claims["iss"] != eng.issuer || claims["aud"] != widgetClientID {
-		t.Errorf("ID token iss %v, aud %v; want %s, %s", claims["iss"], claims["aud"], eng.issuer, widgetClientID)
-	}
-	if amr := fmt.Sprint(claims["amr"]); amr != "[pwd sms mfa]" {
-		t.Errorf("ID token amr = %s, want [pwd sms mfa]", amr)
-	}
-	if claims["nonce"] == nil || claims["nonce"] == "" {
-		t.Error("the ID token carries no nonce, though the widget sends one")
-	}
-	if sub := jwtSubject(t, result.IDToken); sub != eng.userID {
-		t.Errorf("the raw ID token's sub = %q, want %s", sub, eng.userID)
-	}
-	if sub := eng.userinfoSubject(t, result.AccessToken); sub != eng.userID {
-		t.Errorf("userinfo with the widget's access token: sub %q, want %s", sub, eng.userID)
-	}
+	eng.checkTokens(t, result, eng.userID, "[pwd sms mfa]")
 
 	// The widget itself made every call to the engine, cross-origin, with credentials.
 	b.checkIDXCalls([]string{
@@ -187,6 +155,371 @@ func TestSignInWidget(t *testing.T) {
 	})
 	t.Logf("the widget went through %s", strings.Join(b.forms(), " → "))
 	t.Logf("Sign-In Widget test took %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+// TestSignInWidgetFlows walks the unchanged widget through the flows beyond
+// signing in, against one `gatehouse serve` process with self-service
+// registration on (password recovery and the authenticator app are on by
+// default):
+//
+//   - password recovery: "Forgot password?", the username, the phone, "Receive a
+//     code via SMS", the code from the dev outbox, a new password typed twice,
+//     signed in; the old password is then refused and the new one accepted;
+//   - registration: "Sign up", first and last name and email, a password typed
+//     twice, the phone (number and SMS), its code, signed in as the new user;
+//   - the authenticator app: a user without a second factor chooses "Google
+//     Authenticator", the widget shows the QR code and, after "Can't scan?", the
+//     key, from which the test computes the app's code (RFC 6238, from this
+//     machine's clock: the engine runs on it and accepts one step either side);
+//     signed in; then a second sign-in chooses the app, where the enrolling
+//     code is refused as used and the next step's code signs in.
+//
+// With UPDATE_SCREENSHOTS=1 the screenshots of the key pages are also written to
+// docs/screenshots/widget-recovery-*.png, widget-registration-*.png and
+// widget-totp-*.png.
+func TestSignInWidgetFlows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the Sign-In Widget browser test in -short mode")
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	browsertest.Chromium(t)
+	dist := prepareWidget(t, ctx)
+	bin := buildGatehouse(t, ctx)
+
+	pageAddr := testenv.FreeAddr(t)
+	pageOrigin := "http://" + pageAddr
+	eng := startWidgetEngine(t, ctx, bin, pageOrigin, "sign_on:\n  self_registration: true\n",
+		widgetUser{login: recoveryLogin, givenName: "Rosa", phone: recoveryPhone, password: widgetPassword},
+		widgetUser{login: totpLogin, givenName: "Tom", password: widgetPassword},
+	)
+	page := serveWidgetPage(t, pageAddr, dist, eng)
+	defer page.Close()
+
+	t.Run("password recovery", func(t *testing.T) {
+		walkWidgetRecovery(t, ctx, eng, pageOrigin)
+	})
+	t.Run("registration", func(t *testing.T) {
+		walkWidgetRegistration(t, ctx, eng, pageOrigin)
+	})
+	t.Run("authenticator app", func(t *testing.T) {
+		walkWidgetTOTP(t, eng, pageOrigin)
+	})
+	t.Logf("Sign-In Widget flows took %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+const (
+	recoveryLogin       = "rosa@example.com"
+	recoveryPhone       = "+12015550129"
+	recoveryNewPassword = "a-new-Passw0rd-for-rosa"
+	registrationEmail   = "dora@example.com"
+	registrationPhone   = "+12015550188"
+	totpLogin           = "tom@example.com"
+)
+
+// openWidget opens the page in a new browser and waits for the identify form.
+func openWidget(t *testing.T, eng *widgetEngine, pageOrigin string) *widgetBrowser {
+	t.Helper()
+	b := newWidgetBrowser(t, pageOrigin, eng.base)
+	t.Cleanup(b.report)
+	b.run("open the page",
+		chromedp.Navigate(pageOrigin+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="identifier"]`)),
+	)
+	b.waitForm("identify")
+	return b
+}
+
+// signInWithPassword types a username and password on the identify form.
+func (b *widgetBrowser) signInWithPassword(login, password string) {
+	b.t.Helper()
+	b.run("username and password",
+		chromedp.SendKeys(chromedp.CSS(`input[name="identifier"]`), login),
+		chromedp.SendKeys(chromedp.CSS(`input[name="credentials.passcode"]`), password),
+		chromedp.Click(chromedp.CSS(`input[type="submit"]`)),
+	)
+}
+
+// newPassword types a password and its confirmation and submits them.
+func (b *widgetBrowser) newPassword(password string) {
+	b.t.Helper()
+	b.run("the new password",
+		chromedp.SendKeys(chromedp.CSS(`input[name="credentials.passcode"]`), password),
+		chromedp.SendKeys(chromedp.CSS(`input[name="confirmPassword"]`), password),
+		chromedp.Click(chromedp.CSS(`input[type="submit"]`)),
+	)
+}
+
+// walkWidgetRecovery: "Forgot password?" → username → phone → SMS code → new
+// password → signed in; then the old password is refused and the new one works.
+func walkWidgetRecovery(t *testing.T, ctx context.Context, eng *widgetEngine, pageOrigin string) {
+	b := openWidget(t, eng, pageOrigin)
+	b.run("forgot password?",
+		chromedp.Click(chromedp.CSS(`a[data-se="forgot-password"]`)),
+	)
+	b.waitForm("identify-recovery")
+	b.screenshot("widget-recovery-username")
+	b.run("the username",
+		chromedp.SendKeys(chromedp.CSS(`input[name="identifier"]`), recoveryLogin),
+		chromedp.Click(chromedp.CSS(`input[type="submit"]`)),
+	)
+	b.waitForm("select-authenticator-authenticate")
+	b.containsText(".authenticator-row", "Phone")
+	b.screenshot("widget-recovery-select-authenticator")
+	b.run("choose the phone",
+		chromedp.Click(chromedp.CSS(`.authenticator-button[data-se="phone_number"] .select-factor`)),
+	)
+	b.waitForm("authenticator-verification-data")
+	sent := len(eng.outboxTo(t, recoveryPhone))
+	b.run("receive a code via SMS",
+		chromedp.Click(chromedp.CSS(`input[type="submit"][value="Receive a code via SMS"]`)),
+	)
+	b.waitForm("challenge-authenticator")
+	code := eng.waitCodeTo(t, ctx, recoveryPhone, sent)
+	b.screenshot("widget-recovery-enter-code")
+	b.enterCode(code)
+	b.waitForm("reset-authenticator")
+	b.screenshot("widget-recovery-new-password")
+	b.newPassword(recoveryNewPassword)
+	result := b.tokens()
+	b.screenshot("widget-recovery-signed-in")
+	eng.checkTokens(t, result, eng.users[recoveryLogin], "[pwd sms mfa]")
+	// "Forgot password?" on the identify form makes the widget start a new
+	// transaction (FormController.handleInvokeAction, with oauth2Enabled: a
+	// recovery never reuses a sign-in's state handle), then invoke recover.
+	b.checkIDXCalls([]string{
+		"POST /oauth2/default/v1/interact",
+		"POST /idp/idx/introspect",
+		"POST /oauth2/default/v1/interact",
+		"POST /idp/idx/introspect",
+		"POST /idp/idx/recover",
+		"POST /idp/idx/identify",
+		"POST /idp/idx/challenge",
+		"POST /idp/idx/challenge",
+		"POST /idp/idx/challenge/answer",
+		"POST /idp/idx/challenge/answer",
+		"POST /oauth2/default/v1/token",
+	})
+	t.Logf("the widget went through %s", strings.Join(b.forms(), " → "))
+
+	// The old password is refused, the new one goes on to the second factor.
+	b = openWidget(t, eng, pageOrigin)
+	b.signInWithPassword(recoveryLogin, widgetPassword)
+	b.run("the old password's error",
+		chromedp.WaitVisible(chromedp.CSS(`.o-form-error-container .okta-form-infobox-error`)),
+	)
+	b.retype(`input[name="identifier"]`, recoveryLogin)
+	b.retype(`input[name="credentials.passcode"]`, recoveryNewPassword)
+	b.run("sign in with the new password",
+		chromedp.Click(chromedp.CSS(`input[type="submit"]`)),
+	)
+	b.waitForm("select-authenticator-authenticate")
+}
+
+// walkWidgetRegistration: "Sign up" → profile → password → phone → code → signed in.
+func walkWidgetRegistration(t *testing.T, ctx context.Context, eng *widgetEngine, pageOrigin string) {
+	b := openWidget(t, eng, pageOrigin)
+	b.containsText(".auth-footer", "Forgot password?")
+	b.containsText(".signup-info", "Sign up")
+	b.screenshot("widget-registration-sign-in")
+	b.run("sign up",
+		chromedp.Click(chromedp.CSS(`a[data-se="enroll"]`)),
+	)
+	b.waitForm("enroll-profile")
+	b.screenshot("widget-registration-profile")
+	b.run("the profile",
+		chromedp.SendKeys(chromedp.CSS(`input[name="userProfile.firstName"]`), "Dora"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="userProfile.lastName"]`), "Doe"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="userProfile.email"]`), registrationEmail),
+		chromedp.Click(chromedp.CSS(`input[type="submit"]`)),
+	)
+	// Like Okta, the engine asks for the password as the first authenticator to
+	// set up; the widget lists it alone.
+	b.waitForm("select-authenticator-enroll")
+	b.containsText(".authenticator-enroll-list", "Password")
+	b.run("set up the password",
+		chromedp.Click(chromedp.CSS(`.authenticator-button[data-se="okta_password"] .select-factor`)),
+	)
+	b.waitForm("enroll-authenticator")
+	b.screenshot("widget-registration-password")
+	b.newPassword(widgetPassword)
+	b.waitForm("select-authenticator-enroll")
+	b.containsText(".authenticator-enroll-list", "Phone", "Google Authenticator")
+	b.screenshot("widget-registration-second-factor")
+	b.run("choose the phone",
+		chromedp.Click(chromedp.CSS(`.authenticator-button[data-se="phone_number"] .select-factor`)),
+	)
+	b.waitForm("authenticator-enrollment-data")
+	sent := len(eng.outboxTo(t, registrationPhone))
+	b.run("the phone number",
+		chromedp.SendKeys(chromedp.CSS(`input[name="authenticator.phoneNumber"]`), strings.TrimPrefix(registrationPhone, "+1")),
+	)
+	b.screenshot("widget-registration-phone")
+	b.run("receive a code via SMS",
+		chromedp.Click(chromedp.CSS(`input[type="submit"]`)),
+	)
+	b.waitForm("enroll-authenticator")
+	code := eng.waitCodeTo(t, ctx, registrationPhone, sent)
+	b.screenshot("widget-registration-enter-code")
+	b.enterCode(code)
+	result := b.tokens()
+	b.screenshot("widget-registration-signed-in")
+	for claim, want := range map[string]string{"email": registrationEmail, "given_name": "Dora", "family_name": "Doe"} {
+		if got := result.IDTokenClaims[claim]; got != want {
+			t.Errorf("the new account's ID token %s = %v, want %s", claim, got, want)
+		}
+	}
+	sub, _ := result.IDTokenClaims["sub"].(string)
+	if sub == "" || slices.Contains(slices.Collect(maps.Values(eng.users)), sub) {
+		t.Errorf("the new account's ID token sub = %q: not a new user", sub)
+	}
+	eng.checkTokens(t, result, sub, "[pwd sms mfa]")
+	b.checkIDXCalls([]string{
+		"POST /oauth2/default/v1/interact",
+		"POST /idp/idx/introspect",
+		"POST /idp/idx/enroll",
+		"POST /idp/idx/enroll/new",
+		"POST /idp/idx/credential/enroll", // the password
+		"POST /idp/idx/challenge/answer",
+		"POST /idp/idx/credential/enroll", // the phone
+		"POST /idp/idx/credential/enroll", // its number and SMS
+		"POST /idp/idx/challenge/answer",
+		"POST /oauth2/default/v1/token",
+	})
+	t.Logf("the widget went through %s", strings.Join(b.forms(), " → "))
+}
+
+// walkWidgetTOTP: a user without a second factor enrolls the authenticator app,
+// then signs in again with it.
+func walkWidgetTOTP(t *testing.T, eng *widgetEngine, pageOrigin string) {
+	b := openWidget(t, eng, pageOrigin)
+	b.signInWithPassword(totpLogin, widgetPassword)
+	b.waitForm("select-authenticator-enroll")
+	b.containsText(".authenticator-enroll-list", "Phone", "Google Authenticator")
+	b.screenshot("widget-totp-select-authenticator")
+	b.run("choose Google Authenticator",
+		chromedp.Click(chromedp.CSS(`.authenticator-button[data-se="google_otp"] .select-factor`)),
+	)
+	b.waitForm("enroll-authenticator")
+	b.run("the QR code",
+		chromedp.WaitVisible(chromedp.CSS(`.qrcode`)),
+	)
+	if !b.imageLoaded(`.qrcode`) {
+		t.Error("the QR code image did not load")
+	}
+	b.screenshot("widget-totp-qr-code")
+	b.run("can't scan?",
+		chromedp.Click(chromedp.CSS(`.cannot-scan-link`)),
+		chromedp.WaitVisible(chromedp.CSS(`.shared-secret`)),
+	)
+	secret, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(`.shared-secret`)))
+	if err != nil {
+		b.fail("reading the key", err)
+	}
+	secret = strings.TrimSpace(secret)
+	b.screenshot("widget-totp-key")
+	b.run("next",
+		chromedp.Click(chromedp.CSS(`.google-authenticator-next`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="credentials.passcode"]`)),
+	)
+	// The engine runs on this machine's clock; it accepts the code of the step
+	// before or after its own, so a step boundary crossed between here and its
+	// check does not matter.
+	now := time.Now()
+	code, err := totp.GenerateCode(secret, now)
+	if err != nil {
+		t.Fatalf("the key the widget shows, %q: %v", secret, err)
+	}
+	b.run("the app's code",
+		chromedp.SendKeys(chromedp.CSS(`input[name="credentials.passcode"]`), code),
+	)
+	b.screenshot("widget-totp-enter-code")
+	b.run("verify",
+		chromedp.Click(chromedp.CSS(`.google-authenticator-verify`)),
+	)
+	result := b.tokens()
+	eng.checkTokens(t, result, eng.users[totpLogin], "[pwd otp mfa]")
+	b.checkIDXCalls([]string{
+		"POST /oauth2/default/v1/interact",
+		"POST /idp/idx/introspect",
+		"POST /idp/idx/identify",
+		"POST /idp/idx/credential/enroll",
+		"POST /idp/idx/challenge/answer",
+		"POST /oauth2/default/v1/token",
+	})
+	t.Logf("the widget went through %s", strings.Join(b.forms(), " → "))
+
+	// A second sign-in verifies with the app. A code is accepted once, so this
+	// one is the next 30 s step's: within the engine's step either side whether
+	// or not the step has turned since the first.
+	b = openWidget(t, eng, pageOrigin)
+	b.signInWithPassword(totpLogin, widgetPassword)
+	b.waitForm("select-authenticator-authenticate")
+	b.containsText(".authenticator-row", "Google Authenticator")
+	b.run("choose Google Authenticator",
+		chromedp.Click(chromedp.CSS(`.authenticator-button[data-se="google_otp"] .select-factor`)),
+	)
+	b.waitForm("challenge-authenticator")
+	b.containsText(".okta-form-title", "Verify with Google Authenticator")
+	b.screenshot("widget-totp-challenge")
+	// The code that enrolled the app is refused, on the field: as used
+	// (authfactor.challenge.soft_token.used_passcode, which the widget words
+	// itself) while its step is within the engine's window, as wrong after.
+	inWindow := time.Now().Add(5*time.Second).Unix()/30 <= now.Unix()/30+1
+	b.enterCode(code)
+	b.run("the used code's error",
+		chromedp.WaitVisible(chromedp.CSS(`.o-form-input-error`)),
+	)
+	if inWindow {
+		b.containsText(".o-form-input-error", "Each code can only be used once.")
+		b.screenshot("widget-totp-used-code")
+	} else {
+		t.Log("the enrolling code's step has left the engine's window: it is refused as wrong, not as used")
+	}
+	next, err := totp.GenerateCode(secret, now.Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.retype(`input[name="credentials.passcode"]`, next)
+	b.run("verify",
+		chromedp.Click(chromedp.CSS(`input[type="submit"]`)),
+	)
+	result = b.tokens()
+	b.screenshot("widget-totp-signed-in")
+	eng.checkTokens(t, result, eng.users[totpLogin], "[pwd otp mfa]")
+	b.checkIDXCalls([]string{
+		"POST /oauth2/default/v1/interact",
+		"POST /idp/idx/introspect",
+		"POST /idp/idx/identify",
+		"POST /idp/idx/challenge",
+		"POST /idp/idx/challenge/answer 401",
+		"POST /idp/idx/challenge/answer",
+		"POST /oauth2/default/v1/token",
+	})
+	t.Logf("the widget went through %s", strings.Join(b.forms(), " → "))
+}
+
+// waitTrue waits until the JavaScript expression is true.
+func (b *widgetBrowser) waitTrue(what, expression string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expression)); err != nil {
+		b.fail(what, err)
+	}
+}
+
+// imageLoaded reports whether the image sel loaded and has a size.
+func (b *widgetBrowser) imageLoaded(sel string) bool {
+	b.t.Helper()
+	js := `(() => { const i = document.querySelector(` + strconv.Quote(sel) + `); return !!i && i.complete && i.naturalWidth > 0; })()`
+	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](js))
+	if err != nil {
+		b.fail("reading "+sel, err)
+	}
+	return ok
 }
 
 const (
@@ -281,16 +614,23 @@ func widgetModulesCurrent(dir string) (bool, string) {
 
 // widgetEngine is a `gatehouse serve` process whose CORS allows the widget page.
 type widgetEngine struct {
-	base, issuer, userID string
+	base, issuer, userID string            // userID: alice's
+	users                map[string]string // login → id, of every user created
 }
 
-// startWidgetEngine writes a configuration with a public client for the page,
-// creates alice with her phone, and runs `gatehouse serve` until the test ends.
-func startWidgetEngine(t *testing.T, ctx context.Context, bin, pageOrigin string) *widgetEngine {
+// widgetUser is a user created before the engine starts; phone may be empty.
+type widgetUser struct {
+	login, givenName, phone, password string
+}
+
+// startWidgetEngine writes a configuration with a public client for the page (and
+// extraConfig, YAML appended at the top level), creates alice with her phone and
+// the other users, and runs `gatehouse serve` until the test ends.
+func startWidgetEngine(t *testing.T, ctx context.Context, bin, pageOrigin, extraConfig string, others ...widgetUser) *widgetEngine {
 	t.Helper()
 	dir := t.TempDir()
 	addr := testenv.FreeAddr(t)
-	e := &widgetEngine{base: "http://" + addr}
+	e := &widgetEngine{base: "http://" + addr, users: map[string]string{}}
 	e.issuer = e.base + "/oauth2/default"
 	dsn := "sqlite:" + filepath.Join(dir, "gatehouse.db")
 	cfg := fmt.Sprintf(`issuer: %s
@@ -306,24 +646,31 @@ clients:
     scopes: [openid, profile, email, phone]
 cors:
   allowed_origins: [%s]
-`, e.issuer, addr, dsn, widgetClientID, pageOrigin, pageOrigin)
+`, e.issuer, addr, dsn, widgetClientID, pageOrigin, pageOrigin) + extraConfig
 	path := filepath.Join(dir, "gatehouse.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	create := exec.CommandContext(ctx, bin, "users", "--database", dsn, "create", widgetLogin,
-		"--given-name", "Alice", "--phone", widgetPhone, "--password-stdin")
-	create.Stdin = strings.NewReader(widgetPassword + "\n")
-	out, err := create.CombinedOutput()
-	if err != nil {
-		t.Fatalf("gatehouse users create: %v\n%s", err, out)
+	users := append([]widgetUser{{login: widgetLogin, givenName: "Alice", phone: widgetPhone, password: widgetPassword}}, others...)
+	for _, u := range users {
+		args := []string{"users", "--database", dsn, "create", u.login, "--given-name", u.givenName, "--password-stdin"}
+		if u.phone != "" {
+			args = append(args, "--phone", u.phone)
+		}
+		create := exec.CommandContext(ctx, bin, args...)
+		create.Stdin = strings.NewReader(u.password + "\n")
+		out, err := create.CombinedOutput()
+		if err != nil {
+			t.Fatalf("gatehouse users create %s: %v\n%s", u.login, err, out)
+		}
+		m := regexp.MustCompile(`\(id (\S+)\)`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("gatehouse users create printed no id: %s", out)
+		}
+		e.users[u.login] = string(m[1])
 	}
-	m := regexp.MustCompile(`\(id (\S+)\)`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("gatehouse users create printed no id: %s", out)
-	}
-	e.userID = string(m[1])
+	e.userID = e.users[widgetLogin]
 
 	logs := &testenv.SyncBuffer{}
 	cmd := exec.Command(bin, "serve", "--config", path)
@@ -362,7 +709,13 @@ type outboxMessage struct {
 // outbox lists the messages to alice's phone, newest first.
 func (e *widgetEngine) outbox(t *testing.T) []outboxMessage {
 	t.Helper()
-	resp, err := http.Get(e.base + "/dev/outbox?phone=" + url.QueryEscape(widgetPhone))
+	return e.outboxTo(t, widgetPhone)
+}
+
+// outboxTo lists the messages to a phone number, newest first.
+func (e *widgetEngine) outboxTo(t *testing.T, phone string) []outboxMessage {
+	t.Helper()
+	resp, err := http.Get(e.base + "/dev/outbox?phone=" + url.QueryEscape(phone))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,11 +727,19 @@ func (e *widgetEngine) outbox(t *testing.T) []outboxMessage {
 	return msgs
 }
 
-// waitCode waits for a message beyond the first `before` and returns its code.
+// waitCode waits for a message to alice's phone beyond the first `before` and
+// returns its code.
 func (e *widgetEngine) waitCode(t *testing.T, ctx context.Context, before int) string {
 	t.Helper()
+	return e.waitCodeTo(t, ctx, widgetPhone, before)
+}
+
+// waitCodeTo waits for a text message to phone beyond the first `before` and
+// returns its code.
+func (e *widgetEngine) waitCodeTo(t *testing.T, ctx context.Context, phone string, before int) string {
+	t.Helper()
 	for {
-		if msgs := e.outbox(t); len(msgs) > before {
+		if msgs := e.outboxTo(t, phone); len(msgs) > before {
 			if msgs[0].Channel != "sms" {
 				t.Errorf("the code went by %s, want sms", msgs[0].Channel)
 			}
@@ -386,7 +747,7 @@ func (e *widgetEngine) waitCode(t *testing.T, ctx context.Context, before int) s
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatal("no code arrived in the dev outbox")
+			t.Fatalf("no code arrived in the dev outbox for %s", phone)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -427,6 +788,61 @@ func jwtSubject(t *testing.T, jwt string) string {
 	}
 	_ = json.Unmarshal(payload, &c)
 	return c.Sub
+}
+
+// widgetResult is what the page received from showSignInToGetTokens.
+type widgetResult struct {
+	IDToken       string         `json:"idToken"`
+	IDTokenClaims map[string]any `json:"idTokenClaims"`
+	AccessToken   string         `json:"accessToken"`
+	Scopes        []string       `json:"scopes"`
+}
+
+// tokens waits until the widget has handed the page its tokens and returns them;
+// a rejected showSignInToGetTokens stops the test with the page's message.
+func (b *widgetBrowser) tokens() widgetResult {
+	b.t.Helper()
+	b.run("the tokens",
+		chromedp.WaitVisible(chromedp.CSS(`#signed-in:not([hidden]), #failure:not([hidden])`)),
+	)
+	if failure, _ := chromedp.Run(b.ctx, chromedp.TextContent(chromedp.CSS(`#failure`))); failure != "" {
+		b.t.Fatal(failure)
+	}
+	raw, err := chromedp.Run(b.ctx, chromedp.TextContent(chromedp.CSS(`#result`)))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var result widgetResult
+	if err := json.Unmarshal([]byte(raw), &result); err != nil {
+		b.t.Fatalf("the page's result %q: %v", raw, err)
+	}
+	return result
+}
+
+// checkTokens checks the ID token the widget received names userID, with the
+// issuer, the client, the amr wanted and a nonce, and that its access token
+// works at userinfo.
+func (e *widgetEngine) checkTokens(t *testing.T, result widgetResult, userID, amr string) {
+	t.Helper()
+	claims := result.IDTokenClaims
+	if claims["sub"] != userID {
+		t.Errorf("ID token sub = %v, want %s", claims["sub"], userID)
+	}
+	if claims["iss"] != e.issuer || claims["aud"] != widgetClientID {
+		t.Errorf("ID token iss %v, aud %v; want %s, %s", claims["iss"], claims["aud"], e.issuer, widgetClientID)
+	}
+	if got := fmt.Sprint(claims["amr"]); got != amr {
+		t.Errorf("ID token amr = %s, want %s", got, amr)
+	}
+	if claims["nonce"] == nil || claims["nonce"] == "" {
+		t.Error("the ID token carries no nonce, though the widget sends one")
+	}
+	if sub := jwtSubject(t, result.IDToken); sub != userID {
+		t.Errorf("the raw ID token's sub = %q, want %s", sub, userID)
+	}
+	if sub := e.userinfoSubject(t, result.AccessToken); sub != userID {
+		t.Errorf("userinfo with the widget's access token: sub %q, want %s", sub, userID)
+	}
 }
 
 // serveWidgetPage serves, on addr, the page in signin-widget/page, the widget's
@@ -597,28 +1013,44 @@ func (b *widgetBrowser) fail(what string, err error) {
 	b.t.Fatalf("%s: %v\nthe page now:\n%s", what, err, html)
 }
 
-// waitForm waits until the widget has rendered the view of the named remediation.
+// waitForm waits until the widget has rendered the view of the named remediation
+// and, if the view has a field to fill in, has focused its first field: the
+// widget does that a moment after the view shows, and keys typed into another
+// field before then would land on the first.
 func (b *widgetBrowser) waitForm(name string) {
 	b.t.Helper()
 	b.run("the widget renders "+name,
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`body[data-form-name=%q] .o-form`, name))),
 	)
+	b.waitTrue("the widget focuses the form of "+name, `(() => {
+		const form = document.querySelector('#okta-sign-in form');
+		const fields = [...form.querySelectorAll('input, select')].filter(i =>
+			!['hidden', 'submit', 'button'].includes(i.type) && i.offsetParent !== null);
+		return fields.length === 0 || form.contains(document.activeElement);
+	})()`)
 }
 
-// enterCode types a code into the code field, after deleting what it holds with
-// the keyboard (the widget's form model follows key events; chromedp.Clear only
-// sets the DOM value, and the widget would post the old code with the new one
-// appended).
+// enterCode types a code into the code field and submits it.
 func (b *widgetBrowser) enterCode(code string) {
 	b.t.Helper()
-	const field = `input[name="credentials.passcode"]`
-	old, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS(field)))
-	if err != nil {
-		b.fail("reading the code field", err)
-	}
-	b.run("enter code "+code,
-		chromedp.SendKeys(chromedp.CSS(field), kb.End+strings.Repeat(kb.Backspace, len(old))+code),
+	b.retype(`input[name="credentials.passcode"]`, code)
+	b.run("submit code "+code,
 		chromedp.Click(chromedp.CSS(`input[type="submit"]`)),
+	)
+}
+
+// retype replaces what the field sel holds with text, deleting the old value
+// with the keyboard (the widget's form model follows key events; chromedp.Clear
+// only sets the DOM value, and the widget would post the old text with the new
+// one appended).
+func (b *widgetBrowser) retype(sel, text string) {
+	b.t.Helper()
+	old, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.fail("reading "+sel, err)
+	}
+	b.run("type into "+sel,
+		chromedp.SendKeys(chromedp.CSS(sel), kb.End+strings.Repeat(kb.Backspace, len(old))+text),
 	)
 }
 
