@@ -301,6 +301,9 @@ const (
 	StepIdentifyRecovery Step = "IDENTIFY_RECOVERY"
 	StepResetPassword    Step = "RESET_PASSWORD"
 	StepEnrollProfile    Step = "ENROLL_PROFILE"
+	// StepPasswordExpired: the password was right but has expired; a new one is
+	// asked for before the sign-in goes on.
+	StepPasswordExpired Step = "PASSWORD_EXPIRED"
 )
 
 // The flows a transaction can be in besides sign-in (Transaction.Flow "").
