@@ -162,14 +162,13 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	}
 	// The authenticators, in the order they are offered. Adding one is a package
 	// implementing authn.Authenticator and a line here (docs/architecture.md).
-	authenticators := []authn.Authenticator{
-		phone.NewAuthenticator(phone.Options{
-			Store: d.Store, Limiter: limiter, Limits: phoneLimits, SMS: cfg.Phone.SMS, Voice: cfg.Phone.Voice,
-			OTPKey: otpKey, ProductName: cfg.ProductName, DefaultRegion: cfg.Phone.DefaultRegion,
-			CodeTTL: cfg.Phone.CodeTTL, TransactionTTL: so.TransactionTTL,
-			Enroll: accounts.EnrollPhone, Outbox: worker, Metrics: m, Log: d.Log, Now: now,
-		}),
-	}
+	phones := phone.NewAuthenticator(phone.Options{
+		Store: d.Store, Limiter: limiter, Limits: phoneLimits, SMS: cfg.Phone.SMS, Voice: cfg.Phone.Voice,
+		OTPKey: otpKey, ProductName: cfg.ProductName, DefaultRegion: cfg.Phone.DefaultRegion,
+		CodeTTL: cfg.Phone.CodeTTL, TransactionTTL: so.TransactionTTL,
+		Enroll: accounts.EnrollPhone, Outbox: worker, Metrics: m, Log: d.Log, Now: now,
+	})
+	authenticators := []authn.Authenticator{phones}
 	if so.TOTP {
 		authenticators = append(authenticators, totp.NewAuthenticator(totp.Options{
 			Store: d.Store, Sealer: sealer, Issuer: cfg.ProductName,
@@ -226,7 +225,9 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	var api *mgmt.API
 	if cfg.ManagementAPI.Enabled {
 		api = mgmt.New(mgmt.Options{
-			Store: d.Store, Limiter: limiter, BaseURL: origin(cfg.Issuer),
+			Store: d.Store, Accounts: accounts, Phones: phones,
+			Factors: mgmt.FactorTypes{SMS: cfg.Phone.SMS, Voice: cfg.Phone.Voice, TOTP: so.TOTP},
+			Limiter: limiter, BaseURL: origin(cfg.Issuer),
 			PerTokenPerMinute: cfg.ManagementAPI.RateLimitPerMinute, FailuresPerIPPerMinute: requestsPerIP,
 			Now: now, Log: d.Log, Metrics: m,
 		})

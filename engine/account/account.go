@@ -13,6 +13,7 @@
 package account
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,7 @@ var (
 	ErrLoginTaken   = errors.New("a user with this login exists already")
 
 	ErrUserNotFound = errors.New("no such user")
+	ErrNoPassword   = errors.New("the user has no password")
 
 	ErrNoPhoneMethod = errors.New("a phone needs SMS or voice (or both)")
 	ErrPhoneTaken    = errors.New("the user already has this phone number")
@@ -196,6 +198,10 @@ type NewUser struct {
 	// typed, read as DefaultRegion's when it has no +country code, under the rules
 	// of sign-in.
 	Phone string
+	// Status is the new user's state: "" or store.UserActive, store.UserStaged
+	// (created, not yet activated: may not sign in), or store.UserPasswordExpired
+	// (must choose a new password at the first sign-in; needs Password).
+	Status store.UserStatus
 }
 
 // Create creates a user, with their password and phone, all or nothing. The login
@@ -215,6 +221,13 @@ func (s *Service) Create(ctx context.Context, n NewUser) (store.User, error) {
 			return store.User{}, err
 		}
 	}
+	status := cmp.Or(n.Status, store.UserActive)
+	switch {
+	case status == store.UserPasswordExpired && n.Password == "":
+		return store.User{}, ErrNoPassword
+	case status != store.UserActive && status != store.UserStaged && status != store.UserPasswordExpired:
+		return store.User{}, fmt.Errorf("account: a user cannot be created %s", status)
+	}
 	var hash string
 	if n.Password != "" {
 		if err := Policy.Check(n.Password); err != nil {
@@ -227,6 +240,10 @@ func (s *Service) Create(ctx context.Context, n NewUser) (store.User, error) {
 	now := s.now()
 	rec := store.UserRecord{User: store.User{ID: opaque.ID("00u"), Login: login, Email: email, GivenName: n.GivenName,
 		FamilyName: n.FamilyName, Locale: n.Locale, CreatedAt: now, UpdatedAt: now}}
+	rec.User.Status, rec.User.Disabled, rec.User.StatusChangedAt = status, status.RefusesSignIn(), now
+	if !status.RefusesSignIn() {
+		rec.User.ActivatedAt = now
+	}
 	if hash != "" {
 		rec.Password = &store.PasswordCredential{UserID: rec.User.ID, Hash: hash, UpdatedAt: now}
 	}
@@ -307,6 +324,9 @@ func (s *Service) SetPassword(ctx context.Context, userID, pw string) (revoked i
 	} else if err != nil {
 		return 0, err
 	}
+	if err := s.unexpire(ctx, userID); err != nil {
+		return 0, err
+	}
 	return s.signOut(ctx, userID)
 }
 
@@ -328,28 +348,25 @@ func (s *Service) SignOut(ctx context.Context, userID string) (int64, error) {
 	return n, err
 }
 
-// Disable stops the user from signing in and signs them out everywhere; it
-// returns how many live refresh tokens were revoked.
+// Disable stops the user from signing in — they are deprovisioned, whatever
+// their state — and signs them out everywhere; it returns how many live refresh
+// tokens were revoked.
 func (s *Service) Disable(ctx context.Context, userID string) (revoked int64, err error) {
-	if err := s.setDisabled(ctx, userID, true); err != nil {
+	if _, err := s.transition(ctx, userID, "disable", store.UserDeprovisioned, nil); err != nil {
 		return 0, err
 	}
 	return s.signOut(ctx, userID)
 }
 
-// Enable lets a disabled user sign in again. Tokens revoked before stay revoked.
+// Enable lets a user who may not sign in (staged, suspended, deprovisioned) sign
+// in again: they are active. Tokens revoked before stay revoked.
 func (s *Service) Enable(ctx context.Context, userID string) error {
-	return s.setDisabled(ctx, userID, false)
-}
-
-func (s *Service) setDisabled(ctx context.Context, userID string, disabled bool) error {
-	now := s.now()
-	_, err := s.d.Store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
-		u.Disabled, u.UpdatedAt = disabled, now
-		return u, nil
+	_, err := s.transition(ctx, userID, "enable", store.UserActive, func(from store.UserStatus) bool {
+		return from.RefusesSignIn()
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrUserNotFound
+	var te *TransitionError
+	if errors.As(err, &te) {
+		return nil // already allowed to sign in
 	}
 	return err
 }
@@ -639,6 +656,8 @@ func (s *Service) RemoveTOTP(ctx context.Context, userID string) (store.Enrollme
 type Reset struct {
 	Phones      []store.PhoneEnrollment
 	Enrollments []store.Enrollment
+	// Pending are the phones that waited for their first code.
+	Pending []store.PendingPhone
 	// Revoked counts the live refresh tokens revoked.
 	Revoked int64
 }
@@ -652,7 +671,7 @@ func (s *Service) ResetFactors(ctx context.Context, userID string) (Reset, error
 		return r, err
 	}
 	err := s.removeFactors(ctx, userID, &r)
-	if len(r.Phones)+len(r.Enrollments) == 0 && err != nil {
+	if len(r.Phones)+len(r.Enrollments)+len(r.Pending) == 0 && err != nil {
 		return r, err
 	}
 	// Whatever was removed, the user is signed out, even if not everything was.
@@ -681,6 +700,16 @@ func (s *Service) removeFactors(ctx context.Context, userID string, r *Reset) er
 			return err
 		}
 		r.Enrollments = append(r.Enrollments, e)
+	}
+	pending, err := s.d.Store.ListPendingPhones(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, p := range pending {
+		if err := s.d.Store.DeletePendingPhone(ctx, p.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		r.Pending = append(r.Pending, p)
 	}
 	return nil
 }

@@ -74,6 +74,7 @@ var (
 	remIdentify, remIdentifyRecovery, remSelectEnrollProfile, remEnrollProfile, remSelectIdentify *remediation
 	remSelectAuthenticate, remVerificationData, remChallenge                                      *remediation
 	remSelectEnroll, remEnrollmentData, remEnrollAuthenticator, remResetAuthenticator             *remediation
+	remReenrollAuthenticator                                                                      *remediation
 	remRecover, remResend, remCancel                                                              *remediation
 )
 
@@ -94,6 +95,7 @@ func init() {
 	remEnrollmentData = &remediation{name: "authenticator-enrollment-data", path: pathEnroll, form: (*Server).enrollmentDataForm, handle: (*Server).enroll}
 	remEnrollAuthenticator = &remediation{name: "enroll-authenticator", path: pathAnswer, form: (*Server).enrollCodeForm, handle: (*Server).answer}
 	remResetAuthenticator = &remediation{name: "reset-authenticator", path: pathAnswer, form: (*Server).resetForm, handle: (*Server).reset}
+	remReenrollAuthenticator = &remediation{name: "reenroll-authenticator", path: pathAnswer, form: (*Server).reenrollForm, handle: (*Server).reenroll}
 	remRecover = &remediation{name: "recover", path: pathRecover, place: placeRecover, when: recoveryOn, handle: (*Server).recover}
 	remResend = &remediation{name: "resend", path: pathResend, place: placeResend, when: resendable, handle: (*Server).resend}
 	remCancel = &remediation{name: "cancel", path: pathCancel, place: placeCancel, handle: (*Server).cancel}
@@ -131,6 +133,10 @@ func init() {
 		},
 		store.StepResetPassword: {
 			offers:   []*remediation{remResetAuthenticator, remCancel},
+			decorate: (*Server).decorateReset,
+		},
+		store.StepPasswordExpired: {
+			offers:   []*remediation{remReenrollAuthenticator, remCancel},
 			decorate: (*Server).decorateReset,
 		},
 		store.StepSuccess: {offers: []*remediation{remCancel}},

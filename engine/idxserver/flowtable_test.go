@@ -47,6 +47,7 @@ const (
 	bob        = "bob@example.com" // no second factor
 	carol      = "carol@example.com"
 	newAccount = "new-person@example.com"
+	expired    = "expired@example.com" // a phone; the password expired
 )
 
 func flowStates() []flowState {
@@ -102,6 +103,9 @@ func flowStates() []flowState {
 			recoverAlice(t, h, f)
 			ok(t, "choose sms")(f.ChooseMethodFirst("sms"))
 		}},
+		{"PASSWORD_EXPIRED", func(t *testing.T, h *enginetest.Harness, f *enginetest.Flow) {
+			ok(t, "identify")(f.Identify(expired, enginetest.Password))
+		}},
 		{"RESET_PASSWORD", func(t *testing.T, h *enginetest.Harness, f *enginetest.Flow) {
 			recoverAlice(t, h, f)
 			ok(t, "choose sms")(f.ChooseMethodFirst("sms"))
@@ -132,6 +136,7 @@ func TestFlowTable(t *testing.T) {
 	}})
 	h.CreateUser(t, alice, alicePhone)
 	h.CreateUser(t, bob, "")
+	expirePassword(t, h, h.CreateUser(t, expired, "+12015550166").ID)
 	seen := map[string]bool{}
 	for _, st := range flowStates() {
 		t.Run(st.name, func(t *testing.T) {
@@ -175,7 +180,7 @@ func TestFlowTable(t *testing.T) {
 	all := []string{"identify", "identify-recovery", "select-enroll-profile", "enroll-profile", "select-identify",
 		"select-authenticator-authenticate", "authenticator-verification-data", "challenge-authenticator",
 		"select-authenticator-enroll", "authenticator-enrollment-data", "enroll-authenticator", "reset-authenticator",
-		"recover", "resend", "cancel"}
+		"reenroll-authenticator", "recover", "resend", "cancel"}
 	for _, name := range all {
 		if !seen[name] {
 			t.Errorf("no state offered %s", name)

@@ -156,6 +156,16 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, v *view, req *
 	}
 	v.user = &user
 	s.log.InfoContext(ctx, "password verified", append(logAttrs(v), "user_id", user.ID)...)
+	if user.State() == store.UserPasswordExpired {
+		// A new password first (reenroll-authenticator), then on as after the password.
+		if s.advance(w, ctx, v, func(t *store.Transaction) {
+			t.Step, t.UserID, t.AuthTime, t.AMR = store.StepPasswordExpired, user.ID, now, policy.AMR("")
+			t.Authenticator, t.Pending = authn.KeyPassword, nil
+		}) {
+			s.respond(w, http.StatusOK, v)
+		}
+		return
+	}
 	s.afterPassword(w, r, v, now)
 }
 

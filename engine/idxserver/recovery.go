@@ -119,8 +119,16 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request, v *view, req *req
 	s.setNewPassword(w, r, v, req)
 }
 
-// setNewPassword is reset-authenticator and, in a registration, the password's
-// enroll-authenticator: the account package's one rule (account.Policy) for both.
+// reenroll takes the new password of a sign-in whose password had expired
+// (reenroll-authenticator), and goes on with the sign-in as after the password.
+// Every refresh token and SSO session of the user ends.
+func (s *Server) reenroll(w http.ResponseWriter, r *http.Request, v *view, req *request) {
+	s.setNewPassword(w, r, v, req)
+}
+
+// setNewPassword is reset-authenticator, reenroll-authenticator and, in a
+// registration, the password's enroll-authenticator: the account package's one
+// rule (account.Policy) for all.
 func (s *Server) setNewPassword(w http.ResponseWriter, r *http.Request, v *view, req *request) {
 	ctx := r.Context()
 	pw := req.Credentials.Passcode
@@ -146,6 +154,15 @@ func (s *Server) setNewPassword(w http.ResponseWriter, r *http.Request, v *view,
 	}
 	if err != nil {
 		s.serverError(ctx, w, "setting the new password", err)
+		return
+	}
+	if v.tx.Step == store.StepPasswordExpired {
+		s.log.InfoContext(ctx, "expired password replaced", append(logAttrs(v), "refresh_tokens_revoked", n)...)
+		if err := s.loadUser(ctx, v); err != nil {
+			s.serverError(ctx, w, "loading the user", err)
+			return
+		}
+		s.afterPassword(w, r, v, now)
 		return
 	}
 	s.log.InfoContext(ctx, "password reset by recovery", append(logAttrs(v), "refresh_tokens_revoked", n)...)

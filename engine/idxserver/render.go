@@ -360,6 +360,10 @@ func (s *Server) resetForm(v *view) Form {
 	return s.passwordForm(remResetAuthenticator, "New password", v)
 }
 
+func (s *Server) reenrollForm(v *view) Form {
+	return s.passwordForm(remReenrollAuthenticator, "New password", v)
+}
+
 func (s *Server) passwordForm(rem *remediation, label string, v *view) Form {
 	return s.form(rem, "$.currentAuthenticator",
 		Field{Name: "credentials", Type: "object", Required: ptr(true), Form: &FieldForm{Value: []Field{

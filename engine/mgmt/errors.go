@@ -32,6 +32,12 @@ var (
 	errValidation   = apiError{http.StatusBadRequest, "E0000001", "Api validation failed: "}
 	errBadSearch    = apiError{http.StatusBadRequest, "E0000031", "Invalid search criteria."}
 	errInternal     = apiError{http.StatusInternalServerError, "E0000009", "Internal Server Error"}
+
+	errAlreadyActive = apiError{http.StatusForbidden, "E0000016", "Activation failed because the user is already active"}
+	errNoUnlock      = apiError{http.StatusForbidden, "E0000032", "Unlock is not allowed for this user."}
+	errPasscode      = apiError{http.StatusForbidden, "E0000068", "Invalid Passcode/Answer"}
+	errSMSRecent     = apiError{http.StatusTooManyRequests, "E0000109", "An SMS message was recently sent. Please wait 30 seconds before trying again."}
+	errTooMany       = apiError{http.StatusTooManyRequests, "E0000047", "API call exceeded rate limit due to too many requests."}
 )
 
 // apiError is one kind of error answer.

@@ -8,9 +8,12 @@
 // requests per minute, counted in the store before the request is served, so that it
 // holds across nodes; every answer carries Okta's X-Rate-Limit-* headers.
 //
-// The API is made of resources, one file each (users.go, …): a resource lists its
-// routes, and the API puts every route behind the same authentication, limit and
-// error handling. docs/admin-api.md lists what is served and what is not.
+// The API is made of resources, one file each (users.go, factors.go, …): a
+// resource lists its routes, and the API puts every route behind the same
+// authentication, limit and error handling. Every change goes through the account
+// package (Options.Accounts), as the command line's and the IDX server's do, so
+// that the same rules hold whichever way a user is changed. docs/admin-api.md
+// lists what is served and what is not.
 package mgmt
 
 import (
@@ -21,6 +24,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/account"
+	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/clientip"
 	"github.com/gatehouse-id/gatehouse/engine/logctx"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
@@ -48,12 +53,33 @@ func Owns(path string) bool {
 // Store is what the API keeps and reads.
 type Store interface {
 	store.UserStore
+	store.EnrollmentStore
 	store.APITokenStore
+}
+
+// PhoneCodes sends and checks the codes of phones enrolled through the API
+// without activate=true: phone.Authenticator, whose number rules and send budgets
+// are sign-in's.
+type PhoneCodes interface {
+	SendEnrollmentCode(ctx context.Context, userID, enrollmentID, ip, number, method string, verified bool) (authn.Challenge, error)
+	CheckEnrollmentCode(ctx context.Context, enrollmentID, challengeID, passcode string) error
+}
+
+// FactorTypes are the factors the deployment offers (phone.sms, phone.voice,
+// sign_on.totp): the only ones the API enrolls.
+type FactorTypes struct {
+	SMS, Voice, TOTP bool
 }
 
 // Options configure the API.
 type Options struct {
-	Store   Store
+	Store Store
+	// Accounts is the one place users and their factors change; the API's writes
+	// go through it.
+	Accounts *account.Service
+	// Phones sends enrollment codes; nil refuses enrollments that need one.
+	Phones  PhoneCodes
+	Factors FactorTypes
 	Limiter *throttle.Limiter
 	// BaseURL is scheme://host the API is reached at (the issuer's origin), for the
 	// links in answers. Links never come from the request's Host header.
@@ -105,7 +131,7 @@ type call struct {
 
 // resources are the API's resources.
 func (a *API) resources() []resource {
-	return []resource{&users{a: a}}
+	return []resource{&users{a: a}, &factors{a: a, users: &users{a: a}}}
 }
 
 // Register adds every route of every resource to mux. Requests to paths the API

@@ -206,10 +206,10 @@ func TestAuthentication(t *testing.T) {
 			a.checkRateHeaders("read-only "+m, r, 100, -1)
 			r.expectError(t, "read-only "+m, http.StatusForbidden, "E0000006")
 		}
-		// A full token gets Okta's 405 from an endpoint that does not write (yet).
-		r = a.do(http.MethodPost, "/api/v1/users", "SSWS "+full, strings.NewReader(`{}`))
-		r.expectError(t, "POST /api/v1/users", http.StatusMethodNotAllowed, "E0000022")
-		if allow := r.header.Get("Allow"); allow != "GET, HEAD" {
+		// A full token gets Okta's 405 from an endpoint that does not take the method.
+		r = a.do(http.MethodPut, "/api/v1/users", "SSWS "+full, strings.NewReader(`{}`))
+		r.expectError(t, "PUT /api/v1/users", http.StatusMethodNotAllowed, "E0000022")
+		if allow := r.header.Get("Allow"); allow != "GET, HEAD, POST" {
 			t.Errorf("405 Allow %q", allow)
 		}
 		// Unknown paths: the token first, then Okta's 404.
@@ -528,7 +528,8 @@ func TestListUsers(t *testing.T) {
 
 		for _, bad := range []string{
 			`profile.email eq "bob@example.com"`,
-			`status eq "SUSPENDED"`,
+			`status eq "LOCKED_OUT"`,
+			`status eq "suspended"`,
 			`status eq ACTIVE`,
 			`profile.login sw "a"`,
 			`profile.login eq "a" or status eq "ACTIVE"`,
@@ -572,7 +573,11 @@ func TestGetUser(t *testing.T) {
 		want := fmt.Sprintf(`{"id":%q,"status":"ACTIVE","created":%q,"activated":%q,"statusChanged":null,"lastLogin":null,`+
 			`"lastUpdated":%q,"passwordChanged":%q,"type":{"id":"otyDefault0000000000"},`+
 			`"profile":{"login":"alice@example.com","email":"alice@example.com","firstName":"Alice","lastName":"Archer","locale":null},`+
-			`"credentials":{"password":{},"provider":{"type":"OKTA","name":"OKTA"}},"_links":{"self":{"href":%q}}}`,
+			`"credentials":{"password":{},"provider":{"type":"OKTA","name":"OKTA"}},"_links":{`+
+			`"deactivate":{"href":"%[6]s/lifecycle/deactivate","method":"POST"},`+
+			`"expirePassword":{"href":"%[6]s/lifecycle/expire_password","method":"POST"},`+
+			`"resetFactors":{"href":"%[6]s/lifecycle/reset_factors","method":"POST"},`+
+			`"self":{"href":"%[6]s"},"suspend":{"href":"%[6]s/lifecycle/suspend","method":"POST"}}}`,
 			stored.ID, okta(stored.CreatedAt), okta(stored.CreatedAt), okta(stored.UpdatedAt), okta(pw.UpdatedAt),
 			a.URL+"/api/v1/users/"+stored.ID)
 		for _, key := range []string{stored.ID, "alice@example.com", "Alice@Example.com", url.PathEscape("alice@example.com")} {

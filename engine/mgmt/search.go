@@ -3,20 +3,23 @@ package mgmt
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/gatehouse-id/gatehouse/engine/store"
 )
 
 // userFilter is what a search or filter expression asks of users.
 type userFilter struct {
-	login    *string // profile.login eq "…"
-	disabled *bool   // status eq "ACTIVE" (false) or "DEPROVISIONED" (true)
+	login  *string          // profile.login eq "…"
+	status store.UserStatus // status eq "…"; "" for any
 }
 
 // maxExpression bounds a search or filter expression.
 const maxExpression = 1024
 
 // parseUserFilter reads the subset of Okta's search expressions the API serves:
-// clauses `profile.login eq "…"` and `status eq "ACTIVE"|"DEPROVISIONED"`, each at
+// clauses `profile.login eq "…"` and `status eq "…"` (a store.UserStatus), each at
 // most once, joined by `and`. Operators and `and` are matched whatever their case,
 // attribute names and status values exactly; strings are double-quoted, with \" and
 // \\ for a quote and a backslash. Anything else is refused with a message saying
@@ -59,18 +62,13 @@ func parseUserFilter(expr string) (userFilter, error) {
 			}
 			f.login = &value
 		case "status":
-			if f.disabled != nil {
+			if f.status != "" {
 				return f, errors.New("status is given twice")
 			}
-			var d bool
-			switch value {
-			case statusActive:
-			case statusDeprovisioned:
-				d = true
-			default:
-				return f, fmt.Errorf("status is ACTIVE or DEPROVISIONED, not %s", quoted(value))
+			if !slices.Contains(store.UserStatuses, store.UserStatus(value)) {
+				return f, fmt.Errorf("status is ACTIVE, STAGED, SUSPENDED, DEPROVISIONED or PASSWORD_EXPIRED, not %s", quoted(value))
 			}
-			f.disabled = &d
+			f.status = store.UserStatus(value)
 		default:
 			return f, fmt.Errorf("only profile.login and status can be searched, not %s", quoted(attr))
 		}

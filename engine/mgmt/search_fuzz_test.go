@@ -12,12 +12,8 @@ func (f userFilter) format(statusFirst bool) string {
 	if f.login != nil {
 		clauses = append(clauses, `profile.login eq "`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(*f.login)+`"`)
 	}
-	if f.disabled != nil {
-		status := statusActive
-		if *f.disabled {
-			status = statusDeprovisioned
-		}
-		clause := `status eq "` + status + `"`
+	if f.status != "" {
+		clause := `status eq "` + string(f.status) + `"`
 		if statusFirst {
 			clauses = append([]string{clause}, clauses...)
 		} else {
@@ -63,7 +59,7 @@ func squash(expr string) string {
 func FuzzUserFilter(f *testing.F) {
 	for _, s := range []string{
 		`profile.login eq "alice@example.com"`, `status eq "ACTIVE"`, `status eq "DEPROVISIONED" and profile.login eq "a\"b\\c"`,
-		`profile.login eq "x" or 1=1`, `"; DROP TABLE users; --`, `status eq "SUSPENDED"`, `profile.login sw "a"`, ``, `and`,
+		`profile.login eq "x" or 1=1`, `"; DROP TABLE users; --`, `status eq "SUSPENDED"`, `status eq "LOCKED_OUT"`, `status eq "PASSWORD_EXPIRED"`, `profile.login sw "a"`, ``, `and`,
 		`status  EQ  "ACTIVE"  AND  profile.login  eq  ""`, "status\teq\t\"ACTIVE\"", `profile.login eq "a`, `profile.login eq "\x"`,
 		`status eq "ACTIVE" "x"`, `status eq "ACTIVE" and "x"`, "YWxpY2VAZXhhbXBsZS5jb20", "QUxJQ0U", "!!!", "and",
 	} {
@@ -76,7 +72,7 @@ func FuzzUserFilter(f *testing.F) {
 				t.Fatalf("%q: an empty message", expr)
 			}
 		} else {
-			if got.login == nil && got.disabled == nil {
+			if got.login == nil && got.status == "" {
 				t.Fatalf("%q: accepted as no filter at all", expr)
 			}
 			// Nothing but the filter was accepted: the expression is its clauses.

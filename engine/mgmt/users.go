@@ -15,23 +15,26 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
 
-// users is Okta's Users API (/api/v1/users): so far its reads. Writes, lifecycle
-// operations and sessions go in files of their own beside this one, added to
-// routes.
+// users is Okta's Users API (/api/v1/users): its reads here, its writes in
+// userwrites.go, the lifecycle operations and sessions in lifecycle.go.
 type users struct{ a *API }
 
 func (u *users) routes() []route {
 	return []route{
 		{"GET /api/v1/users", u.list},
+		{"POST /api/v1/users", u.create},
 		{"GET /api/v1/users/{idOrLogin}", u.get},
+		{"POST /api/v1/users/{idOrLogin}", u.update},
+		{"PUT /api/v1/users/{idOrLogin}", u.replace},
+		{"DELETE /api/v1/users/{idOrLogin}", u.delete},
+		{"POST /api/v1/users/{idOrLogin}/lifecycle/{operation}", u.lifecycle},
+		{"DELETE /api/v1/users/{idOrLogin}/sessions", u.clearSessions},
 	}
 }
 
-// Okta's user statuses that Gatehouse's users can be in.
-const (
-	statusActive        = "ACTIVE"
-	statusDeprovisioned = "DEPROVISIONED" // store.User.Disabled
-)
+// statusLockedOut is the status shown for an active user whose factors are locked
+// after too many wrong codes; the store's states are store.UserStatus.
+const statusLockedOut = "LOCKED_OUT"
 
 // Paging of GET /api/v1/users, as Okta's.
 const (
@@ -108,12 +111,12 @@ func (u *users) list(w http.ResponseWriter, r *http.Request, c *call) {
 		case err != nil:
 			u.a.internal(w, r, "listing users", err)
 			return
-		case user.Login > after && (f.disabled == nil || *f.disabled == user.Disabled):
+		case user.Login > after && (f.status == "" || f.status == user.State()):
 			page = []store.User{user}
 		}
 	} else {
 		var err error
-		page, err = u.a.o.Store.ListUsers(ctx, store.ListUsersOptions{AfterLogin: after, Limit: limit + 1, Prefix: prefix, Disabled: f.disabled})
+		page, err = u.a.o.Store.ListUsers(ctx, store.ListUsersOptions{AfterLogin: after, Limit: limit + 1, Prefix: prefix, Status: f.status})
 		if err != nil {
 			u.a.internal(w, r, "listing users", err)
 			return
@@ -151,26 +154,41 @@ func (u *users) list(w http.ResponseWriter, r *http.Request, c *call) {
 
 // get is GET /api/v1/users/{idOrLogin}: one user, by id or else by login.
 func (u *users) get(w http.ResponseWriter, r *http.Request, c *call) {
+	user, ok := u.a.findUser(w, r)
+	if !ok {
+		return
+	}
+	u.writeUser(w, r, http.StatusOK, user)
+}
+
+// findUser finds the user the path's {idOrLogin} names, by id or else by login;
+// when there is none (404) or it fails (500) it has answered and returns false.
+func (a *API) findUser(w http.ResponseWriter, r *http.Request) (store.User, bool) {
 	key := r.PathValue("idOrLogin")
 	ctx := r.Context()
-	user, err := u.a.o.Store.GetUser(ctx, key)
+	user, err := a.o.Store.GetUser(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
-		user, err = u.a.o.Store.GetUserByLogin(ctx, normalizeLogin(key))
+		user, err = a.o.Store.GetUserByLogin(ctx, normalizeLogin(key))
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		errNotFound.write(w, quoted(key)+" (User)")
-		return
+		return user, false
 	}
 	if err != nil {
-		u.a.internal(w, r, "reading a user", err)
-		return
+		a.internal(w, r, "reading a user", err)
+		return user, false
 	}
+	return user, true
+}
+
+// writeUser answers with the user in Okta's shape.
+func (u *users) writeUser(w http.ResponseWriter, r *http.Request, status int, user store.User) {
 	uj, err := u.describe(r, user)
 	if err != nil {
 		u.a.internal(w, r, "reading a user", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, uj)
+	writeJSON(w, status, uj)
 }
 
 // normalizeLogin is a login as stored: trimmed and lower-case.
@@ -220,32 +238,45 @@ type providerJSON struct {
 
 type href struct {
 	Href string `json:"href"`
+	// Method is the one method a lifecycle link takes, as Okta shows it.
+	Method string `json:"method,omitempty"`
 }
 
-// describe is user in Okta's shape. Gatehouse does not record when a user was
-// activated, changed status or last signed in: activated is the creation time of
-// an active user, the others are null.
+// describe is user in Okta's shape. activated is when the user last became
+// active, or for users from before that was recorded, the creation time of a user
+// who may sign in; statusChanged is null where it was not recorded; lastLogin is
+// not recorded. An active user whose factors are locked after wrong codes is
+// LOCKED_OUT.
 func (u *users) describe(r *http.Request, user store.User) (userJSON, error) {
+	state := user.State()
 	uj := userJSON{
-		ID: user.ID, Status: statusActive,
+		ID: user.ID, Status: string(state),
 		Created: stamp(user.CreatedAt), LastUpdated: stamp(user.UpdatedAt),
+		Activated: stamp(user.ActivatedAt), StatusChanged: stamp(user.StatusChangedAt),
 		Type: userTypeJSON{ID: defaultUserTypeID},
 		Profile: profileJSON{
 			Login: user.Login, Email: nullable(user.Email),
 			FirstName: nullable(user.GivenName), LastName: nullable(user.FamilyName), Locale: nullable(user.Locale),
 		},
 		Credentials: credentialsJSON{Provider: providerJSON{Type: "OKTA", Name: "OKTA"}},
-		Links:       map[string]href{"self": {u.a.o.BaseURL + "/api/v1/users/" + url.PathEscape(user.ID)}},
 	}
-	if user.Disabled {
-		uj.Status = statusDeprovisioned
-	} else {
+	if user.ActivatedAt.IsZero() && !state.RefusesSignIn() {
 		uj.Activated = stamp(user.CreatedAt)
 	}
 	if user.UpdatedAt.IsZero() {
 		uj.LastUpdated = stamp(user.CreatedAt)
 	}
-	pw, err := u.a.o.Store.GetPassword(r.Context(), user.ID)
+	ctx := r.Context()
+	if !state.RefusesSignIn() {
+		until, err := u.a.o.Accounts.LockedUntil(ctx, user.ID)
+		if err != nil {
+			return uj, err
+		}
+		if !until.IsZero() {
+			uj.Status = statusLockedOut
+		}
+	}
+	pw, err := u.a.o.Store.GetPassword(ctx, user.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
@@ -254,7 +285,38 @@ func (u *users) describe(r *http.Request, user store.User) (userJSON, error) {
 		uj.PasswordChanged = stamp(pw.UpdatedAt)
 		uj.Credentials.Password = &struct{}{}
 	}
+	uj.Links = u.links(user.ID, uj.Status, uj.Credentials.Password != nil)
 	return uj, nil
+}
+
+// links are the user's _links: self, and the lifecycle operations its status
+// allows, as Okta lists them.
+func (u *users) links(id, status string, hasPassword bool) map[string]href {
+	self := u.a.o.BaseURL + "/api/v1/users/" + url.PathEscape(id)
+	l := map[string]href{"self": {Href: self}}
+	add := func(rel, operation string) {
+		l[rel] = href{Href: self + "/lifecycle/" + operation, Method: http.MethodPost}
+	}
+	switch store.UserStatus(status) {
+	case store.UserStaged:
+		add("activate", "activate")
+	case store.UserDeprovisioned:
+		add("activate", "activate")
+		return l
+	case store.UserSuspended:
+		add("unsuspend", "unsuspend")
+	case store.UserActive:
+		add("suspend", "suspend")
+	}
+	if status == statusLockedOut {
+		add("unlock", "unlock")
+	}
+	if hasPassword && (status == string(store.UserActive) || status == string(store.UserPasswordExpired) || status == statusLockedOut) {
+		add("expirePassword", "expire_password")
+	}
+	add("resetFactors", "reset_factors")
+	add("deactivate", "deactivate")
+	return l
 }
 
 // stamp is a time in Okta's format (UTC, milliseconds); the zero time is null.

@@ -78,9 +78,74 @@ type User struct {
 	GivenName  string
 	FamilyName string
 	Locale     string // BCP 47, optional
-	Disabled   bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Disabled: the user may not sign in. It is kept for releases from before
+	// Status, which read only it: it is true exactly when State is one that refuses
+	// sign-in (UserStatus.RefusesSignIn). Set both with SetStatus.
+	Disabled bool
+	// Status is the user's lifecycle state as last written by a release that knows
+	// it; "" for a user written only by older releases. Read it with State, which
+	// reconciles it with Disabled.
+	Status UserStatus
+	// StatusChangedAt is when Status last changed; ActivatedAt when the user last
+	// became active. Zero when not recorded (users from before Status).
+	StatusChangedAt time.Time
+	ActivatedAt     time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// UserStatus is a user's lifecycle state, named as Okta names it.
+type UserStatus string
+
+// The user states the engine keeps. A locked-out user is an active one whose
+// factors are locked (a throttle), not a state of its own.
+const (
+	UserActive          UserStatus = "ACTIVE"
+	UserStaged          UserStatus = "STAGED"    // created, not yet activated
+	UserSuspended       UserStatus = "SUSPENDED" // stopped for a while by an operator
+	UserDeprovisioned   UserStatus = "DEPROVISIONED"
+	UserPasswordExpired UserStatus = "PASSWORD_EXPIRED" // must choose a new password at the next sign-in
+)
+
+// UserStatuses are the states, in the order they are listed.
+var UserStatuses = []UserStatus{UserActive, UserStaged, UserSuspended, UserDeprovisioned, UserPasswordExpired}
+
+// RefusesSignIn reports whether a user in state s may not sign in at all: staged,
+// suspended and deprovisioned users.
+func (s UserStatus) RefusesSignIn() bool {
+	return s == UserStaged || s == UserSuspended || s == UserDeprovisioned
+}
+
+// State is the user's lifecycle state. Disabled wins where the two disagree, which
+// only a release from before Status makes happen: a user it disabled is
+// DEPROVISIONED (unless Status already refuses sign-in), and a user it enabled is
+// ACTIVE (unless Status is PASSWORD_EXPIRED). A user never given a Status is ACTIVE
+// or DEPROVISIONED by Disabled.
+func (u User) State() UserStatus {
+	if u.Disabled {
+		if u.Status.RefusesSignIn() {
+			return u.Status
+		}
+		return UserDeprovisioned
+	}
+	if u.Status == UserPasswordExpired {
+		return UserPasswordExpired
+	}
+	return UserActive
+}
+
+// SetStatus moves the user to state s at the instant at: Status, Disabled to
+// match (for older releases), StatusChangedAt if the state changes, and
+// ActivatedAt if s lets a user sign in who could not.
+func (u *User) SetStatus(s UserStatus, at time.Time) {
+	before := u.State()
+	u.Status, u.Disabled = s, s.RefusesSignIn()
+	if before != s {
+		u.StatusChangedAt = at
+	}
+	if before.RefusesSignIn() && !s.RefusesSignIn() {
+		u.ActivatedAt = at
+	}
 }
 
 // PasswordCredential is a user's password, as an encoded argon2id hash (PHC string format).
@@ -117,6 +182,8 @@ type ListUsersOptions struct {
 	Prefix string
 	// Disabled, when not nil, keeps the users whose Disabled is *Disabled.
 	Disabled *bool
+	// Status, when not empty, keeps the users whose State is Status.
+	Status UserStatus
 }
 
 // UserStore keeps users and their credentials.
@@ -129,8 +196,9 @@ type UserStore interface {
 	ListUsers(ctx context.Context, opts ListUsersOptions) ([]User, error)
 	// UpdateUser may not change ID; a changed Login must stay unique (ErrAlreadyExists).
 	UpdateUser(ctx context.Context, id string, fn func(User) (User, error)) (User, error)
-	// DeleteUser removes the user with their password, phones, other authenticator
-	// enrollments (EnrollmentStore), refresh tokens and open transactions.
+	// DeleteUser removes the user with their password, phones (pending ones too),
+	// other authenticator enrollments (EnrollmentStore), refresh tokens and open
+	// transactions.
 	DeleteUser(ctx context.Context, id string) error
 	// ImportUsers creates many users with their credentials in as few database
 	// transactions as the backend likes; all or nothing per call.
@@ -146,7 +214,37 @@ type UserStore interface {
 	GetPhoneEnrollment(ctx context.Context, id string) (PhoneEnrollment, error)
 	// ListPhoneEnrollments returns the user's phones, oldest first.
 	ListPhoneEnrollments(ctx context.Context, userID string) ([]PhoneEnrollment, error)
+	// UpdatePhoneEnrollment changes how a phone receives codes (SMS, Voice); it
+	// may not change ID, UserID or Number.
+	UpdatePhoneEnrollment(ctx context.Context, id string, fn func(PhoneEnrollment) (PhoneEnrollment, error)) (PhoneEnrollment, error)
 	DeletePhoneEnrollment(ctx context.Context, id string) error
+
+	// CreatePendingPhone fails with ErrNotFound if the user does not exist and with
+	// ErrAlreadyExists if the id is taken or the user already has a pending phone
+	// of that Method.
+	CreatePendingPhone(ctx context.Context, p PendingPhone) error
+	GetPendingPhone(ctx context.Context, id string) (PendingPhone, error)
+	// ListPendingPhones returns the user's pending phones, oldest first (ties
+	// broken by ID).
+	ListPendingPhones(ctx context.Context, userID string) ([]PendingPhone, error)
+	// UpdatePendingPhone may not change ID, UserID or Method.
+	UpdatePendingPhone(ctx context.Context, id string, fn func(PendingPhone) (PendingPhone, error)) (PendingPhone, error)
+	// DeletePendingPhone removes the pending phone; ErrNotFound if there is none.
+	DeletePendingPhone(ctx context.Context, id string) error
+}
+
+// PendingPhone is a phone an operator enrolled for a user through the management
+// API that waits for the code sent to it (Okta's PENDING_ACTIVATION factor). It
+// becomes a PhoneEnrollment once the code comes back; until then sign-in never
+// uses it, and a release from before it never sees it.
+type PendingPhone struct {
+	ID          string // the factor's id, kept once the phone is active
+	UserID      string
+	Number      string // E.164
+	Method      string // "sms" or "voice": one pending phone per user and method
+	ChallengeID string // the last code sent to it
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // ---- other authenticators' enrollments ----
@@ -203,6 +301,9 @@ const (
 	StepIdentifyRecovery Step = "IDENTIFY_RECOVERY"
 	StepResetPassword    Step = "RESET_PASSWORD"
 	StepEnrollProfile    Step = "ENROLL_PROFILE"
+	// StepPasswordExpired: the password was right but has expired; a new one is
+	// asked for before the sign-in goes on.
+	StepPasswordExpired Step = "PASSWORD_EXPIRED"
 )
 
 // The flows a transaction can be in besides sign-in (Transaction.Flow "").

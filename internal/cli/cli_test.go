@@ -55,8 +55,19 @@ func TestUsersCommands(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &shown) != nil {
 		t.Fatalf("show: %+v", r)
 	}
-	if shown.Login != "carol@example.com" || shown.Email != "carol@example.com" || !shown.HasPassword || len(shown.Phones) != 1 || shown.Phones[0].Number != "+12015550142" {
+	if shown.Login != "carol@example.com" || shown.Email != "carol@example.com" || !shown.HasPassword || len(shown.Phones) != 1 ||
+		shown.Phones[0].Number != "+12015550142" || shown.Status != "ACTIVE" || shown.Disabled {
 		t.Errorf("shown: %+v", shown)
+	}
+	// expire-password: the status says so until a new password is set.
+	if r := run(t, "", "users", "--database", db, "expire-password", "carol@example.com"); r.code != 0 || !strings.Contains(r.stdout, "next sign-in asks for a new one") {
+		t.Errorf("expire-password: %+v", r)
+	}
+	if r := run(t, "", "users", "--database", db, "show", "carol@example.com"); r.code != 0 || !strings.Contains(r.stdout, "PASSWORD_EXPIRED") {
+		t.Errorf("show after expire-password: %+v", r)
+	}
+	if r := run(t, "", "users", "--database", db, "unsuspend", "carol@example.com"); r.code != 1 || !strings.Contains(r.stderr, "cannot unsuspend a user who is password expired") {
+		t.Errorf("unsuspend a user who is not suspended: %+v", r)
 	}
 	// show reports the limit counters; unlock clears a user's password counters
 	// and phone lockout.
@@ -91,6 +102,10 @@ func TestUsersCommands(t *testing.T) {
 	}
 	if r := run(t, "new-password-1\n", "users", "--database", db, "set-password", "carol@example.com", "--password-stdin"); r.code != 0 {
 		t.Errorf("set-password: %+v", r)
+	}
+	r = run(t, "", "users", "--database", db, "show", "carol@example.com", "--json")
+	if json.Unmarshal([]byte(r.stdout), &shown) != nil || shown.Status != "ACTIVE" {
+		t.Errorf("show after set-password: %+v", r)
 	}
 	if r := run(t, "", "users", "--database", db, "disable", "carol@example.com"); r.code != 0 {
 		t.Errorf("disable: %+v", r)

@@ -128,6 +128,19 @@ func testUserChangesRevokeTokens(t *testing.T, o enginetest.Options) {
 					t.Fatalf("enable: %+v", r)
 				}
 			}},
+		{name: "suspend", args: []string{"suspend", "LOGIN"}, out: "suspended LOGIN\nrevoked 2 refresh tokens of LOGIN",
+			then: func(t *testing.T, login string) {
+				f := h.Interact(t)
+				if status, body := f.Identify(login, enginetest.Password); status != http.StatusUnauthorized {
+					t.Errorf("a suspended user signed in: %d %v", status, body)
+				}
+				if r := run(t, "", "users", "--database", db, "suspend", login); r.code != 1 || !strings.Contains(r.stderr, "cannot suspend a user who is suspended") {
+					t.Errorf("suspend twice: %+v", r)
+				}
+				if r := run(t, "", "users", "--database", db, "unsuspend", login); r.code != 0 || !strings.Contains(r.stdout, "unsuspended "+login) {
+					t.Fatalf("unsuspend: %+v", r)
+				}
+			}},
 		{name: "delete", args: []string{"delete", "LOGIN"}, out: "deleted LOGIN with their password, phones and tokens",
 			then: func(t *testing.T, login string) {
 				// Someone else gets the login: their sign-in works, the old tokens do not.

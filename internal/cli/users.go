@@ -32,6 +32,8 @@ Commands:
   show LOGIN [--json]
   set-password LOGIN [--password-stdin]
   disable LOGIN | enable LOGIN
+  suspend LOGIN | unsuspend LOGIN
+  expire-password LOGIN
   delete LOGIN
   add-phone LOGIN NUMBER [--sms=false] [--voice=false] [--region US]
   remove-phone LOGIN NUMBER|ENROLLMENT_ID
@@ -44,7 +46,14 @@ Commands:
 revoke-tokens signs the user out of every app: their refresh tokens stop working,
 and every access token issued to them until now is refused by userinfo and reported
 inactive by introspection. set-password, disable, delete, remove-phone,
-remove-totp and reset-factors do the same after their change.
+remove-totp, reset-factors and suspend do the same after their change.
+
+A user is active, staged (created through the management API without
+activation), suspended, deprovisioned (disable) or has an expired password.
+Only active users and those whose password expired may sign in; enable lets
+staged, suspended and deprovisioned users sign in again, unsuspend only
+suspended ones. expire-password makes the next sign-in ask for a new password
+once the current one is given.
 
 add-totp enrolls an authenticator app (Google Authenticator or any app for
 time-based codes) for the user and prints its otpauth:// key URI and shared
@@ -127,6 +136,8 @@ func (e env) users(ctx context.Context, args []string) error {
 		return u.setPassword(ctx, rest)
 	case "disable", "enable":
 		return u.setDisabled(ctx, rest, cmd == "disable")
+	case "suspend", "unsuspend", "expire-password":
+		return u.lifecycle(ctx, cmd, rest)
 	case "delete":
 		return u.delete(ctx, rest)
 	case "add-phone":
@@ -351,13 +362,16 @@ func (u usersCmd) readPassword(fromStdin bool) (string, error) {
 }
 
 type userJSON struct {
-	ID          string      `json:"id"`
-	Login       string      `json:"login"`
-	Email       string      `json:"email,omitempty"`
-	GivenName   string      `json:"given_name,omitempty"`
-	FamilyName  string      `json:"family_name,omitempty"`
-	Locale      string      `json:"locale,omitempty"`
-	Disabled    bool        `json:"disabled"`
+	ID         string `json:"id"`
+	Login      string `json:"login"`
+	Email      string `json:"email,omitempty"`
+	GivenName  string `json:"given_name,omitempty"`
+	FamilyName string `json:"family_name,omitempty"`
+	Locale     string `json:"locale,omitempty"`
+	Disabled   bool   `json:"disabled"`
+	// Status is the lifecycle state (store.UserStatus); Disabled says whether it
+	// refuses sign-in.
+	Status      string      `json:"status"`
 	HasPassword bool        `json:"has_password"`
 	Phones      []phoneJSON `json:"phones"`
 	// Enrollments are the user's other authenticators (authenticator apps).
@@ -413,16 +427,45 @@ func (u usersCmd) unlock(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	l := throttle.New(u.st, u.now)
-	n, err := l.ResetPasswordChecks(ctx, user.Login)
+	acct, err := u.service(nil, nil)
 	if err != nil {
 		return err
 	}
-	m, err := u.st.DeleteThrottles(ctx, throttle.PhoneAttempts(user.ID).String())
+	r, err := acct.Unlock(ctx, user.ID)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(u.stdout, "unlocked %s: cleared %d password-check counters and %d phone lockout\n", user.Login, n, m)
+	fmt.Fprintf(u.stdout, "unlocked %s: cleared %d password-check counters and %d phone lockout\n", user.Login, r.PasswordCounters, r.PhoneLockouts)
+	return nil
+}
+
+// lifecycle runs suspend, unsuspend and expire-password, the account package's
+// lifecycle operations the management API runs too.
+func (u usersCmd) lifecycle(ctx context.Context, cmd string, args []string) error {
+	fs := u.newFlagSet("users "+cmd, "users "+cmd+" LOGIN")
+	user, _, err := u.userArg(ctx, fs, args, 0)
+	if err != nil {
+		return err
+	}
+	acct, err := u.service(nil, nil)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "suspend":
+		_, n, err := acct.Suspend(ctx, user.ID)
+		return u.changed(user, "suspended "+user.Login, n, err)
+	case "unsuspend":
+		if _, err := acct.Unsuspend(ctx, user.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(u.stdout, "unsuspended %s\n", user.Login)
+	default:
+		if _, err := acct.ExpirePassword(ctx, user.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(u.stdout, "expired the password of %s: their next sign-in asks for a new one\n", user.Login)
+	}
 	return nil
 }
 
@@ -440,7 +483,7 @@ type enrollmentJSON struct {
 
 func (u usersCmd) describe(ctx context.Context, user store.User) (userJSON, error) {
 	out := userJSON{ID: user.ID, Login: user.Login, Email: user.Email, GivenName: user.GivenName,
-		FamilyName: user.FamilyName, Locale: user.Locale, Disabled: user.Disabled, CreatedAt: user.CreatedAt,
+		FamilyName: user.FamilyName, Locale: user.Locale, Disabled: user.Disabled, Status: string(user.State()), CreatedAt: user.CreatedAt,
 		Phones: []phoneJSON{}, Enrollments: []enrollmentJSON{}}
 	_, err := u.st.GetPassword(ctx, user.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -504,9 +547,9 @@ func (u usersCmd) list(ctx context.Context, args []string) error {
 		for _, p := range d.Phones {
 			nums = append(nums, p.Number)
 		}
-		status := "active"
+		status := strings.ToLower(strings.ReplaceAll(d.Status, "_", " "))
 		if d.Disabled {
-			status = "disabled"
+			status += " (disabled)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Login, d.ID, strings.TrimSpace(d.GivenName+" "+d.FamilyName), strings.Join(nums, ", "), status)
 	}
@@ -531,8 +574,8 @@ func (u usersCmd) show(ctx context.Context, args []string) error {
 		return json.NewEncoder(u.stdout).Encode(d)
 	}
 	tw := tabwriter.NewWriter(u.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "login\t%s\nid\t%s\nemail\t%s\nname\t%s\nlocale\t%s\ndisabled\t%v\npassword\t%s\ncreated\t%s\n",
-		d.Login, d.ID, d.Email, strings.TrimSpace(d.GivenName+" "+d.FamilyName), d.Locale, d.Disabled,
+	fmt.Fprintf(tw, "login\t%s\nid\t%s\nemail\t%s\nname\t%s\nlocale\t%s\nstatus\t%s\ndisabled\t%v\npassword\t%s\ncreated\t%s\n",
+		d.Login, d.ID, d.Email, strings.TrimSpace(d.GivenName+" "+d.FamilyName), d.Locale, d.Status, d.Disabled,
 		map[bool]string{true: "set", false: "not set"}[d.HasPassword], d.CreatedAt.Format(time.RFC3339))
 	for _, p := range d.Phones {
 		fmt.Fprintf(tw, "phone\t%s (%s; enrollment %s)\n", p.Number, strings.Join(p.Method, ", "), p.ID)

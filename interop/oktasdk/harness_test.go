@@ -9,8 +9,10 @@ package oktasdk
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,7 +103,8 @@ func startEngine(t *testing.T, perMinute int, people []person) *engine {
 	addr := testenv.FreeAddr(t)
 	e := &engine{t: t, bin: bin, addr: addr, base: "http://" + addr, logs: &testenv.SyncBuffer{}, userIDs: map[string]string{}}
 	e.dsn = "sqlite:" + filepath.Join(dir, "gatehouse.db")
-	cfg := fmt.Sprintf("issuer: %s/oauth2/default\nlisten: %s\ndatabase: %q\nlog_level: info\n"+
+	// The dev outbox lets the tests read the codes sent to phones being enrolled.
+	cfg := fmt.Sprintf("issuer: %s/oauth2/default\nlisten: %s\ndatabase: %q\nlog_level: info\ndev_outbox: true\n"+
 		"management_api:\n  enabled: true\n  rate_limit_per_minute: %d\n", e.base, addr, e.dsn, perMinute)
 	path := filepath.Join(dir, "gatehouse.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -166,6 +169,30 @@ func (e *engine) token(name string, readOnly bool) (token, id string) {
 		e.t.Fatalf("gatehouse tokens create: %q", out)
 	}
 	return lines[len(lines)-1], m[1]
+}
+
+// latestCode is the code of the newest message to number, read from the dev
+// outbox over HTTP; "" when none was sent.
+func (e *engine) latestCode(number string) string {
+	e.t.Helper()
+	resp, err := http.Get(e.base + "/dev/outbox?phone=" + url.QueryEscape(number))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var msgs []struct {
+		Code string `json:"code"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("GET /dev/outbox: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil {
+		e.t.Fatal(err)
+	}
+	if len(msgs) == 0 {
+		return ""
+	}
+	return msgs[0].Code
 }
 
 // waitReady polls /readyz until it answers 200.

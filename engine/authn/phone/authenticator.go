@@ -240,6 +240,39 @@ func (a *Authenticator) FinishEnroll(ctx context.Context, req authn.Request, met
 	return authn.Enrollment{Methods: a.methods(a.o.SMS, a.o.Voice)}, nil
 }
 
+// ---- enrollment by an operator ----
+
+// SendEnrollmentCode sends a code by method to number for a phone an operator
+// enrolls for the user outside any sign-in (the management API's factor
+// enrollment). It is BeginEnroll without a sign-in: the same checks of the number
+// (its type, its country) and the same send budgets, with enrollmentID — the
+// factor being enrolled — in place of the sign-in and ip, the operator's client
+// address, counted as an unknown source. verified says whether number is one of
+// the user's phones already (enrolled for another method). Refusals are
+// *authn.Problem, as BeginEnroll's.
+func (a *Authenticator) SendEnrollmentCode(ctx context.Context, userID, enrollmentID, ip, number, method string, verified bool) (authn.Challenge, error) {
+	if !slices.Contains(a.EnrollMethods(), method) {
+		return authn.Challenge{}, authn.Refuse(http.StatusBadRequest, msgMethodUnavailable)
+	}
+	parsed, err := ParseNumber(number, a.o.DefaultRegion)
+	switch {
+	case errors.Is(err, ErrRefusedNumber):
+		a.o.Metrics.SendRefused(RefusedNumberType)
+		return authn.Challenge{}, authn.Refuse(http.StatusBadRequest, msgRefusedPhone)
+	case err != nil:
+		return authn.Challenge{}, authn.Refuse(http.StatusBadRequest, msgInvalidPhone)
+	}
+	req := authn.Request{TransactionID: enrollmentID, UserID: userID, IP: ip}
+	return a.send(ctx, req, parsed, method, verified)
+}
+
+// CheckEnrollmentCode checks, and uses up, the code of challengeID that
+// SendEnrollmentCode sent for enrollmentID: authn.ErrWrongCode, or
+// authn.ErrCodeGone for a code used, replaced, expired or of another enrollment.
+func (a *Authenticator) CheckEnrollmentCode(ctx context.Context, enrollmentID, challengeID, passcode string) error {
+	return a.check(ctx, authn.Request{TransactionID: enrollmentID}, authn.Challenge{ID: challengeID}, passcode)
+}
+
 // ---- sending ----
 
 // send makes a code for number and queues its message, unless the number's country

@@ -53,6 +53,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ImportUsersAllOrNothing", testImportUsersAllOrNothing},
 		{"Passwords", testPasswords},
 		{"PhoneEnrollments", testPhoneEnrollments},
+		{"UserStatus", testUserStatus},
+		{"UpdatePhoneEnrollment", testUpdatePhoneEnrollment},
+		{"PendingPhones", testPendingPhones},
 		{"Enrollments", testEnrollments},
 		{"UpdateEnrollment", testUpdateEnrollment},
 

@@ -164,8 +164,12 @@ func newUser(id, login string) store.User {
 		FamilyName: "Family " + id,
 		Locale:     "en-GB",
 		Disabled:   true,
-		CreatedAt:  at(-48 * time.Hour),
-		UpdatedAt:  at(-24 * time.Hour),
+		Status:     store.UserSuspended,
+		// Set apart from the other times, so that a column mix-up shows.
+		StatusChangedAt: at(-36 * time.Hour),
+		ActivatedAt:     at(-47 * time.Hour),
+		CreatedAt:       at(-48 * time.Hour),
+		UpdatedAt:       at(-24 * time.Hour),
 	}
 }
 

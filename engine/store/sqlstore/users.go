@@ -10,21 +10,22 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
 
-const userColumns = `id, login, email, given_name, family_name, locale, disabled, created_at, updated_at`
+const userColumns = `id, login, email, given_name, family_name, locale, disabled, created_at, updated_at, status, status_changed_at, activated_at`
 
 func userArgs(u store.User) []any {
-	return []any{u.ID, u.Login, u.Email, u.GivenName, u.FamilyName, u.Locale, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt)}
+	return []any{u.ID, u.Login, u.Email, u.GivenName, u.FamilyName, u.Locale, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt),
+		string(u.Status), millis(u.StatusChangedAt), millis(u.ActivatedAt)}
 }
 
 func scanUser(row rowScanner) (store.User, error) {
 	var u store.User
 	err := row.Scan(&u.ID, &u.Login, &u.Email, &u.GivenName, &u.FamilyName, &u.Locale, &u.Disabled,
-		asTime(&u.CreatedAt), asTime(&u.UpdatedAt))
+		asTime(&u.CreatedAt), asTime(&u.UpdatedAt), (*string)(&u.Status), asTime(&u.StatusChangedAt), asTime(&u.ActivatedAt))
 	return u, err
 }
 
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	_, err := s.writes.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, userArgs(u)...)
+	_, err := s.writes.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, userArgs(u)...)
 	return s.dbError(err)
 }
 
@@ -60,6 +61,26 @@ func (s *Store) ListUsers(ctx context.Context, opts store.ListUsersOptions) ([]s
 		args = append(args, *opts.Disabled)
 		query += fmt.Sprintf(` AND disabled = $%d`, len(args))
 	}
+	if opts.Status != "" {
+		// store.User.State in SQL: disabled decides whether the state refuses
+		// sign-in, status which one.
+		refusing := string(store.UserStaged) + "', '" + string(store.UserSuspended)
+		var cond string
+		switch opts.Status {
+		case store.UserActive:
+			cond = `disabled = $%d AND status <> '` + string(store.UserPasswordExpired) + `'`
+		case store.UserPasswordExpired:
+			cond = `disabled = $%d AND status = '` + string(store.UserPasswordExpired) + `'`
+		case store.UserStaged, store.UserSuspended:
+			cond = `disabled = $%d AND status = '` + string(opts.Status) + `'`
+		case store.UserDeprovisioned:
+			cond = `disabled = $%d AND status NOT IN ('` + refusing + `')`
+		default:
+			return nil, fmt.Errorf("sqlstore: ListUsers: unknown status %q", opts.Status)
+		}
+		args = append(args, opts.Status.RefusesSignIn())
+		query += ` AND ` + fmt.Sprintf(cond, len(args))
+	}
 	return queryList(ctx, s, s.reads, scanUser, query+` ORDER BY login LIMIT $2`, args...)
 }
 
@@ -80,7 +101,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 				return next, keyChanged("user", "ID")
 			}
 			return next, execOne(tx.ExecContext(ctx, `UPDATE users SET login = $2, email = $3, given_name = $4,
-				family_name = $5, locale = $6, disabled = $7, created_at = $8, updated_at = $9 WHERE id = $1`,
+				family_name = $5, locale = $6, disabled = $7, created_at = $8, updated_at = $9, status = $10,
+				status_changed_at = $11, activated_at = $12 WHERE id = $1`,
 				userArgs(next)...))
 		})
 }
@@ -90,7 +112,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 // CASCADE; deleting them here too keeps the whole list in one place.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(tx *wtx) error {
-		for _, table := range []string{"passwords", "phone_enrollments", "enrollments", "refresh_tokens", "transactions"} {
+		for _, table := range []string{"passwords", "phone_enrollments", "pending_phones", "enrollments", "refresh_tokens", "transactions"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE user_id = $1`, id); err != nil {
 				return err
 			}
@@ -100,7 +122,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 }
 
 // importBatchRows is how many rows one INSERT of ImportUsers carries. Bigger batches
-// mean fewer statements; 100 rows of users' 9 columns stay far below both databases'
+// mean fewer statements; 100 rows of users' 12 columns stay far below both databases'
 // limits on parameters per statement (SQLite 32766, PostgreSQL 65535).
 const importBatchRows = 100
 
@@ -239,6 +261,80 @@ func (s *Store) ListPhoneEnrollments(ctx context.Context, userID string) ([]stor
 		`SELECT `+phoneColumns+` FROM phone_enrollments WHERE user_id = $1 ORDER BY created_at, id`, userID)
 }
 
+func (s *Store) UpdatePhoneEnrollment(ctx context.Context, id string, fn func(store.PhoneEnrollment) (store.PhoneEnrollment, error)) (store.PhoneEnrollment, error) {
+	return readModifyWrite(ctx, s,
+		func(tx *wtx) (store.PhoneEnrollment, error) {
+			return scanPhone(tx.QueryRowContext(ctx, `SELECT `+phoneColumns+` FROM phone_enrollments WHERE id = $1`+s.d.LockRow, id))
+		},
+		fn,
+		func(tx *wtx, current, next store.PhoneEnrollment) (store.PhoneEnrollment, error) {
+			switch {
+			case next.ID != current.ID:
+				return next, keyChanged("phone enrollment", "ID")
+			case next.UserID != current.UserID:
+				return next, keyChanged("phone enrollment", "UserID")
+			case next.Number != current.Number:
+				return next, keyChanged("phone enrollment", "Number")
+			}
+			return next, execOne(tx.ExecContext(ctx, `UPDATE phone_enrollments SET sms = $2, voice = $3, created_at = $4 WHERE id = $1`,
+				next.ID, next.SMS, next.Voice, millis(next.CreatedAt)))
+		})
+}
+
 func (s *Store) DeletePhoneEnrollment(ctx context.Context, id string) error {
 	return s.dbError(execOne(s.writes.exec(ctx, `DELETE FROM phone_enrollments WHERE id = $1`, id)))
+}
+
+// ---- pending phones ----
+
+const pendingPhoneColumns = `id, user_id, phone_number, method, challenge_id, created_at, updated_at`
+
+func pendingPhoneArgs(p store.PendingPhone) []any {
+	return []any{p.ID, p.UserID, p.Number, p.Method, p.ChallengeID, millis(p.CreatedAt), millis(p.UpdatedAt)}
+}
+
+func scanPendingPhone(row rowScanner) (store.PendingPhone, error) {
+	var p store.PendingPhone
+	err := row.Scan(&p.ID, &p.UserID, &p.Number, &p.Method, &p.ChallengeID, asTime(&p.CreatedAt), asTime(&p.UpdatedAt))
+	return p, err
+}
+
+func (s *Store) CreatePendingPhone(ctx context.Context, p store.PendingPhone) error {
+	_, err := s.writes.exec(ctx, `INSERT INTO pending_phones (`+pendingPhoneColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`, pendingPhoneArgs(p)...)
+	return s.dbError(err)
+}
+
+func (s *Store) GetPendingPhone(ctx context.Context, id string) (store.PendingPhone, error) {
+	p, err := scanPendingPhone(s.reads.queryRow(ctx, `SELECT `+pendingPhoneColumns+` FROM pending_phones WHERE id = $1`, id))
+	return p, s.dbError(err)
+}
+
+func (s *Store) ListPendingPhones(ctx context.Context, userID string) ([]store.PendingPhone, error) {
+	return queryList(ctx, s, s.reads, scanPendingPhone,
+		`SELECT `+pendingPhoneColumns+` FROM pending_phones WHERE user_id = $1 ORDER BY created_at, id`, userID)
+}
+
+func (s *Store) UpdatePendingPhone(ctx context.Context, id string, fn func(store.PendingPhone) (store.PendingPhone, error)) (store.PendingPhone, error) {
+	return readModifyWrite(ctx, s,
+		func(tx *wtx) (store.PendingPhone, error) {
+			return scanPendingPhone(tx.QueryRowContext(ctx, `SELECT `+pendingPhoneColumns+` FROM pending_phones WHERE id = $1`+s.d.LockRow, id))
+		},
+		fn,
+		func(tx *wtx, current, next store.PendingPhone) (store.PendingPhone, error) {
+			switch {
+			case next.ID != current.ID:
+				return next, keyChanged("pending phone", "ID")
+			case next.UserID != current.UserID:
+				return next, keyChanged("pending phone", "UserID")
+			case next.Method != current.Method:
+				return next, keyChanged("pending phone", "Method")
+			}
+			return next, execOne(tx.ExecContext(ctx, `UPDATE pending_phones SET phone_number = $2, challenge_id = $3,
+				created_at = $4, updated_at = $5 WHERE id = $1`,
+				next.ID, next.Number, next.ChallengeID, millis(next.CreatedAt), millis(next.UpdatedAt)))
+		})
+}
+
+func (s *Store) DeletePendingPhone(ctx context.Context, id string) error {
+	return s.dbError(execOne(s.writes.exec(ctx, `DELETE FROM pending_phones WHERE id = $1`, id)))
 }
