@@ -283,7 +283,7 @@ func (s *server) submitPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts := idx.Options{Password: password}
-	if tx.NextStep.Name == stepResetPassword {
+	if tx.NextStep.Name == stepResetPassword || tx.NextStep.Name == stepReenrollPassword {
 		opts = idx.Options{NewPassword: password}
 	}
 	tx, err := s.client.Proceed(r.Context(), v.sess.State, opts)

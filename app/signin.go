@@ -40,6 +40,7 @@ const (
 	stepChallenge        = "challenge-authenticator"
 	stepEnrollChallenge  = "enroll-authenticator"
 	stepResetPassword    = "reset-authenticator"
+	stepReenrollPassword = "reenroll-authenticator" // the password expired
 )
 
 // Keys of the authenticators the pages handle.
@@ -79,7 +80,7 @@ func pageFor(step *idx.NextStep, flow idx.Flow) string {
 		return pathPhone
 	case stepEnrollmentData:
 		return pathEnroll
-	case stepResetPassword:
+	case stepResetPassword, stepReenrollPassword:
 		return pathPassword
 	case stepChallenge, stepEnrollChallenge:
 		switch {
@@ -678,7 +679,7 @@ func (s *server) renderStep(w http.ResponseWriter, r *http.Request, v *visit, tx
 		page.Fields = profileFields(step, page.Input.Profile)
 	case pathPassword:
 		name, page.Title = "password", "Choose a password"
-		page.Reset = step.Name == stepResetPassword
+		page.Reset = step.Name == stepResetPassword || step.Name == stepReenrollPassword
 		if page.Reset {
 			page.Title = "Choose a new password"
 		}

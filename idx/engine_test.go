@@ -461,3 +461,23 @@ func TestEngineResumeState(t *testing.T) {
 		t.Fatalf("token: %d %v", status, tokens)
 	}
 }
+
+// TestEngineExpiredPassword: after an operator expires the password, the right
+// password leads to reenroll-authenticator, which takes NewPassword (with the
+// rules shown), and the sign-in goes on to the phone.
+func TestEngineExpiredPassword(t *testing.T) {
+	r := newEngineRig(t)
+	if _, err := r.h.Engine.Accounts().ExpirePassword(t.Context(), r.alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	tx := r.call(idx.Options{Username: engAlice, Password: enginetest.Password})
+	expectStep(t, tx, idx.StatusPending, "reenroll-authenticator")
+	if got := inputNames(tx.NextStep); !reflect.DeepEqual(got, []string{"newPassword"}) {
+		t.Fatalf("reenroll-authenticator inputs = %v", got)
+	}
+	if a := tx.NextStep.Authenticator; a == nil || a.PasswordPolicy == nil || a.PasswordPolicy.MinLength != 8 {
+		t.Fatalf("reenroll-authenticator authenticator = %+v", a)
+	}
+	tx = r.call(idx.Options{NewPassword: "a brand new password"})
+	expectStep(t, tx, idx.StatusPending, "select-authenticator-authenticate")
+}

@@ -43,6 +43,9 @@ const (
 	stepEnrollProfile       = "enroll-profile"
 	stepIdentifyRecovery    = "identify-recovery"
 	stepResetAuthenticator  = "reset-authenticator"
+	// stepReenrollAuthenticator asks for a new password in a sign-in whose
+	// password has expired; it takes NewPassword like reset-authenticator.
+	stepReenrollAuthenticator = "reenroll-authenticator"
 
 	actionRecover           = "currentAuthenticator-recover"
 	actionEnrollmentRecover = "currentAuthenticatorEnrollment-recover"
@@ -79,6 +82,7 @@ var signInSteps = map[string]bool{
 	"authenticator-enrollment-data":     true,
 	"challenge-authenticator":           true,
 	"enroll-authenticator":              true,
+	stepReenrollAuthenticator:           true,
 }
 
 var flowSpecs = map[Flow]flowSpec{

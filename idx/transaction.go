@@ -273,7 +273,7 @@ func inputName(remediation, path, authKey string) string {
 			}
 			return inputVerificationCode
 		}
-	case stepResetAuthenticator:
+	case stepResetAuthenticator, stepReenrollAuthenticator:
 		if path == "credentials.passcode" {
 			return inputNewPassword
 		}

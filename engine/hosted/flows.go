@@ -141,7 +141,10 @@ func (p *Pages) newPassword(w http.ResponseWriter, r *http.Request, s *signIn) {
 		p.renderOnly(w, r, s, kindPassword, errs, nil)
 		return
 	}
-	opts := idx.Options{Password: password}
+	// A new account's password is Options.Password; an expired password's
+	// replacement (reenroll-authenticator) is Options.NewPassword, which the SDK
+	// posts only there.
+	opts := idx.Options{Password: password, NewPassword: password}
 	if s.Flow == idx.FlowRecoverPassword {
 		// A reset's new password is never Options.Password (see idx.Options).
 		opts = idx.Options{NewPassword: password}

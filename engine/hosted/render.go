@@ -285,7 +285,7 @@ func (p *Pages) renderStepStatus(w http.ResponseWriter, r *http.Request, s *sign
 			v.Input.Username = s.LoginHint
 		}
 	case kindPassword:
-		v.Reset = step.Name == stepResetPassword
+		v.Reset = step.Name == stepResetPassword || step.Name == stepReenrollPassword
 		v.Title = "Create a password"
 		if v.Reset {
 			v.Title = "Set a new password"

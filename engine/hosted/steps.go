@@ -22,6 +22,7 @@ const (
 	stepChallenge        = "challenge-authenticator"
 	stepEnrollChallenge  = "enroll-authenticator"
 	stepResetPassword    = "reset-authenticator"
+	stepReenrollPassword = "reenroll-authenticator" // the password expired
 	stepEnrollProfile    = "enroll-profile"
 )
 
@@ -81,7 +82,7 @@ func kindOf(step *idx.NextStep) string {
 			return kindPassword
 		}
 		return kindCode
-	case stepResetPassword:
+	case stepResetPassword, stepReenrollPassword:
 		return kindPassword
 	case stepEnrollProfile:
 		return kindProfile
