@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+
+	"github.com/gatehouse-id/gatehouse/engine/store"
 )
 
 // stmtCache runs queries on a pool as prepared statements, preparing each query once.
@@ -19,6 +21,9 @@ import (
 type stmtCache struct {
 	db      *sql.DB
 	enabled bool
+	// withRecords, when set, runs a statement whose context carries system log
+	// records (store.WithRecords) in a transaction that writes them too.
+	withRecords func(ctx context.Context, query string, args ...any) (sql.Result, error)
 
 	mu    sync.RWMutex
 	stmts map[string]*sql.Stmt
@@ -78,6 +83,9 @@ func (c *stmtCache) query(ctx context.Context, query string, args ...any) (*sql.
 }
 
 func (c *stmtCache) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c.withRecords != nil && store.HasRecords(ctx) {
+		return c.withRecords(ctx, query, args...)
+	}
 	if st := c.prepared(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
