@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/clientip"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
@@ -49,6 +50,7 @@ func limitRequests(h http.Handler, issuer string, perMinute int, limiter *thrott
 			d, err := limiter.Take(r.Context(), throttle.Requests(group, ip), limit)
 			if err == nil && !d.Allowed {
 				m.RateLimited("requests_per_ip")
+				eventlog.RateLimited(r.Context(), limiter, d, "requests_per_ip_per_minute")
 				if !oauth.DrainBody(r.Body) {
 					w.Header().Set("Connection", "close")
 				}

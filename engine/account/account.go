@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,6 +25,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/authn/totp"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/keyseal"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
@@ -233,7 +235,17 @@ func (s *Service) Create(ctx context.Context, n NewUser) (store.User, error) {
 	if e164 != "" {
 		rec.Phones = []store.PhoneEnrollment{{ID: opaque.ID("sms"), UserID: rec.User.ID, Number: e164, SMS: true, Voice: true, CreatedAt: now}}
 	}
-	if err := s.d.Store.ImportUsers(ctx, []store.UserRecord{rec}); err != nil {
+	created := eventlog.Event{Type: eventlog.TypeUserCreate, Result: store.OutcomeSuccess, Actor: eventlog.Actor(ctx),
+		Targets: []store.LogTarget{eventlog.UserTarget(rec.User)}}
+	if created.Actor == nil {
+		created.Actor = eventlog.User(rec.User) // registering themselves
+	}
+	evs := []eventlog.Event{created}
+	for _, p := range rec.Phones {
+		evs = append(evs, eventlog.Event{Type: eventlog.TypeFactorActivate, Result: store.OutcomeSuccess, Actor: created.Actor,
+			Targets: []store.LogTarget{eventlog.UserTarget(rec.User), phoneTarget(p)}})
+	}
+	if err := s.d.Store.ImportUsers(eventlog.Attach(ctx, evs...), []store.UserRecord{rec}); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return store.User{}, ErrLoginTaken
 		}
@@ -265,6 +277,14 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, ch ProfileCh
 		}
 	}
 	now := s.now()
+	var changed []string
+	for name, v := range map[string]*string{"login": ch.Login, "email": ch.Email, "firstName": ch.GivenName, "lastName": ch.FamilyName, "locale": ch.Locale} {
+		if v != nil {
+			changed = append(changed, name)
+		}
+	}
+	slices.Sort(changed)
+	ctx = recorded(ctx, eventlog.TypeUserUpdate, userID, map[string]string{"changed": strings.Join(changed, " ")})
 	u, err := s.d.Store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
 		if ch.Login != nil {
 			u.Login = login
@@ -301,7 +321,7 @@ func (s *Service) SetPassword(ctx context.Context, userID, pw string) (revoked i
 	if err != nil {
 		return 0, err
 	}
-	err = s.d.Store.SetPassword(ctx, store.PasswordCredential{UserID: userID, Hash: hash, UpdatedAt: s.now()})
+	err = s.d.Store.SetPassword(recorded(ctx, eventlog.TypeUserPassword, userID, nil), store.PasswordCredential{UserID: userID, Hash: hash, UpdatedAt: s.now()})
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, ErrUserNotFound
 	} else if err != nil {
@@ -344,7 +364,11 @@ func (s *Service) Enable(ctx context.Context, userID string) error {
 
 func (s *Service) setDisabled(ctx context.Context, userID string, disabled bool) error {
 	now := s.now()
-	_, err := s.d.Store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+	typ := eventlog.TypeUserActivate
+	if disabled {
+		typ = eventlog.TypeUserDeactivate
+	}
+	_, err := s.d.Store.UpdateUser(recorded(ctx, typ, userID, nil), userID, func(u store.User) (store.User, error) {
 		u.Disabled, u.UpdatedAt = disabled, now
 		return u, nil
 	})
@@ -365,7 +389,7 @@ func (s *Service) Delete(ctx context.Context, userID string) error {
 	if _, err := oauth.RevokeUserTokens(ctx, s.d.Store, userID, s.now()); err != nil {
 		return err
 	}
-	err := s.d.Store.DeleteUser(ctx, userID)
+	err := s.d.Store.DeleteUser(recorded(ctx, eventlog.TypeUserDelete, userID, nil), userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrUserNotFound
 	}
@@ -421,7 +445,7 @@ func (s *Service) AddPhone(ctx context.Context, userID, number string, o PhoneOp
 		return store.PhoneEnrollment{}, err
 	}
 	e := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: userID, Number: e164, SMS: o.SMS, Voice: o.Voice, CreatedAt: s.now()}
-	switch err := s.d.Store.CreatePhoneEnrollment(ctx, e); {
+	switch err := s.d.Store.CreatePhoneEnrollment(recorded(ctx, eventlog.TypeFactorActivate, userID, nil, phoneTarget(e)), e); {
 	case errors.Is(err, store.ErrAlreadyExists):
 		return e, ErrPhoneTaken
 	case errors.Is(err, store.ErrNotFound):
@@ -456,7 +480,7 @@ func (s *Service) RemovePhone(ctx context.Context, userID, which string) (store.
 	e164, _ := phone.ParseNumber(which, s.d.DefaultRegion)
 	for _, p := range phones {
 		if p.ID == which || p.Number == strings.TrimSpace(which) || (e164 != "" && p.Number == e164) {
-			if err := s.d.Store.DeletePhoneEnrollment(ctx, p.ID); err != nil {
+			if err := s.d.Store.DeletePhoneEnrollment(recorded(ctx, eventlog.TypeFactorDeactivate, userID, nil, phoneTarget(p)), p.ID); err != nil {
 				if errors.Is(err, store.ErrNotFound) { // removed meanwhile
 					return store.PhoneEnrollment{}, 0, ErrNoSuchPhone
 				}
@@ -520,7 +544,7 @@ func (s *Service) EnrollTOTP(ctx context.Context, userID, secret string, lastUse
 	id := opaque.ID("uft")
 	e := store.Enrollment{ID: id, UserID: userID, Authenticator: totp.AuthenticatorKey,
 		Secret: totp.Seal(s.d.Sealer, secret, keyseal.EnrollmentAD(id)), LastUsed: lastUsed, CreatedAt: s.now()}
-	switch err := s.d.Store.CreateEnrollment(ctx, e); {
+	switch err := s.d.Store.CreateEnrollment(recorded(ctx, eventlog.TypeFactorActivate, userID, nil, enrollmentTarget(e)), e); {
 	case errors.Is(err, store.ErrAlreadyExists):
 		return store.Enrollment{}, ErrTOTPEnrolled
 	case errors.Is(err, store.ErrNotFound):
@@ -625,7 +649,7 @@ func (s *Service) RemoveTOTP(ctx context.Context, userID string) (store.Enrollme
 	if err != nil {
 		return e, 0, err
 	}
-	if err := s.d.Store.DeleteEnrollment(ctx, e.ID); err != nil {
+	if err := s.d.Store.DeleteEnrollment(recorded(ctx, eventlog.TypeFactorDeactivate, userID, nil, enrollmentTarget(e)), e.ID); err != nil {
 		if errors.Is(err, store.ErrNotFound) { // removed meanwhile
 			return e, 0, ErrNoTOTP
 		}
@@ -667,7 +691,7 @@ func (s *Service) removeFactors(ctx context.Context, userID string, r *Reset) er
 		return err
 	}
 	for _, p := range phones {
-		if err := s.d.Store.DeletePhoneEnrollment(ctx, p.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.d.Store.DeletePhoneEnrollment(recorded(ctx, eventlog.TypeFactorDeactivate, userID, nil, phoneTarget(p)), p.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		r.Phones = append(r.Phones, p)
@@ -677,7 +701,7 @@ func (s *Service) removeFactors(ctx context.Context, userID string, r *Reset) er
 		return err
 	}
 	for _, e := range enrollments {
-		if err := s.d.Store.DeleteEnrollment(ctx, e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.d.Store.DeleteEnrollment(recorded(ctx, eventlog.TypeFactorDeactivate, userID, nil, enrollmentTarget(e)), e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		r.Enrollments = append(r.Enrollments, e)

@@ -121,7 +121,7 @@ func TestEveryKeyDocumented(t *testing.T) {
 func walkClients(keys []string) []string {
 	var out []string
 	for _, k := range keys {
-		if strings.HasPrefix(k, "clients[]") {
+		if strings.HasPrefix(k, "clients[]") || strings.HasPrefix(k, "system_log.event_hooks[]") {
 			out = append(out, k)
 		}
 	}

@@ -1,0 +1,337 @@
+package mgmt_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/gatehouse-id/gatehouse/engine/account"
+	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/internal/enginetest"
+)
+
+// logEvent is the part of a LogEvent the tests read, decoded from the API's JSON.
+type logEvent struct {
+	UUID      string `json:"uuid"`
+	Published string `json:"published"`
+	EventType string `json:"eventType"`
+	Version   string `json:"version"`
+	Severity  string `json:"severity"`
+	Actor     struct {
+		ID, Type, AlternateID, DisplayName string
+	} `json:"actor"`
+	Client struct {
+		IPAddress string `json:"ipAddress"`
+		UserAgent struct {
+			RawUserAgent string `json:"rawUserAgent"`
+		} `json:"userAgent"`
+	} `json:"client"`
+	Outcome struct {
+		Result string `json:"result"`
+		Reason string `json:"reason"`
+	} `json:"outcome"`
+	Target []struct {
+		ID, Type, AlternateID, DisplayName string
+	} `json:"target"`
+	Transaction struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	} `json:"transaction"`
+	AuthenticationContext struct {
+		ExternalSessionID string `json:"externalSessionId"`
+	} `json:"authenticationContext"`
+	DebugContext struct {
+		DebugData map[string]string `json:"debugData"`
+	} `json:"debugContext"`
+}
+
+func (e logEvent) String() string {
+	return e.EventType + " " + e.Outcome.Result
+}
+
+// logs reads one page of GET /api/v1/logs?query.
+func (a *api) logs(token string, query url.Values) ([]logEvent, answer) {
+	a.t.Helper()
+	r := a.get("/api/v1/logs?"+query.Encode(), token)
+	if r.status != http.StatusOK {
+		a.t.Fatalf("GET /api/v1/logs?%s: %d %s", query.Encode(), r.status, r.body)
+	}
+	var events []logEvent
+	if err := json.Unmarshal(r.body, &events); err != nil {
+		a.t.Fatalf("GET /api/v1/logs: %v: %s", err, r.body)
+	}
+	return events, r
+}
+
+// waitForEvent polls the log until an event matching filter is there.
+func (a *api) waitForEvent(token, filter string) logEvent {
+	a.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		events, _ := a.logs(token, url.Values{"filter": {filter}})
+		if len(events) > 0 {
+			return events[0]
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("no event matches %s", filter)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSignInEventsInTheSystemLog signs a user in through the IDX flow, with a wrong
+// password and a wrong code on the way, redeems the code for tokens, and finds each
+// step's event in GET /api/v1/logs, in order, all with the sign-in's
+// externalSessionId; then checks that nothing secret reached the log.
+func TestSignInEventsInTheSystemLog(t *testing.T) {
+	backends(t, func(t *testing.T, o enginetest.Options) {
+		a := start(t, o, 1000, 300)
+		token, tokenID := a.token("auditor", true)
+		const number = "+14155550123"
+		user := a.CreateUser(t, "alice@example.com", number)
+
+		f := a.Interact(t)
+		enginetest.Expect(t, "wrong password", http.StatusUnauthorized)(f.Identify("alice@example.com", "not the password"))
+		enginetest.Expect(t, "identify", http.StatusOK)(f.Identify("alice@example.com", enginetest.Password))
+		enginetest.Expect(t, "select phone", http.StatusOK)(f.ChoosePhone())
+		enginetest.Expect(t, "choose sms", http.StatusOK)(f.ChooseMethod("sms"))
+		code := a.LatestCode(t, number)
+		enginetest.Expect(t, "wrong code", http.StatusUnauthorized)(f.Answer("12345"))
+		enginetest.Expect(t, "answer", http.StatusOK)(f.Answer(code))
+		status, tokens := f.Redeem()
+		if status != http.StatusOK {
+			t.Fatalf("token: %d %v", status, tokens)
+		}
+
+		started := a.waitForEvent(token, `eventType eq "policy.evaluate_sign_on"`)
+		session := started.AuthenticationContext.ExternalSessionID
+		if !strings.HasPrefix(session, "ftx") {
+			t.Fatalf("the sign-in's externalSessionId is %q", session)
+		}
+		// The code's delivery is the outbox's, recorded when the worker is done.
+		delivered := a.waitForEvent(token, `eventType eq "system.sms.send_factor_verify_message" and outcome.result eq "SUCCESS"`)
+
+		events, _ := a.logs(token, url.Values{"filter": {`authenticationContext.externalSessionId eq "` + session + `"`}})
+		var web []string
+		sentAt, deliveredAt := -1, -1
+		for i, e := range events {
+			if e.AuthenticationContext.ExternalSessionID != session {
+				t.Errorf("event %s of another sign-in: %q", e, e.AuthenticationContext.ExternalSessionID)
+			}
+			if e.Version != "0" || e.UUID == "" || e.Published == "" {
+				t.Errorf("event %s: version %q uuid %q published %q", e, e.Version, e.UUID, e.Published)
+			}
+			if e.Transaction.Type == "JOB" {
+				deliveredAt = i
+				continue
+			}
+			if e.Transaction.Type != "WEB" || e.Transaction.ID == "" {
+				t.Errorf("event %s: transaction %+v", e, e.Transaction)
+			}
+			if e.Client.IPAddress != "127.0.0.1" || e.Client.UserAgent.RawUserAgent == "" {
+				t.Errorf("event %s: client %+v", e, e.Client)
+			}
+			if e.EventType == "system.sms.send_factor_verify_message" {
+				sentAt = i
+			}
+			web = append(web, e.String())
+		}
+		want := []string{
+			"policy.evaluate_sign_on ALLOW",
+			"user.session.start FAILURE",
+			"user.session.start SUCCESS",
+			"system.sms.send_factor_verify_message ALLOW",
+			"user.authentication.auth_via_mfa FAILURE",
+			"user.authentication.auth_via_mfa SUCCESS",
+			"app.oauth2.token.grant.access_token SUCCESS",
+			"app.oauth2.token.grant.id_token SUCCESS",
+			"app.oauth2.token.grant.refresh_token SUCCESS",
+		}
+		if !slices.Equal(web, want) {
+			t.Fatalf("the sign-in's events:\n  %s\nwant\n  %s", strings.Join(web, "\n  "), strings.Join(want, "\n  "))
+		}
+		if deliveredAt < sentAt || delivered.UUID != events[deliveredAt].UUID {
+			t.Errorf("the delivery event (at %d) does not follow the send (at %d)", deliveredAt, sentAt)
+		}
+		byType := map[string]logEvent{}
+		for _, e := range events {
+			byType[e.String()] = e
+		}
+		for _, k := range want[2:] {
+			if e := byType[k]; e.Actor.ID != user.ID || e.Actor.Type != "User" || e.Actor.AlternateID != "alice@example.com" && e.Actor.AlternateID != "" {
+				t.Errorf("%s: actor %+v, want the user", k, e.Actor)
+			}
+		}
+		if got := byType["user.session.start FAILURE"]; got.Outcome.Reason != "INVALID_CREDENTIALS" || got.Severity != "WARN" {
+			t.Errorf("wrong password: %+v", got.Outcome)
+		}
+		if got := byType["system.sms.send_factor_verify_message ALLOW"].DebugContext.DebugData["phoneNumber"]; got != "+1 XXX-XXX-0123" {
+			t.Errorf("the number in the send event: %q, want it masked", got)
+		}
+		if byType["user.authentication.auth_via_mfa FAILURE"].Transaction.ID == byType["user.authentication.auth_via_mfa SUCCESS"].Transaction.ID {
+			t.Error("two requests share a transaction id")
+		}
+		if got := byType["policy.evaluate_sign_on ALLOW"].Target; len(got) != 1 || got[0].ID != enginetest.ClientID {
+			t.Errorf("sign-in started: targets %+v, want the app", got)
+		}
+
+		// The auditor's own token is in the log: used (once), and a request without
+		// one refused.
+		a.do(http.MethodGet, "/api/v1/logs", "SSWS nope", nil)
+		used, _ := a.logs(token, url.Values{"filter": {`eventType eq "system.api_token.authenticate"`}})
+		var outcomes []string
+		for _, e := range used {
+			outcomes = append(outcomes, e.Outcome.Result)
+			if e.Outcome.Result == "SUCCESS" && (e.Actor.ID != tokenID || e.Actor.Type != "ApiToken") {
+				t.Errorf("token use: actor %+v", e.Actor)
+			}
+		}
+		if !slices.Equal(outcomes, []string{"SUCCESS", "FAILURE"}) {
+			t.Errorf("API token events: %v, want one use and one refusal", outcomes)
+		}
+
+		// Nothing secret in the whole log.
+		_, all := a.logs(token, url.Values{"limit": {"1000"}})
+		secrets := map[string]string{
+			"the password": enginetest.Password, "the wrong password": "not the password", "the API token": token,
+			"the phone number": number, "the phone number's digits": strings.TrimPrefix(number, "+"),
+			"the interaction handle": f.InteractionHandle, "the state handle": f.StateHandle, "the PKCE verifier": f.PKCE.Verifier,
+		}
+		for _, k := range []string{"access_token", "id_token", "refresh_token"} {
+			secrets["the "+k] = tokens[k].(string)
+		}
+		for what, secret := range secrets {
+			if secret == "" {
+				t.Fatalf("%s is empty", what)
+			}
+			if strings.Contains(string(all.body), secret) {
+				t.Errorf("%s is in the system log", what)
+			}
+		}
+		for what, c := range map[string]string{"the code": code, "the wrong code": "12345"} {
+			if regexp.MustCompile(`[^0-9A-Za-z]` + c + `[^0-9A-Za-z]`).Match(all.body) {
+				t.Errorf("%s is in the system log", what)
+			}
+		}
+	})
+}
+
+// TestFailedWritesLeaveNoEvent: a change refused, or failing in the database,
+// leaves no event behind.
+func TestFailedWritesLeaveNoEvent(t *testing.T) {
+	backends(t, func(t *testing.T, o enginetest.Options) {
+		a := start(t, o, 1000, 300)
+		token, _ := a.token("auditor", true)
+		ctx := t.Context()
+		accounts := a.Engine.Accounts()
+
+		// A taken login and a phone the user has already: refused, not recorded.
+		u, err := accounts.Create(ctx, account.NewUser{Login: "bob@example.com", Password: enginetest.Password, Phone: "+14155550188"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := accounts.Create(ctx, account.NewUser{Login: "BOB@example.com"}); err != account.ErrLoginTaken {
+			t.Fatalf("second create: %v", err)
+		}
+		if _, err := accounts.AddPhone(ctx, u.ID, "+14155550188", account.PhoneOptions{SMS: true}); err != account.ErrPhoneTaken {
+			t.Fatalf("second phone: %v", err)
+		}
+		if _, _, err := accounts.RemovePhone(ctx, u.ID, "+14155550199"); err != account.ErrNoSuchPhone {
+			t.Fatalf("removing a phone the user does not have: %v", err)
+		}
+		events, _ := a.logs(token, url.Values{"filter": {`target.id eq "` + u.ID + `"`}})
+		var got []string
+		for _, e := range events {
+			got = append(got, e.String())
+		}
+		want := []string{"user.lifecycle.create SUCCESS", "user.mfa.factor.activate SUCCESS"}
+		if !slices.Equal(got, want) {
+			t.Errorf("events about the user: %v, want %v", got, want)
+		}
+
+		// One right code answered twice at once: one use, one event.
+		f := a.Interact(t)
+		enginetest.Expect(t, "identify", http.StatusOK)(f.Identify("bob@example.com", enginetest.Password))
+		enginetest.Expect(t, "select phone", http.StatusOK)(f.ChoosePhone())
+		enginetest.Expect(t, "choose sms", http.StatusOK)(f.ChooseMethod("sms"))
+		code := a.LatestCode(t, "+14155550188")
+		var wg sync.WaitGroup
+		statuses := make([]int, 2)
+		for i := range statuses {
+			wg.Go(func() {
+				body, _ := json.Marshal(map[string]any{"credentials": map[string]any{"passcode": code}, "stateHandle": f.StateHandle})
+				resp, err := http.Post(a.URL+"/idp/idx/challenge/answer", "application/json", strings.NewReader(string(body)))
+				if err == nil {
+					statuses[i] = resp.StatusCode
+					resp.Body.Close()
+				}
+			})
+		}
+		wg.Wait()
+		mfa, _ := a.logs(token, url.Values{"filter": {`eventType eq "user.authentication.auth_via_mfa" and outcome.result eq "SUCCESS"`}})
+		if len(mfa) != 1 {
+			t.Errorf("one code answered twice (%v): %d successes in the log, want 1", statuses, len(mfa))
+		}
+
+		// The database refuses refresh tokens: the token endpoint fails, and no
+		// token is in the log as granted.
+		injectFailure(t, a.Config.Database)
+		a.Clock.Advance(time.Minute) // past the least time between two codes to one number
+		f = a.Interact(t)
+		enginetest.Expect(t, "identify", http.StatusOK)(f.Identify("bob@example.com", enginetest.Password))
+		enginetest.Expect(t, "select phone", http.StatusOK)(f.ChoosePhone())
+		enginetest.Expect(t, "choose sms", http.StatusOK)(f.ChooseMethod("sms"))
+		enginetest.Expect(t, "answer", http.StatusOK)(f.Answer(a.LatestCode(t, "+14155550188")))
+		if status, body := f.Redeem(); status != http.StatusInternalServerError {
+			t.Fatalf("token with refresh tokens refused by the database: %d %v", status, body)
+		}
+		grants, _ := a.logs(token, url.Values{"filter": {`eventType eq "app.oauth2.token.grant.access_token" or eventType eq "app.oauth2.token.grant.refresh_token"`}})
+		if len(grants) != 0 {
+			t.Errorf("grants recorded although the database refused the tokens: %v", grants)
+		}
+	})
+}
+
+// injectFailure makes the database refuse every new refresh token, with a trigger.
+func injectFailure(t *testing.T, database string) {
+	t.Helper()
+	driver, target, err := config.ParseDatabase(database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var db *sql.DB
+	var stmts []string
+	switch driver {
+	case "postgres":
+		db, err = sql.Open("pgx", target)
+		stmts = []string{
+			`CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+			`CREATE TRIGGER injected_failure BEFORE INSERT ON refresh_tokens FOR EACH ROW EXECUTE FUNCTION injected_failure()`,
+		}
+	default:
+		db, err = sql.Open("sqlite", "file:"+target+"?_pragma=busy_timeout(10000)")
+		stmts = []string{`CREATE TRIGGER injected_failure BEFORE INSERT ON refresh_tokens BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			t.Fatalf("injecting a failure: %v", err)
+		}
+	}
+}
