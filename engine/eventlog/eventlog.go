@@ -290,11 +290,11 @@ func Build(ctx context.Context, evs ...Event) []store.LogEvent {
 	for _, ev := range evs {
 		e := store.LogEvent{
 			UUID: uuid.NewString(), Published: now, EventType: ev.Type, Version: "0",
-			Severity:       ev.Severity,
-			DisplayMessage: ev.Message,
-			Outcome:        store.LogOutcome{Result: ev.Result, Reason: clip(ev.Reason, 512)},
-			Target:         make([]store.LogTarget, 0, len(ev.Targets)),
-			Transaction:    store.LogTransaction{Type: "WEB", ID: logctx.RequestID(ctx)},
+			Severity:              ev.Severity,
+			DisplayMessage:        ev.Message,
+			Outcome:               store.LogOutcome{Result: ev.Result, Reason: clip(ev.Reason, 512)},
+			Target:                make([]store.LogTarget, 0, len(ev.Targets)),
+			Transaction:           store.LogTransaction{Type: "WEB", ID: logctx.RequestID(ctx)},
 			AuthenticationContext: store.LogAuthenticationContext{ExternalSessionID: ev.SessionID},
 		}
 		if e.Outcome.Result == "" {

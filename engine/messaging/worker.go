@@ -27,8 +27,8 @@ type Worker struct {
 	// Hooks delivers system log events to event hooks (eventlog.ChannelEventHook);
 	// nil gives such messages up.
 	Hooks Sender
-	Now         func() time.Time
-	Log         *slog.Logger
+	Now   func() time.Time
+	Log   *slog.Logger
 	// MaxDeliveryTime is how long after queueing a message is still retried.
 	MaxDeliveryTime time.Duration
 	// Lease is how long a claimed message is reserved for this worker; a message whose

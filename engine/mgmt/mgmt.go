@@ -208,7 +208,7 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request) {
 	}
 	// Each refusal is recorded: they are bounded by the client IP's budget above.
 	a.record(ctx, eventlog.Event{Type: eventlog.TypeAPIToken, Result: store.OutcomeFailure,
-		Actor: &store.LogActor{ID: "unknown", Type: "ApiToken", AlternateID: "unknown", DisplayName: "unknown"},
+		Actor:  &store.LogActor{ID: "unknown", Type: "ApiToken", AlternateID: "unknown", DisplayName: "unknown"},
 		Reason: "no valid API token: missing, malformed, unknown or revoked", Debug: map[string]string{"requestUri": r.URL.Path}})
 	errInvalidToken.write(w, "")
 }
