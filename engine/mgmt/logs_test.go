@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/internal/enginetest"
 )
 
@@ -334,4 +336,149 @@ func injectFailure(t *testing.T, database string) {
 			t.Fatalf("injecting a failure: %v", err)
 		}
 	}
+}
+
+// TestLogsQuery: paging with Link headers both ways, since and until, keywords,
+// and Okta's 400 for every malformed parameter, which changes nothing.
+func TestLogsQuery(t *testing.T) {
+	backends(t, func(t *testing.T, o enginetest.Options) {
+		a := start(t, o, 1000, 300)
+		token, _ := a.token("auditor", true)
+		// Events of their own, a minute back, seven of them in one millisecond.
+		base := a.Clock.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+		var appended []store.LogEvent
+		for i := range 12 {
+			e := store.LogEvent{UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Published: base.Add(time.Duration(max(i-5, 0)) * time.Millisecond),
+				EventType: "test.event", Version: "0", Severity: "INFO", DisplayMessage: fmt.Sprintf("Event number %d", i),
+				Outcome: store.LogOutcome{Result: "SUCCESS"}}
+			if i%3 == 0 {
+				e.Outcome.Result = "FAILURE"
+				e.DisplayMessage += " Special_Word"
+			}
+			appended = append(appended, e)
+		}
+		if err := a.Store.AppendEvents(t.Context(), appended, nil); err != nil {
+			t.Fatal(err)
+		}
+		since := base.Format(time.RFC3339Nano)
+		until := base.Add(time.Second).Format(time.RFC3339Nano)
+		uuidsOf := func(events []logEvent) []string {
+			var out []string
+			for _, e := range events {
+				out = append(out, e.UUID)
+			}
+			return out
+		}
+		var want []string
+		for _, e := range appended {
+			want = append(want, e.UUID)
+		}
+
+		for _, order := range []string{"ASCENDING", "DESCENDING"} {
+			var got []string
+			next := "/api/v1/logs?" + url.Values{"since": {since}, "until": {until}, "limit": {"5"}, "sortOrder": {order}}.Encode()
+			for pages := 0; next != ""; pages++ {
+				if pages > 5 {
+					t.Fatalf("%s: too many pages", order)
+				}
+				r := a.get(strings.TrimPrefix(next, a.URL), token)
+				if r.status != http.StatusOK {
+					t.Fatalf("%s: %s: %d %s", order, next, r.status, r.body)
+				}
+				var events []logEvent
+				if err := json.Unmarshal(r.body, &events); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, uuidsOf(events)...)
+				next = links(t, r)["next"]
+			}
+			w := slices.Clone(want)
+			if order == "DESCENDING" {
+				slices.Reverse(w)
+			}
+			if !slices.Equal(got, w) {
+				t.Errorf("%s pages:\n got %v\nwant %v", order, got, w)
+			}
+		}
+
+		events, _ := a.logs(token, url.Values{"since": {base.Add(5 * time.Millisecond).Format(time.RFC3339Nano)}, "until": {base.Add(7 * time.Millisecond).Format(time.RFC3339Nano)}})
+		// Events 0 to 5 are at base, then one a millisecond: 10 at +5ms, 11 at +6ms.
+		if got := uuidsOf(events); !slices.Equal(got, want[10:12]) {
+			t.Errorf("since/until: %v, want %v", got, want[10:12])
+		}
+		events, _ = a.logs(token, url.Values{"since": {since}, "q": {"special_word number"}})
+		if got := uuidsOf(events); !slices.Equal(got, []string{want[0], want[3], want[6], want[9]}) {
+			t.Errorf("q: %v", got)
+		}
+		events, _ = a.logs(token, url.Values{"since": {since}, "filter": {`eventType eq "test.event" and outcome.result eq "FAILURE"`}})
+		if got := uuidsOf(events); !slices.Equal(got, []string{want[0], want[3], want[6], want[9]}) {
+			t.Errorf("filter: %v", got)
+		}
+		// Without since, the last seven days.
+		events, _ = a.logs(token, url.Values{"filter": {`eventType eq "test.event"`}})
+		if len(events) != 12 {
+			t.Errorf("without since: %d events", len(events))
+		}
+
+		for _, c := range []struct {
+			query url.Values
+			code  string
+		}{
+			{url.Values{"filter": {`eventType eq "x" or 1=1`}}, "E0000031"},
+			{url.Values{"filter": {`eventType eq "x"; DROP TABLE system_log; --`}}, "E0000031"},
+			{url.Values{"filter": {`eventType eq "x' OR '1'='1"`}}, ""}, // a value, matched as one: no event
+			{url.Values{"filter": {`published gt "2020-01-01T00:00:00Z"`}}, "E0000031"},
+			{url.Values{"filter": {`eventType sw "user"`}}, "E0000031"},
+			{url.Values{"filter": {`(eventType eq "x"`}}, "E0000031"},
+			{url.Values{"filter": {strings.Repeat("x", 2000)}}, "E0000031"},
+			{url.Values{"q": {strings.Repeat("a ", 11)}}, "E0000031"},
+			{url.Values{"q": {strings.Repeat("a", 41)}}, "E0000031"},
+			{url.Values{"after": {"nope"}}, "E0000001"},
+			{url.Values{"after": {"MTcwMDAwMDAwMDAwMC4w"}}, "E0000001"},   // "1700000000000.0"
+			{url.Values{"after": {"LTEuNQ"}}, "E0000001"},                 // "-1.5"
+			{url.Values{"after": {"MDEyMy40"}}, "E0000001"},               // "0123.4": not the one encoding
+			{url.Values{"after": {"MTcwMDAwMDAwMDAwMC41=="}}, "E0000001"}, // padded
+			{url.Values{"after": {strings.Repeat("A", 100)}}, "E0000001"},
+			{url.Values{"since": {"yesterday"}}, "E0000001"},
+			{url.Values{"since": {until}, "until": {since}}, "E0000001"},
+			{url.Values{"limit": {"0"}}, "E0000001"},
+			{url.Values{"limit": {"ten"}}, "E0000001"},
+			{url.Values{"sortOrder": {"RANDOM"}}, "E0000001"},
+		} {
+			r := a.get("/api/v1/logs?"+c.query.Encode(), token)
+			if c.code == "" {
+				if r.status != http.StatusOK || string(r.body) != "[]\n" {
+					t.Errorf("%v: %d %s", c.query, r.status, r.body)
+				}
+				continue
+			}
+			r.expectError(t, c.query.Encode(), http.StatusBadRequest, c.code)
+		}
+		// The log is as it was.
+		events, _ = a.logs(token, url.Values{"since": {since}, "filter": {`eventType eq "test.event"`}, "limit": {"1000"}})
+		if len(events) != 12 {
+			t.Errorf("after the bad requests: %d events", len(events))
+		}
+	})
+}
+
+// TestRateLimitViolationRecordedOnce: a token over its budget is refused each
+// time, and the violation is in the log once for the window.
+func TestRateLimitViolationRecordedOnce(t *testing.T) {
+	backends(t, func(t *testing.T, o enginetest.Options) {
+		a := start(t, o, 2, 300)
+		busy, busyID := a.token("busy", true)
+		auditor, _ := a.token("auditor", true)
+		for i := range 5 {
+			r := a.get("/api/v1/users", busy)
+			if want := map[bool]int{true: 200, false: 429}[i < 2]; r.status != want {
+				t.Fatalf("request %d: %d, want %d", i, r.status, want)
+			}
+		}
+		events, _ := a.logs(auditor, url.Values{"filter": {`eventType eq "system.org.rate_limit.violation"`}})
+		if len(events) != 1 || events[0].Actor.ID != busyID || events[0].Outcome.Result != "DENY" ||
+			events[0].DebugContext.DebugData["limit"] != "management_api.rate_limit_per_minute" {
+			t.Errorf("rate limit violations: %+v", events)
+		}
+	})
 }
