@@ -25,7 +25,7 @@ func TestParseFilter(t *testing.T) {
 	}
 	good := map[string]store.EventFilter{
 		`eventType eq "user.session.start"`: eq(store.EventFieldType, "user.session.start"),
-		`  outcome.result  EQ  "FAILURE"  `:  eq(store.EventFieldOutcome, "FAILURE"),
+		`  outcome.result  EQ  "FAILURE"  `: eq(store.EventFieldOutcome, "FAILURE"),
 		`actor.id eq "00u1" and eventType eq "x.y"`: {Op: store.EventAnd, Terms: []store.EventFilter{
 			eq(store.EventFieldActorID, "00u1"), eq(store.EventFieldType, "x.y")}},
 		// and binds tighter than or; same operations are flattened.
@@ -37,7 +37,7 @@ func TestParseFilter(t *testing.T) {
 			{Op: store.EventOr, Terms: []store.EventFilter{eq(store.EventFieldType, "a"), eq(store.EventFieldType, "b")}},
 			eq(store.EventFieldTargetID, "t")}},
 		`authenticationContext.externalSessionId eq "ftx1"`: eq(store.EventFieldSessionID, "ftx1"),
-		`actor.alternateId eq "a \"quoted\" \\ name"`:      eq(store.EventFieldActorAlternateID, `a "quoted" \ name`),
+		`actor.alternateId eq "a \"quoted\" \\ name"`:       eq(store.EventFieldActorAlternateID, `a "quoted" \ name`),
 		`eventType eq "x' OR '1'='1"`:                       eq(store.EventFieldType, `x' OR '1'='1`),
 		`eventType eq ""`:                                   eq(store.EventFieldType, ""),
 	}

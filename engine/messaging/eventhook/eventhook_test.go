@@ -81,8 +81,10 @@ func startWithHook(t *testing.T, rc *receiver, o enginetest.Options) *enginetest
 // first, signed, and delivered again after the endpoint refused it.
 func TestDeliveryRetriedAfterRefusal(t *testing.T) {
 	for name, o := range map[string]func(t *testing.T) enginetest.Options{
-		"sqlite":   func(*testing.T) enginetest.Options { return enginetest.Options{} },
-		"postgres": func(t *testing.T) enginetest.Options { return enginetest.Options{Database: enginetest.PostgresSchema(t)} },
+		"sqlite": func(*testing.T) enginetest.Options { return enginetest.Options{} },
+		"postgres": func(t *testing.T) enginetest.Options {
+			return enginetest.Options{Database: enginetest.PostgresSchema(t)}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			rc := &receiver{refuse: 1, delivered: make(chan struct{}), verified: make(chan struct{}, 1)}
