@@ -72,6 +72,9 @@ const (
 	// once a minute per token), refused (FAILURE), or read-only for a write
 	// (DENY). Okta has no event for it; the name follows its pattern.
 	TypeAPIToken = "system.api_token.authenticate"
+	// API tokens were made or revoked (gatehouse tokens).
+	TypeAPITokenCreate = "system.api_token.create"
+	TypeAPITokenRevoke = "system.api_token.revoke"
 	// A rate limit refused a request (once per budget window).
 	TypeRateLimit = "system.org.rate_limit.violation"
 )
@@ -98,6 +101,8 @@ var displayMessages = map[string]string{
 	TypeUserDeactivate:    "Deactivate user",
 	TypeUserDelete:        "Delete user initiated",
 	TypeAPIToken:          "Authenticate API token",
+	TypeAPITokenCreate:    "Create API token",
+	TypeAPITokenRevoke:    "Revoke API token",
 	TypeRateLimit:         "Rate limit violation",
 }
 
@@ -158,6 +163,9 @@ func UnknownUser(login string) *store.LogActor {
 func APIToken(id, name string) *store.LogActor {
 	return &store.LogActor{ID: id, Type: "ApiToken", AlternateID: name, DisplayName: name}
 }
+
+// CommandLine is the gatehouse command, run by an operator, as an actor.
+var CommandLine = System("gatehouse-cli", "gatehouse command line")
 
 // System is the engine itself, or one of its tools (name), as an actor.
 func System(id, name string) *store.LogActor {
