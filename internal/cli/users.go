@@ -14,11 +14,11 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/authn/totp"
-	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/keyseal"
