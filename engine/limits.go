@@ -69,7 +69,9 @@ func limitRequests(h http.Handler, issuer string, perMinute int, limiter *thrott
 			key := throttle.Requests("userinfo-failures", ip)
 			if n, end, err := limiter.Count(r.Context(), key, limit); err == nil && n >= limit.Max {
 				m.RateLimited("userinfo_failures")
-				throttle.WriteTooManyRequests(w, throttle.Decision{Refused: key, Limit: limit.Max, Reset: end}, now())
+				d := throttle.Decision{Refused: key, Limit: limit.Max, Reset: end}
+				eventlog.RateLimited(r.Context(), limiter, d, "requests_per_ip_per_minute")
+				throttle.WriteTooManyRequests(w, d, now())
 				return
 			}
 			rec := &statusOnly{ResponseWriter: w}
