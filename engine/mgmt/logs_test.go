@@ -482,3 +482,71 @@ func TestRateLimitViolationRecordedOnce(t *testing.T) {
 		}
 	})
 }
+
+// enrollOptionID is the id of the Phone option of select-authenticator-enroll.
+func enrollOptionID(t *testing.T, f *enginetest.Flow) string {
+	t.Helper()
+	for _, fld := range f.Remediation("select-authenticator-enroll")["value"].([]any) {
+		fm := fld.(map[string]any)
+		if fm["name"] != "authenticator" {
+			continue
+		}
+		for _, o := range fm["options"].([]any) {
+			o := o.(map[string]any)
+			if o["label"] != "Phone" {
+				continue
+			}
+			for _, v := range o["value"].(map[string]any)["form"].(map[string]any)["value"].([]any) {
+				if v := v.(map[string]any); v["name"] == "id" {
+					return v["value"].(string)
+				}
+			}
+		}
+	}
+	t.Fatal("no Phone option to enroll")
+	return ""
+}
+
+// TestEnrollAndLockEvents: a phone enrolled while signing in is in the log
+// (masked), and so is the lockout after too many wrong codes, with each wrong code.
+func TestEnrollAndLockEvents(t *testing.T) {
+	a := start(t, enginetest.Options{}, 1000, 300)
+	token, _ := a.token("auditor", true)
+	user := a.CreateUser(t, "frank@example.com", "")
+	const number = "+14155550177"
+
+	f := a.Interact(t)
+	enginetest.Expect(t, "identify", http.StatusOK)(f.Identify("frank@example.com", enginetest.Password))
+	enginetest.Expect(t, "choose phone", http.StatusOK)(f.Submit("select-authenticator-enroll", map[string]any{"authenticator": map[string]any{
+		"id": enrollOptionID(t, f), "methodType": "sms", "phoneNumber": number}}))
+	enginetest.Expect(t, "code", http.StatusOK)(f.Answer(a.LatestCode(t, number)))
+	activated := a.waitForEvent(token, `eventType eq "user.mfa.factor.activate"`)
+	if activated.AuthenticationContext.ExternalSessionID == "" || activated.Actor.ID != user.ID || len(activated.Target) != 2 ||
+		activated.Target[0].ID != user.ID || activated.Target[1].Type != "AuthenticatorEnrollment" || activated.Target[1].ID == "" {
+		t.Errorf("factor activated: %+v", activated)
+	}
+	_, all := a.logs(token, url.Values{"limit": {"1000"}})
+	if strings.Contains(string(all.body), strings.TrimPrefix(number, "+")) {
+		t.Error("the enrolled number is in the log")
+	}
+
+	a.Clock.Advance(time.Minute)
+	g := a.Interact(t)
+	enginetest.Expect(t, "identify", http.StatusOK)(g.Identify("frank@example.com", enginetest.Password))
+	enginetest.Expect(t, "select phone", http.StatusOK)(g.ChoosePhone())
+	enginetest.Expect(t, "choose sms", http.StatusOK)(g.ChooseMethod("sms"))
+	max := a.Config.Phone.MaxAttempts
+	for i := range max {
+		status, _ := g.Answer("12345")
+		if want := map[bool]int{true: http.StatusUnauthorized, false: http.StatusTooManyRequests}[i < max-1]; status != want {
+			t.Fatalf("wrong code %d: %d, want %d", i+1, status, want)
+		}
+	}
+	locks, _ := a.logs(token, url.Values{"filter": {`eventType eq "user.account.lock"`}})
+	failures, _ := a.logs(token, url.Values{"filter": {`eventType eq "user.authentication.auth_via_mfa" and outcome.result eq "FAILURE"`}})
+	if len(locks) != 1 || locks[0].Actor.ID != user.ID || len(failures) != max ||
+		locks[0].AuthenticationContext.ExternalSessionID != failures[max-1].AuthenticationContext.ExternalSessionID ||
+		locks[0].Transaction.ID != failures[max-1].Transaction.ID {
+		t.Errorf("lock %+v after %d wrong codes in the log", locks, len(failures))
+	}
+}
