@@ -441,22 +441,29 @@ func (e *Engine) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			res, err := e.store.GarbageCollect(ctx, e.now())
-			if err != nil {
-				if ctx.Err() == nil {
-					e.log.Error("garbage collection failed", "err", err)
-				}
-				continue
-			}
-			events, err := e.store.DeleteEventsBefore(ctx, e.now().Add(-e.cfg.SystemLog.Retention))
-			if err != nil && ctx.Err() == nil {
-				e.log.Error("deleting system log events past their retention failed", "err", err)
-			}
-			e.log.Debug("garbage collected", "transactions", res.Transactions, "challenges", res.Challenges,
-				"interaction_codes", res.InteractionCodes, "refresh_tokens", res.RefreshTokens, "throttles", res.Throttles,
-				"messages", res.Messages, "revocations", res.Revocations, "events", events)
+			e.CollectGarbage(ctx)
 		}
 	}
+}
+
+// CollectGarbage deletes what expired (store.GarbageCollect) and the system log's
+// events older than system_log.retention, logging what it did. Run calls it every
+// rate_limits.gc_interval.
+func (e *Engine) CollectGarbage(ctx context.Context) {
+	res, err := e.store.GarbageCollect(ctx, e.now())
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("garbage collection failed", "err", err)
+		}
+		return
+	}
+	events, err := e.store.DeleteEventsBefore(ctx, e.now().Add(-e.cfg.SystemLog.Retention))
+	if err != nil && ctx.Err() == nil {
+		e.log.Error("deleting system log events past their retention failed", "err", err)
+	}
+	e.log.Debug("garbage collected", "transactions", res.Transactions, "challenges", res.Challenges,
+		"interaction_codes", res.InteractionCodes, "refresh_tokens", res.RefreshTokens, "throttles", res.Throttles,
+		"messages", res.Messages, "revocations", res.Revocations, "events", events)
 }
 
 // revokeSessionTokens revokes what was issued in an SSO session.

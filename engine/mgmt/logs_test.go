@@ -550,3 +550,28 @@ func TestEnrollAndLockEvents(t *testing.T) {
 		t.Errorf("lock %+v after %d wrong codes in the log", locks, len(failures))
 	}
 }
+
+// TestRetention: garbage collection deletes events older than
+// system_log.retention and keeps the others.
+func TestRetention(t *testing.T) {
+	o := enginetest.Options{Configure: func(c *config.Config) {
+		c.ManagementAPI.Enabled = true
+		c.SystemLog.Retention = 30 * 24 * time.Hour
+	}}
+	a := &api{Harness: enginetest.Start(t, o), t: t}
+	token, _ := a.token("auditor", true)
+	now := a.Clock.Now().UTC().Truncate(time.Millisecond)
+	var events []store.LogEvent
+	for i, age := range []time.Duration{31 * 24 * time.Hour, 30*24*time.Hour + time.Second, 29 * 24 * time.Hour} {
+		events = append(events, store.LogEvent{UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Published: now.Add(-age),
+			EventType: "test.event", Version: "0", Severity: "INFO", Outcome: store.LogOutcome{Result: "SUCCESS"}})
+	}
+	if err := a.Store.AppendEvents(t.Context(), events, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.Engine.CollectGarbage(t.Context())
+	got, _ := a.logs(token, url.Values{"since": {now.Add(-40 * 24 * time.Hour).Format(time.RFC3339)}, "filter": {`eventType eq "test.event"`}})
+	if len(got) != 1 || got[0].UUID != events[2].UUID {
+		t.Errorf("after garbage collection: %v", got)
+	}
+}
