@@ -251,7 +251,7 @@ func TestSystemLog(t *testing.T) {
 		}
 	}
 	// A plain-http hook elsewhere only with the insecure development settings.
-	if _, err := Parse([]byte(hook("    - name: a\n      url: http://siem.example.com/h\n      secret_file: " + secret + "\n") + "allow_insecure_development_settings: true\n")); err != nil {
+	if _, err := Parse([]byte(hook("    - name: a\n      url: http://siem.example.com/h\n      secret_file: "+secret+"\n") + "allow_insecure_development_settings: true\n")); err != nil {
 		t.Errorf("plain http with allow_insecure_development_settings: %v", err)
 	}
 }
