@@ -237,7 +237,7 @@ func (s *Service) Create(ctx context.Context, n NewUser) (store.User, error) {
 	}
 	created := eventlog.Event{Type: eventlog.TypeUserCreate, Result: store.OutcomeSuccess, Actor: eventlog.Actor(ctx),
 		Targets: []store.LogTarget{eventlog.UserTarget(rec.User)}}
-	if created.Actor == nil {
+	if created.Actor == nil || created.Actor.ID == "unknown" {
 		created.Actor = eventlog.User(rec.User) // registering themselves
 	}
 	evs := []eventlog.Event{created}
