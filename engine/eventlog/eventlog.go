@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -274,6 +275,10 @@ type Recorder struct {
 	Wake func()
 	// Log gets what cannot be recorded (RateLimited).
 	Log *slog.Logger
+
+	mu sync.Mutex
+	// logged are the rate-limit windows known to be recorded, by key: their ends.
+	logged map[string]time.Time
 }
 
 func (r *Recorder) now() time.Time {
