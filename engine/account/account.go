@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -235,17 +234,7 @@ func (s *Service) Create(ctx context.Context, n NewUser) (store.User, error) {
 	if e164 != "" {
 		rec.Phones = []store.PhoneEnrollment{{ID: opaque.ID("sms"), UserID: rec.User.ID, Number: e164, SMS: true, Voice: true, CreatedAt: now}}
 	}
-	created := eventlog.Event{Type: eventlog.TypeUserCreate, Result: store.OutcomeSuccess, Actor: eventlog.Actor(ctx),
-		Targets: []store.LogTarget{eventlog.UserTarget(rec.User)}}
-	if created.Actor == nil || created.Actor.ID == "unknown" {
-		created.Actor = eventlog.User(rec.User) // registering themselves
-	}
-	evs := []eventlog.Event{created}
-	for _, p := range rec.Phones {
-		evs = append(evs, eventlog.Event{Type: eventlog.TypeFactorActivate, Result: store.OutcomeSuccess, Actor: created.Actor,
-			Targets: []store.LogTarget{eventlog.UserTarget(rec.User), phoneTarget(p)}})
-	}
-	if err := s.d.Store.ImportUsers(eventlog.Attach(ctx, evs...), []store.UserRecord{rec}); err != nil {
+	if err := s.d.Store.ImportUsers(createdEvents(ctx, rec), []store.UserRecord{rec}); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return store.User{}, ErrLoginTaken
 		}
@@ -277,15 +266,7 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, ch ProfileCh
 		}
 	}
 	now := s.now()
-	var changed []string
-	for name, v := range map[string]*string{"login": ch.Login, "email": ch.Email, "firstName": ch.GivenName, "lastName": ch.FamilyName, "locale": ch.Locale} {
-		if v != nil {
-			changed = append(changed, name)
-		}
-	}
-	slices.Sort(changed)
-	ctx = recorded(ctx, eventlog.TypeUserUpdate, userID, map[string]string{"changed": strings.Join(changed, " ")})
-	u, err := s.d.Store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+	u, err := s.d.Store.UpdateUser(recorded(ctx, eventlog.TypeUserUpdate, userID, profileChanged(ch)), userID, func(u store.User) (store.User, error) {
 		if ch.Login != nil {
 			u.Login = login
 		}

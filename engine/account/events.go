@@ -2,6 +2,8 @@ package account
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/eventlog"
@@ -34,4 +36,32 @@ func phoneTarget(p store.PhoneEnrollment) store.LogTarget {
 // enrollmentTarget is another authenticator's enrollment as a target.
 func enrollmentTarget(e store.Enrollment) store.LogTarget {
 	return eventlog.Factor(e.ID, e.Authenticator, "Authenticator app")
+}
+
+// createdEvents returns ctx carrying the events of rec created: the user, and the
+// phones created with them.
+func createdEvents(ctx context.Context, rec store.UserRecord) context.Context {
+	actor := eventlog.Actor(ctx)
+	if actor == nil || actor.ID == "unknown" {
+		actor = eventlog.User(rec.User) // registering themselves
+	}
+	evs := []eventlog.Event{{Type: eventlog.TypeUserCreate, Result: store.OutcomeSuccess, Actor: actor,
+		Targets: []store.LogTarget{eventlog.UserTarget(rec.User)}}}
+	for _, p := range rec.Phones {
+		evs = append(evs, eventlog.Event{Type: eventlog.TypeFactorActivate, Result: store.OutcomeSuccess, Actor: actor,
+			Targets: []store.LogTarget{eventlog.UserTarget(rec.User), phoneTarget(p)}})
+	}
+	return eventlog.Attach(ctx, evs...)
+}
+
+// profileChanged names the profile fields ch changes (never their values).
+func profileChanged(ch ProfileChange) map[string]string {
+	var changed []string
+	for name, v := range map[string]*string{"login": ch.Login, "email": ch.Email, "firstName": ch.GivenName, "lastName": ch.FamilyName, "locale": ch.Locale} {
+		if v != nil {
+			changed = append(changed, name)
+		}
+	}
+	slices.Sort(changed)
+	return map[string]string{"changed": strings.Join(changed, " ")}
 }

@@ -457,7 +457,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v *view, req *re
 		case errors.Is(err, authn.ErrCodeUsed):
 			msg = msgPasscodeUsed
 		}
-		failed := s.mfaEvent(v, a, store.OutcomeFailure, reason(err))
+		failed := s.mfaEvent(v, a, store.OutcomeFailure, codeFailureReason(err))
 		if attempts.Count >= s.settings.MaxAttempts {
 			until := now.Add(s.settings.Lockout)
 			locked := eventlog.Event{Type: eventlog.TypeLock, Result: store.OutcomeSuccess, Severity: "WARN",
@@ -520,8 +520,8 @@ func (s *Server) mfaEvent(v *view, a authn.Authenticator, result, why string) ev
 		Debug:   map[string]string{"authenticator": a.Key(), "method": v.tx.Method, "enrollment": strconv.FormatBool(v.tx.Step == store.StepEnrollChallenge)}}
 }
 
-// reason is an outcome reason for a code refused with err.
-func reason(err error) string {
+// codeFailureReason is the outcome reason of a code refused with err.
+func codeFailureReason(err error) string {
 	switch {
 	case errors.Is(err, authn.ErrCodeGone):
 		return "the code expired or was replaced"
