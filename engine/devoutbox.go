@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
 
@@ -65,6 +66,9 @@ func devOutboxHandler(st store.OutboxStore, log *slog.Logger) http.Handler {
 		}
 		entries := make([]OutboxEntry, 0, len(msgs))
 		for _, m := range msgs {
+			if m.Channel == eventlog.ChannelEventHook {
+				continue // not a text or a call
+			}
 			entries = append(entries, OutboxEntry{To: m.To, Channel: m.Channel, Text: m.Body, Code: m.Code, SentAt: m.CreatedAt.UTC(), Status: string(m.Status)})
 		}
 		w.Header().Set("Cache-Control", "no-store")

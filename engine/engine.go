@@ -25,11 +25,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/authn/totp"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/hosted"
 	"github.com/gatehouse-id/gatehouse/engine/idxserver"
 	"github.com/gatehouse-id/gatehouse/engine/keyseal"
 	"github.com/gatehouse-id/gatehouse/engine/logctx"
 	"github.com/gatehouse-id/gatehouse/engine/messaging"
+	"github.com/gatehouse-id/gatehouse/engine/messaging/eventhook"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/mgmt"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
@@ -73,6 +75,24 @@ type Engine struct {
 	log      *slog.Logger
 	// draining makes /readyz fail while the engine still serves (Drain).
 	draining *atomic.Bool
+	// events is the system log's recorder.
+	events *eventlog.Recorder
+}
+
+// EventHooks are the configuration's event hooks as the system log's recorder
+// queues deliveries for them (by name; the URL and secret are the sender's).
+func EventHooks(cfg config.Config) []eventlog.Hook {
+	var hooks []eventlog.Hook
+	for _, h := range cfg.SystemLog.EventHooks {
+		hooks = append(hooks, eventlog.Hook{Name: h.Name, EventTypes: h.EventTypes})
+	}
+	return hooks
+}
+
+// EventRecorder returns the system log's recorder for tools that change users
+// outside a request (gatehouse users): their events reach the event hooks too.
+func EventRecorder(cfg config.Config, now func() time.Time) *eventlog.Recorder {
+	return &eventlog.Recorder{Now: now, Hooks: EventHooks(cfg), Source: origin(cfg.Issuer)}
 }
 
 // New wires the engine. It reads or creates the signing key and the one-time-code
@@ -134,6 +154,16 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 		Store: d.Store, Sender: d.Sender, Now: now, Log: d.Log,
 		MaxDeliveryTime: cfg.Messaging.MaxDeliveryTime, OnResult: m.Delivery,
 		Lease: deliveryLease(cfg.Messaging),
+	}
+	// The system log: every request's context carries the recorder (events are
+	// stamped by the engine's clock and queued for the event hooks).
+	events := &eventlog.Recorder{Now: now, Hooks: EventHooks(cfg), Source: origin(cfg.Issuer), Wake: worker.Wake, Log: d.Log}
+	if len(cfg.SystemLog.EventHooks) > 0 {
+		hooks := &eventhook.Sender{}
+		for _, h := range cfg.SystemLog.EventHooks {
+			hooks.Endpoints = append(hooks.Endpoints, eventhook.Endpoint{Name: h.Name, URL: h.URL, Secret: h.Secret})
+		}
+		worker.Hooks = hooks
 	}
 	so := cfg.SignOn
 	signOn := policy.SignOn{
@@ -260,9 +290,9 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*Engine, error) {
 	if cfg.MetricsListen == "" {
 		mux.Handle("GET /metrics", m.Handler())
 	}
-	e := &Engine{cfg: cfg, store: d.Store, worker: worker, hasher: hasher, accounts: accounts, metrics: m, now: now, log: d.Log, draining: draining}
+	e := &Engine{cfg: cfg, store: d.Store, worker: worker, hasher: hasher, accounts: accounts, metrics: m, now: now, log: d.Log, draining: draining, events: events}
 	mux.Handle(fallbackPattern, unmatched(mux, api))
-	e.handler = withMiddleware(limitRequests(mux, cfg.Issuer, requestsPerIP, limiter, m, now), cfg.CORS.AllowedOrigins, d.Log, m, clientIPResolver(cfg.Server.TrustedProxies))
+	e.handler = eventlog.Middleware(withMiddleware(limitRequests(mux, cfg.Issuer, requestsPerIP, limiter, m, now), cfg.CORS.AllowedOrigins, d.Log, m, clientIPResolver(cfg.Server.TrustedProxies)), events)
 	self = e.handler
 	return e, nil
 }
@@ -395,6 +425,9 @@ func (e *Engine) Accounts() *account.Service { return e.accounts }
 // deleting expired records every rate_limits.gc_interval. It returns once the
 // delivery worker has stopped.
 func (e *Engine) Run(ctx context.Context) {
+	// What the worker records (a code delivered or given up) is stamped by the
+	// engine's clock and reaches the event hooks.
+	ctx = eventlog.With(ctx, e.events)
 	workerDone := make(chan struct{})
 	go func() {
 		defer close(workerDone)
@@ -409,18 +442,29 @@ func (e *Engine) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			res, err := e.store.GarbageCollect(ctx, e.now())
-			if err != nil {
-				if ctx.Err() == nil {
-					e.log.Error("garbage collection failed", "err", err)
-				}
-				continue
-			}
-			e.log.Debug("garbage collected", "transactions", res.Transactions, "challenges", res.Challenges,
-				"interaction_codes", res.InteractionCodes, "refresh_tokens", res.RefreshTokens, "throttles", res.Throttles,
-				"messages", res.Messages, "revocations", res.Revocations)
+			e.CollectGarbage(ctx)
 		}
 	}
+}
+
+// CollectGarbage deletes what expired (store.GarbageCollect) and the system log's
+// events older than system_log.retention, logging what it did. Run calls it every
+// rate_limits.gc_interval.
+func (e *Engine) CollectGarbage(ctx context.Context) {
+	res, err := e.store.GarbageCollect(ctx, e.now())
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("garbage collection failed", "err", err)
+		}
+		return
+	}
+	events, err := e.store.DeleteEventsBefore(ctx, e.now().Add(-e.cfg.SystemLog.Retention))
+	if err != nil && ctx.Err() == nil {
+		e.log.Error("deleting system log events past their retention failed", "err", err)
+	}
+	e.log.Debug("garbage collected", "transactions", res.Transactions, "challenges", res.Challenges,
+		"interaction_codes", res.InteractionCodes, "refresh_tokens", res.RefreshTokens, "throttles", res.Throttles,
+		"messages", res.Messages, "revocations", res.Revocations, "events", events)
 }
 
 // revokeSessionTokens revokes what was issued in an SSO session.

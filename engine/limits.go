@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/clientip"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
@@ -53,6 +54,7 @@ func limitRequests(h http.Handler, issuer string, perMinute int, limiter *thrott
 			d, err := limiter.Take(r.Context(), throttle.Requests(group, ip), limit)
 			if err == nil && !d.Allowed {
 				m.RateLimited("requests_per_ip")
+				eventlog.RateLimited(r.Context(), limiter, d, "requests_per_ip_per_minute")
 				if !oauth.DrainBody(r.Body) {
 					w.Header().Set("Connection", "close")
 				}
@@ -71,7 +73,9 @@ func limitRequests(h http.Handler, issuer string, perMinute int, limiter *thrott
 			key := throttle.Requests("userinfo-failures", ip)
 			if n, end, err := limiter.Count(r.Context(), key, limit); err == nil && n >= limit.Max {
 				m.RateLimited("userinfo_failures")
-				throttle.WriteTooManyRequests(w, throttle.Decision{Refused: key, Limit: limit.Max, Reset: end}, now())
+				d := throttle.Decision{Refused: key, Limit: limit.Max, Reset: end}
+				eventlog.RateLimited(r.Context(), limiter, d, "requests_per_ip_per_minute")
+				throttle.WriteTooManyRequests(w, d, now())
 				return
 			}
 			rec := &statusOnly{ResponseWriter: w}

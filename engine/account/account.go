@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/authn/totp"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/keyseal"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
@@ -250,7 +251,7 @@ func (s *Service) Create(ctx context.Context, n NewUser) (store.User, error) {
 	if e164 != "" {
 		rec.Phones = []store.PhoneEnrollment{{ID: opaque.ID("sms"), UserID: rec.User.ID, Number: e164, SMS: true, Voice: true, CreatedAt: now}}
 	}
-	if err := s.d.Store.ImportUsers(ctx, []store.UserRecord{rec}); err != nil {
+	if err := s.d.Store.ImportUsers(createdEvents(ctx, rec), []store.UserRecord{rec}); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return store.User{}, ErrLoginTaken
 		}
@@ -282,7 +283,7 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, ch ProfileCh
 		}
 	}
 	now := s.now()
-	u, err := s.d.Store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+	u, err := s.d.Store.UpdateUser(recorded(ctx, eventlog.TypeUserUpdate, userID, profileChanged(ch)), userID, func(u store.User) (store.User, error) {
 		if ch.Login != nil {
 			u.Login = login
 		}
@@ -318,7 +319,7 @@ func (s *Service) SetPassword(ctx context.Context, userID, pw string) (revoked i
 	if err != nil {
 		return 0, err
 	}
-	err = s.d.Store.SetPassword(ctx, store.PasswordCredential{UserID: userID, Hash: hash, UpdatedAt: s.now()})
+	err = s.d.Store.SetPassword(recorded(ctx, eventlog.TypeUserPassword, userID, nil), store.PasswordCredential{UserID: userID, Hash: hash, UpdatedAt: s.now()})
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, ErrUserNotFound
 	} else if err != nil {
@@ -382,7 +383,7 @@ func (s *Service) Delete(ctx context.Context, userID string) error {
 	if _, err := oauth.RevokeUserTokens(ctx, s.d.Store, userID, s.now()); err != nil {
 		return err
 	}
-	err := s.d.Store.DeleteUser(ctx, userID)
+	err := s.d.Store.DeleteUser(recorded(ctx, eventlog.TypeUserDelete, userID, nil), userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrUserNotFound
 	}
@@ -438,7 +439,7 @@ func (s *Service) AddPhone(ctx context.Context, userID, number string, o PhoneOp
 		return store.PhoneEnrollment{}, err
 	}
 	e := store.PhoneEnrollment{ID: opaque.ID("sms"), UserID: userID, Number: e164, SMS: o.SMS, Voice: o.Voice, CreatedAt: s.now()}
-	switch err := s.d.Store.CreatePhoneEnrollment(ctx, e); {
+	switch err := s.d.Store.CreatePhoneEnrollment(recorded(ctx, eventlog.TypeFactorActivate, userID, nil, phoneTarget(e)), e); {
 	case errors.Is(err, store.ErrAlreadyExists):
 		return e, ErrPhoneTaken
 	case errors.Is(err, store.ErrNotFound):
@@ -473,7 +474,7 @@ func (s *Service) RemovePhone(ctx context.Context, userID, which string) (store.
 	e164, _ := phone.ParseNumber(which, s.d.DefaultRegion)
 	for _, p := range phones {
 		if p.ID == which || p.Number == strings.TrimSpace(which) || (e164 != "" && p.Number == e164) {
-			if err := s.d.Store.DeletePhoneEnrollment(ctx, p.ID); err != nil {
+			if err := s.d.Store.DeletePhoneEnrollment(recorded(ctx, eventlog.TypeFactorDeactivate, userID, nil, phoneTarget(p)), p.ID); err != nil {
 				if errors.Is(err, store.ErrNotFound) { // removed meanwhile
 					return store.PhoneEnrollment{}, 0, ErrNoSuchPhone
 				}
@@ -537,7 +538,7 @@ func (s *Service) EnrollTOTP(ctx context.Context, userID, secret string, lastUse
 	id := opaque.ID("uft")
 	e := store.Enrollment{ID: id, UserID: userID, Authenticator: totp.AuthenticatorKey,
 		Secret: totp.Seal(s.d.Sealer, secret, keyseal.EnrollmentAD(id)), LastUsed: lastUsed, CreatedAt: s.now()}
-	switch err := s.d.Store.CreateEnrollment(ctx, e); {
+	switch err := s.d.Store.CreateEnrollment(recorded(ctx, eventlog.TypeFactorActivate, userID, nil, enrollmentTarget(e)), e); {
 	case errors.Is(err, store.ErrAlreadyExists):
 		return store.Enrollment{}, ErrTOTPEnrolled
 	case errors.Is(err, store.ErrNotFound):
@@ -642,7 +643,7 @@ func (s *Service) RemoveTOTP(ctx context.Context, userID string) (store.Enrollme
 	if err != nil {
 		return e, 0, err
 	}
-	if err := s.d.Store.DeleteEnrollment(ctx, e.ID); err != nil {
+	if err := s.d.Store.DeleteEnrollment(recorded(ctx, eventlog.TypeFactorDeactivate, userID, nil, enrollmentTarget(e)), e.ID); err != nil {
 		if errors.Is(err, store.ErrNotFound) { // removed meanwhile
 			return e, 0, ErrNoTOTP
 		}
@@ -686,7 +687,7 @@ func (s *Service) removeFactors(ctx context.Context, userID string, r *Reset) er
 		return err
 	}
 	for _, p := range phones {
-		if err := s.d.Store.DeletePhoneEnrollment(ctx, p.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.d.Store.DeletePhoneEnrollment(recorded(ctx, eventlog.TypeFactorDeactivate, userID, nil, phoneTarget(p)), p.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		r.Phones = append(r.Phones, p)
@@ -696,7 +697,7 @@ func (s *Service) removeFactors(ctx context.Context, userID string, r *Reset) er
 		return err
 	}
 	for _, e := range enrollments {
-		if err := s.d.Store.DeleteEnrollment(ctx, e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.d.Store.DeleteEnrollment(recorded(ctx, eventlog.TypeFactorDeactivate, userID, nil, enrollmentTarget(e)), e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		r.Enrollments = append(r.Enrollments, e)

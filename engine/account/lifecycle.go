@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
@@ -34,7 +35,11 @@ func (e *TransitionError) Error() string {
 // nothing. It returns the user as stored.
 func (s *Service) transition(ctx context.Context, userID, op string, to store.UserStatus, allowed func(from store.UserStatus) bool) (store.User, error) {
 	now := s.now()
-	u, err := s.d.Store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+	typ, ok := transitionEvents[op]
+	if !ok {
+		typ = eventlog.TypeUserUpdate
+	}
+	u, err := s.d.Store.UpdateUser(recorded(ctx, typ, userID, map[string]string{"status": string(to)}), userID, func(u store.User) (store.User, error) {
 		if from := u.State(); allowed != nil && !allowed(from) {
 			return u, &TransitionError{Op: op, From: from}
 		}
@@ -46,6 +51,15 @@ func (s *Service) transition(ctx context.Context, userID, op string, to store.Us
 		return u, ErrUserNotFound
 	}
 	return u, err
+}
+
+// transitionEvents are the system log's event types of the lifecycle operations;
+// the event commits with the change (recorded).
+var transitionEvents = map[string]string{
+	"activate": eventlog.TypeUserActivate, "enable": eventlog.TypeUserActivate,
+	"deactivate": eventlog.TypeUserDeactivate, "disable": eventlog.TypeUserDeactivate,
+	"suspend": eventlog.TypeUserSuspend, "unsuspend": eventlog.TypeUserUnsuspend,
+	"expire the password of": eventlog.TypeUserExpirePass,
 }
 
 // Activate lets a staged or deprovisioned user sign in: they become active.
@@ -156,7 +170,7 @@ func (s *Service) Unlock(ctx context.Context, userID string) (Unlocked, error) {
 	if r.PasswordCounters, err = throttle.New(s.d.Store, s.d.Now).ResetPasswordChecks(ctx, u.Login); err != nil {
 		return r, err
 	}
-	r.PhoneLockouts, err = s.d.Store.DeleteThrottles(ctx, throttle.PhoneAttempts(u.ID).String())
+	r.PhoneLockouts, err = s.d.Store.DeleteThrottles(recorded(ctx, eventlog.TypeUnlock, u.ID, nil), throttle.PhoneAttempts(u.ID).String())
 	return r, err
 }
 

@@ -58,6 +58,7 @@ type Config struct {
 	Secrets         Secrets         `yaml:"secrets"`
 	Keys            Keys            `yaml:"keys"`
 	ManagementAPI   ManagementAPI   `yaml:"management_api"`
+	SystemLog       SystemLog       `yaml:"system_log"`
 	// DevOutbox serves GET /dev/outbox, listing sent messages with their codes.
 	// Never turn it on where real people sign in.
 	DevOutbox bool `yaml:"dev_outbox"`
@@ -115,6 +116,32 @@ type ManagementAPI struct {
 	Enabled bool `yaml:"enabled"`
 	// RateLimitPerMinute is each API token's budget of requests per minute.
 	RateLimitPerMinute int `yaml:"rate_limit_per_minute"`
+}
+
+// SystemLog is the record of security-relevant events (GET /api/v1/logs, gatehouse
+// logs tail) and the event hooks it is delivered to.
+type SystemLog struct {
+	// Retention is how long events are kept; garbage collection deletes older ones.
+	Retention time.Duration `yaml:"retention"`
+	// EventHooks are the endpoints every event is posted to (Okta's Event Hooks).
+	EventHooks []EventHook `yaml:"event_hooks"`
+}
+
+// EventHook is an endpoint that gets system log events.
+type EventHook struct {
+	// Name identifies the hook in the outbox and in logs.
+	Name string `yaml:"name"`
+	// URL is where events are posted: https, or http to localhost or a loopback
+	// address (development).
+	URL string `yaml:"url"`
+	// SecretEnv names an environment variable holding the secret deliveries are
+	// signed with (HMAC-SHA256); SecretFile a file. One of the two is required.
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
+	// Secret is the secret, read from SecretEnv or SecretFile by Load.
+	Secret string `yaml:"-"`
+	// EventTypes are the event types the hook gets; empty means all.
+	EventTypes []string `yaml:"event_types"`
 }
 
 // Client is an OAuth 2.0 / OIDC client allowed to start sign-ins.
@@ -406,6 +433,7 @@ func Defaults() Config {
 		},
 		Keys:          Keys{PublishBeforeUse: 10 * time.Minute},
 		ManagementAPI: ManagementAPI{RateLimitPerMinute: 600},
+		SystemLog:     SystemLog{Retention: 90 * 24 * time.Hour},
 		Messaging: Messaging{
 			Provider: "outbox", MaxDeliveryTime: 2 * time.Minute,
 			Twilio: Twilio{Timeout: 10 * time.Second}, Webhook: Webhook{Timeout: 10 * time.Second},
@@ -560,6 +588,7 @@ func (c *Config) validate(add func(string, ...any)) {
 	}
 	checkDuration(add, "rate_limits.gc_interval", rl.GCInterval, 10*time.Second, time.Hour)
 	checkCount(add, "management_api.rate_limit_per_minute", c.ManagementAPI.RateLimitPerMinute, 1, 1_000_000)
+	c.validateSystemLog(add)
 
 	s := c.SignOn
 	if s.SelfRegistration && s.RequirePhone && s.PhoneEnrollment == EnrollAdminOnly {
@@ -932,4 +961,50 @@ func (c *Config) Client(id string) (Client, bool) {
 		}
 	}
 	return Client{}, false
+}
+
+// hookName is what an event hook may be called.
+var hookName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// eventTypeName is what an event type looks like.
+var eventTypeName = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
+
+func (c Config) validateSystemLog(add func(string, ...any)) {
+	sl := c.SystemLog
+	checkDuration(add, "system_log.retention", sl.Retention, 24*time.Hour, 10*366*24*time.Hour)
+	seen := map[string]bool{}
+	for i, h := range sl.EventHooks {
+		key := fmt.Sprintf("system_log.event_hooks[%d]", i)
+		switch {
+		case !hookName.MatchString(h.Name):
+			add("%s.name: %q must be 1 to 64 letters, digits, _ or -", key, h.Name)
+		case seen[h.Name]:
+			add("%s.name: %q is used twice", key, h.Name)
+		}
+		seen[h.Name] = true
+		u, err := url.Parse(h.URL)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			// The URL may carry a token of the receiver's: it is not repeated.
+			add("%s.url: not an absolute https URL", key)
+		case u.Fragment != "" || u.User != nil:
+			add("%s.url: must not carry a fragment or user info", key)
+		case u.Scheme == "http" && !loopbackHost(u.Hostname()) && !c.AllowInsecureDevelopmentSettings:
+			add("%s.url: must be https (http only to localhost and loopback addresses, or with allow_insecure_development_settings)", key)
+		}
+		if len(h.Secret) < 16 {
+			add("%s: secret_env or secret_file is required (a secret of at least 16 characters)", key)
+		}
+		for j, t := range h.EventTypes {
+			if !eventTypeName.MatchString(t) {
+				add("%s.event_types[%d]: %q is not an event type such as user.session.start", key, j, t)
+			}
+		}
+	}
+}
+
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "localhost" || (err == nil && ip.IsLoopback())
 }

@@ -123,7 +123,7 @@ func TestEveryKeyDocumented(t *testing.T) {
 func walkClients(keys []string) []string {
 	var out []string
 	for _, k := range keys {
-		if strings.HasPrefix(k, "clients[]") {
+		if strings.HasPrefix(k, "clients[]") || strings.HasPrefix(k, "system_log.event_hooks[]") {
 			out = append(out, k)
 		}
 	}
@@ -210,5 +210,50 @@ func TestClientAuthKeys(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want it to contain %q", name, err, c.want)
 		}
+	}
+}
+
+func TestSystemLog(t *testing.T) {
+	dir := t.TempDir()
+	secret := dir + "/hook-secret"
+	if err := os.WriteFile(secret, []byte("a hook secret that is long\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hook := func(lines string) string { return minimal + "system_log:\n  event_hooks:\n" + lines }
+	c, err := Parse([]byte(hook("    - name: siem\n      url: https://siem.example.com/h?token=abc\n      secret_file: " + secret +
+		"\n      event_types: [user.session.start]\n    - name: local\n      url: http://127.0.0.1:9000/h\n      secret_file: " + secret + "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SystemLog.Retention != 90*24*time.Hour || len(c.SystemLog.EventHooks) != 2 || c.SystemLog.EventHooks[0].Secret != "a hook secret that is long" {
+		t.Errorf("system_log: %+v", c.SystemLog)
+	}
+	t.Setenv("GATEHOUSE_SYSTEM_LOG_RETENTION", "720h")
+	if c, err := Parse([]byte(minimal)); err != nil || c.SystemLog.Retention != 720*time.Hour {
+		t.Errorf("retention from the environment: %v %v", c.SystemLog.Retention, err)
+	}
+	t.Setenv("GATEHOUSE_SYSTEM_LOG_RETENTION", "")
+	for name, c := range map[string]struct{ yaml, want string }{
+		"plain http":     {hook("    - name: a\n      url: http://siem.example.com/h?token=abc\n      secret_file: " + secret + "\n"), "system_log.event_hooks[0].url: must be https"},
+		"no secret":      {hook("    - name: a\n      url: https://siem.example.com/h\n"), "system_log.event_hooks[0]: secret_env or secret_file is required"},
+		"plain secret":   {hook("    - name: a\n      url: https://siem.example.com/h\n      secret: in-the-file-0123456789\n"), `unknown key "secret"`},
+		"missing env":    {hook("    - name: a\n      url: https://siem.example.com/h\n      secret_env: GATEHOUSE_TEST_UNSET_VAR\n"), "system_log.event_hooks[0].secret_env: environment variable GATEHOUSE_TEST_UNSET_VAR is not set"},
+		"bad name":       {hook("    - name: a b\n      url: https://siem.example.com/h\n      secret_file: " + secret + "\n"), "system_log.event_hooks[0].name"},
+		"same name":      {hook("    - name: a\n      url: https://a.example.com/h\n      secret_file: " + secret + "\n    - name: a\n      url: https://b.example.com/h\n      secret_file: " + secret + "\n"), `system_log.event_hooks[1].name: "a" is used twice`},
+		"bad event type": {hook("    - name: a\n      url: https://siem.example.com/h\n      secret_file: " + secret + "\n      event_types: [\"DROP TABLE\"]\n"), "system_log.event_hooks[0].event_types[0]"},
+		"not a URL":      {hook("    - name: a\n      url: siem\n      secret_file: " + secret + "\n"), "system_log.event_hooks[0].url: not an absolute https URL"},
+		"short":          {minimal + "system_log:\n  retention: 1h\n", "system_log.retention"},
+	} {
+		_, err := Parse([]byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", name, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "token=abc") {
+			t.Errorf("%s: the error repeats the URL: %v", name, err)
+		}
+	}
+	// A plain-http hook elsewhere only with the insecure development settings.
+	if _, err := Parse([]byte(hook("    - name: a\n      url: http://siem.example.com/h\n      secret_file: "+secret+"\n") + "allow_insecure_development_settings: true\n")); err != nil {
+		t.Errorf("plain http with allow_insecure_development_settings: %v", err)
 	}
 }

@@ -340,6 +340,9 @@ func UnusedEnv(environ []string, c Config) []string {
 	for _, cl := range c.Clients {
 		known[cl.SecretEnv] = true
 	}
+	for _, h := range c.SystemLog.EventHooks {
+		known[h.SecretEnv] = true
+	}
 	for _, name := range []string{c.Messaging.Twilio.AuthTokenEnv, c.Messaging.Webhook.SecretEnv, c.Secrets.OTPKeyEnv, c.Keys.EncryptionKeyEnv} {
 		known[name] = true
 	}
@@ -389,7 +392,7 @@ func envKeys() []envKey {
 			case f.Type.Kind() == reflect.Struct && f.Type != durationType:
 				walk(f.Type, path, idx)
 			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
-				// clients: a list of entries, given in the file only
+				// clients, system_log.event_hooks: lists of entries, given in the file only
 			default:
 				base := strings.TrimSuffix(strings.TrimSuffix(tag, "_env"), "_file")
 				keys = append(keys, envKey{path: path, index: idx, group: joinPath(prefix, base)})
@@ -486,6 +489,11 @@ func (c *Config) resolveSecrets(add func(string, ...any)) {
 	resolveSecret(add, "messaging.twilio.", "auth_token", &t.AuthToken, t.AuthTokenEnv, t.AuthTokenFile, true)
 	w := &c.Messaging.Webhook
 	resolveSecret(add, "messaging.webhook.", "secret", &w.Secret, w.SecretEnv, w.SecretFile, true)
+	for i := range c.SystemLog.EventHooks {
+		h := &c.SystemLog.EventHooks[i]
+		h.Secret = ""
+		resolveSecret(add, fmt.Sprintf("system_log.event_hooks[%d].", i), "secret", &h.Secret, h.SecretEnv, h.SecretFile, false)
+	}
 	s := &c.Secrets
 	s.OTPKey = ""
 	if form := resolveSecret(add, "secrets.", "otp_key", &s.OTPKey, s.OTPKeyEnv, s.OTPKeyFile, false); form != "" {

@@ -2,9 +2,11 @@ package idxserver
 
 import (
 	"context"
+	"strings"
 
 	"github.com/gatehouse-id/gatehouse/engine/clientip"
 	"github.com/gatehouse-id/gatehouse/engine/clients"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -46,6 +48,7 @@ func (s *Server) Start(ctx context.Context, b Begin) (handle string, refused *th
 		if !d.Allowed {
 			s.log.WarnContext(ctx, "interact refused: too many open sign-ins", "limit", c.limit, "client_id", b.Client.ID)
 			s.metrics.RateLimited(c.limit)
+			eventlog.RateLimited(ctx, s.limiter, d, c.limit)
 			return "", &d, nil
 		}
 	}
@@ -69,7 +72,10 @@ func (s *Server) Start(ctx context.Context, b Begin) (handle string, refused *th
 		UpdatedAt:             now,
 		ExpiresAt:             now.Add(s.settings.TransactionTTL),
 	}
-	if err := s.store.CreateTransaction(ctx, tx); err != nil {
+	started := eventlog.Event{Type: eventlog.TypeSignInStarted, Result: store.OutcomeAllow, Reason: "sign-in started",
+		SessionID: tx.ID, Targets: []store.LogTarget{eventlog.App(b.Client.ID, b.Client.Name)},
+		Debug: map[string]string{"requestedScopes": strings.Join(b.Scopes, " "), "grantType": b.GrantType}}
+	if err := s.store.CreateTransaction(eventlog.Attach(ctx, started), tx); err != nil {
 		s.log.ErrorContext(ctx, "interact: storing the transaction", "err", err)
 		return "", nil, err
 	}

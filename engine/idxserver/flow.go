@@ -1,8 +1,10 @@
 package idxserver
 
 import (
+	"context"
 	"net/http"
 
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
 
@@ -173,6 +175,7 @@ func (s *Server) serve(path string) http.HandlerFunc {
 		if v == nil {
 			return
 		}
+		r = r.WithContext(s.eventScope(r.Context(), v))
 		for _, rem := range s.offered(v) {
 			if rem.path == path {
 				rem.handle(s, w, r, v, &req)
@@ -190,4 +193,16 @@ func (s *Server) serve(path string) http.HandlerFunc {
 			s.fail(w, http.StatusBadRequest, v, msgStepUnavailable)
 		}
 	}
+}
+
+// eventScope is ctx for the system log events of a request on v's sign-in: they
+// carry its transaction id (externalSessionId) and, once known, its user as actor.
+func (s *Server) eventScope(ctx context.Context, v *view) context.Context {
+	ctx = eventlog.WithSession(ctx, v.tx.ID)
+	if v.user != nil {
+		ctx = eventlog.WithActor(ctx, eventlog.User(*v.user))
+	} else if login := v.tx.Pending["login"]; login != "" {
+		ctx = eventlog.WithActor(ctx, eventlog.UnknownUser(login)) // a recovery's login
+	}
+	return ctx
 }

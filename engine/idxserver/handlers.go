@@ -3,6 +3,7 @@ package idxserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
@@ -122,6 +124,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, v *view, req *
 		s.log.WarnContext(ctx, "sign-in refused: password check limit", append(logAttrs(v), "limit", limit, "known_source", known)...)
 		s.metrics.SignIn(metrics.SignInRateLimited)
 		s.metrics.RateLimited(limit)
+		eventlog.RateLimited(ctx, s.limiter, d, limit)
 		s.limited(w, v, d, msgTooManyRequests)
 		return
 	}
@@ -141,6 +144,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, v *view, req *
 		}
 		s.log.InfoContext(ctx, "sign-in failed: wrong username or password", attrs...)
 		s.metrics.SignIn(metrics.SignInPasswordFailed)
+		s.recordFailedPassword(ctx, user, login, result.OK)
 		s.fail(w, http.StatusUnauthorized, v, msgAuthenticationFailed)
 		return
 	}
@@ -156,9 +160,11 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, v *view, req *
 	}
 	v.user = &user
 	s.log.InfoContext(ctx, "password verified", append(logAttrs(v), "user_id", user.ID)...)
+	ev := eventlog.Event{Type: eventlog.TypeSessionStart, Result: store.OutcomeSuccess,
+		Actor: eventlog.User(user), Debug: map[string]string{"authenticator": authn.KeyPassword}}
 	if user.State() == store.UserPasswordExpired {
 		// A new password first (reenroll-authenticator), then on as after the password.
-		if s.advance(w, ctx, v, func(t *store.Transaction) {
+		if s.advance(w, eventlog.Attach(ctx, ev), v, func(t *store.Transaction) {
 			t.Step, t.UserID, t.AuthTime, t.AMR = store.StepPasswordExpired, user.ID, now, policy.AMR("")
 			t.Authenticator, t.Pending = authn.KeyPassword, nil
 		}) {
@@ -166,12 +172,30 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, v *view, req *
 		}
 		return
 	}
-	s.afterPassword(w, r, v, now)
+	s.afterPassword(w, r, v, now, ev)
+}
+
+// recordFailedPassword records a failed password check. It changes nothing in the
+// database, so it is recorded alone.
+func (s *Server) recordFailedPassword(ctx context.Context, user store.User, login string, passwordOK bool) {
+	ev := eventlog.Event{Type: eventlog.TypeSessionStart, Result: store.OutcomeFailure, Reason: "INVALID_CREDENTIALS",
+		Actor: eventlog.UnknownUser(login), Debug: map[string]string{"authenticator": authn.KeyPassword}}
+	if user.ID != "" {
+		ev.Actor = eventlog.User(user)
+		if passwordOK {
+			ev.Reason = "the user is deactivated"
+		}
+	}
+	if err := eventlog.Append(ctx, s.store, ev); err != nil {
+		s.log.ErrorContext(ctx, "system log: recording a failed password", "err", err)
+	}
 }
 
 // afterPassword moves a sign-in whose password was just proven (or set, in a
 // registration) on as the policy says: done, verify a factor, enroll one, or deny.
-func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, v *view, authTime time.Time) {
+// evs record the proof: they are written with the transaction's step, or alone
+// with the denial.
+func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, v *view, authTime time.Time, evs ...eventlog.Event) {
 	ctx := r.Context()
 	user := v.user
 	enrolled, err := s.userEnrollments(ctx, user.ID)
@@ -182,13 +206,18 @@ func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, v *view, 
 	v.enrollments = enrolled
 	decision := s.policy.AfterPassword(len(enrolled), len(s.enrollable()))
 	if decision == policy.Deny {
+		denied := eventlog.Event{Type: eventlog.TypeSignInStarted, Result: store.OutcomeDeny, Actor: eventlog.User(*user),
+			Reason: "a second factor is required, the user has none, and enrollment while signing in is off"}
+		if err := eventlog.Append(ctx, s.store, append(evs, denied)...); err != nil {
+			s.log.ErrorContext(ctx, "system log: recording a denied sign-in", "err", err)
+		}
 		s.log.InfoContext(ctx, "sign-in denied: the policy needs a second factor and enrollment is off", "transaction", v.tx.ID, "user_id", user.ID)
 		s.metrics.SignIn(metrics.SignInDenied)
 		s.write(w, http.StatusForbidden, Response{Version: idxVersion, StateHandle: v.stateHandle,
 			ExpiresAt: formatExpiry(v.tx.ExpiresAt), Intent: "LOGIN", Messages: list(msgAccessDenied)})
 		return
 	}
-	if !s.advance(w, ctx, v, func(t *store.Transaction) {
+	if !s.advance(w, eventlog.Attach(ctx, evs...), v, func(t *store.Transaction) {
 		t.UserID, t.AuthTime, t.AMR = user.ID, authTime, policy.AMR("")
 		t.Authenticator, t.Pending = "", nil
 		switch decision {
@@ -421,10 +450,13 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v *view, req *re
 	ch := authn.Challenge{ID: v.tx.ChallengeID, Data: v.tx.Pending}
 	enrolling := v.tx.Step == store.StepEnrollChallenge
 	var enrolled authn.Enrollment
+	// A right code is recorded with the write that uses it up (the authenticator
+	// makes that write first).
+	verified := eventlog.Attach(ctx, s.mfaEvent(v, a, store.OutcomeSuccess, ""))
 	if enrolling {
-		enrolled, err = a.FinishEnroll(ctx, areq, v.tx.Method, ch, code)
+		enrolled, err = a.FinishEnroll(verified, areq, v.tx.Method, ch, code)
 	} else {
-		err = a.Verify(ctx, areq, authn.Enrollment{ID: v.tx.EnrollmentID}, ch, code)
+		err = a.Verify(verified, areq, authn.Enrollment{ID: v.tx.EnrollmentID}, ch, code)
 	}
 	switch {
 	case err == nil:
@@ -436,9 +468,12 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v *view, req *re
 		case errors.Is(err, authn.ErrCodeUsed):
 			msg = msgPasscodeUsed
 		}
+		failed := s.mfaEvent(v, a, store.OutcomeFailure, codeFailureReason(err))
 		if attempts.Count >= s.settings.MaxAttempts {
 			until := now.Add(s.settings.Lockout)
-			if _, err := s.store.UpdateThrottle(ctx, attemptKey, func(t store.Throttle) (store.Throttle, error) {
+			locked := eventlog.Event{Type: eventlog.TypeLock, Result: store.OutcomeSuccess, Severity: "WARN",
+				Reason: fmt.Sprintf("%d wrong codes", attempts.Count), Debug: map[string]string{"lockedUntil": until.UTC().Format(time.RFC3339)}}
+			if _, err := s.store.UpdateThrottle(eventlog.Attach(ctx, failed, locked), attemptKey, func(t store.Throttle) (store.Throttle, error) {
 				t.BlockedUntil = until
 				t.ExpiresAt = until.Add(attemptWindow)
 				return t, nil
@@ -456,6 +491,9 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v *view, req *re
 		}
 		s.log.InfoContext(ctx, "wrong code", append(logAttrs(v), "authenticator", a.Key(), "attempt", attempts.Count)...)
 		s.metrics.SignIn(metrics.SignInCodeFailed)
+		if err := eventlog.Append(ctx, s.store, failed); err != nil {
+			s.log.ErrorContext(ctx, "system log: recording a wrong code", "err", err)
+		}
 		v.onField("passcode", msg)
 		s.respond(w, http.StatusUnauthorized, v)
 		return
@@ -484,6 +522,24 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v *view, req *re
 		return
 	}
 	s.complete(w, r, v, amr)
+}
+
+// mfaEvent records a code checked for the sign-in's authenticator.
+func (s *Server) mfaEvent(v *view, a authn.Authenticator, result, why string) eventlog.Event {
+	return eventlog.Event{Type: eventlog.TypeMFA, Result: result, Reason: why,
+		Targets: []store.LogTarget{eventlog.Factor(v.tx.EnrollmentID, a.Key(), a.DisplayName())},
+		Debug:   map[string]string{"authenticator": a.Key(), "method": v.tx.Method, "enrollment": strconv.FormatBool(v.tx.Step == store.StepEnrollChallenge)}}
+}
+
+// codeFailureReason is the outcome reason of a code refused with err.
+func codeFailureReason(err error) string {
+	switch {
+	case errors.Is(err, authn.ErrCodeGone):
+		return "the code expired or was replaced"
+	case errors.Is(err, authn.ErrCodeUsed):
+		return "the code was used already"
+	}
+	return "INVALID_CREDENTIALS"
 }
 
 // attemptWindow: wrong codes further apart than this do not add up to a lockout.

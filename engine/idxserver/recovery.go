@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
@@ -52,6 +53,7 @@ func (s *Server) identifyRecovery(w http.ResponseWriter, r *http.Request, v *vie
 	}
 	if !d.Allowed {
 		s.metrics.RateLimited("identify_per_transaction")
+		eventlog.RateLimited(ctx, s.limiter, d, "identify_per_transaction")
 		s.limited(w, v, d, msgTooManyRequests)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/policy"
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -109,6 +110,7 @@ func (s *Server) enrollProfile(w http.ResponseWriter, r *http.Request, v *view, 
 	if !d.Allowed {
 		s.log.WarnContext(ctx, "registration refused: per-address limit", logAttrs(v)...)
 		s.metrics.RateLimited("registrations_per_ip")
+		eventlog.RateLimited(ctx, s.limiter, d, "registrations_per_ip_per_hour")
 		s.limited(w, v, d, msgTooManyRequests)
 		return
 	}

@@ -2,12 +2,17 @@ package messaging
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
 
@@ -19,8 +24,11 @@ type Worker struct {
 	// Backchannel delivers back-channel logout notices (ChannelBackchannelLogout);
 	// nil means a BackchannelSender with its defaults.
 	Backchannel Sender
-	Now         func() time.Time
-	Log         *slog.Logger
+	// Hooks delivers system log events to event hooks (eventlog.ChannelEventHook);
+	// nil gives such messages up.
+	Hooks Sender
+	Now   func() time.Time
+	Log   *slog.Logger
 	// MaxDeliveryTime is how long after queueing a message is still retried.
 	MaxDeliveryTime time.Duration
 	// Lease is how long a claimed message is reserved for this worker; a message whose
@@ -119,12 +127,17 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 
 func (w *Worker) deliver(ctx context.Context, m store.Message) {
 	sender := w.Sender
-	if m.Channel == ChannelBackchannelLogout {
+	switch m.Channel {
+	case ChannelBackchannelLogout:
 		sender = w.Backchannel
+	case eventlog.ChannelEventHook:
+		sender = w.Hooks
 	}
 	var providerID string
 	var err error
-	if age := w.Now().Sub(m.CreatedAt); age > w.MaxDeliveryTime {
+	if sender == nil {
+		err = Permanent(errors.New("no event hooks are configured"))
+	} else if age := w.Now().Sub(m.CreatedAt); age > w.MaxDeliveryTime {
 		// Claimed long after it was queued — every node was down for a while, or the
 		// database was restored from a backup: the code has expired and its user has
 		// moved on, so sending it now would only confuse them (and cost money).
@@ -143,7 +156,17 @@ func (w *Worker) deliver(ctx context.Context, m store.Message) {
 	}
 	outcome := "sent"
 	wait := backoff(m.Attempts) // drawn once: the give-up test and the retry time agree
-	_, uerr := w.Store.UpdateMessage(context.WithoutCancel(ctx), m.ID, func(cur store.Message) (store.Message, error) {
+	if err != nil && (IsPermanent(err) || now.Sub(m.CreatedAt)+wait > w.MaxDeliveryTime) {
+		outcome = "failed"
+	} else if err != nil {
+		outcome = "retry"
+	}
+	uctx := context.WithoutCancel(ctx)
+	if outcome != "retry" && (m.Channel == SMS || m.Channel == Voice) {
+		// The code's fate is in the system log, in the transaction that records it.
+		uctx = eventlog.Attach(eventlog.WithJob(uctx, m.ID), deliveryEvent(m, providerID, err))
+	}
+	_, uerr := w.Store.UpdateMessage(uctx, m.ID, func(cur store.Message) (store.Message, error) {
 		cur.LeaseUntil = time.Time{}
 		switch {
 		case err == nil:
@@ -155,16 +178,14 @@ func (w *Worker) deliver(ctx context.Context, m store.Message) {
 				// The code has done its job; do not keep it at rest.
 				cur.Code, cur.Body = "", ""
 			}
-		case IsPermanent(err) || now.Sub(cur.CreatedAt)+wait > w.MaxDeliveryTime:
+		case outcome == "failed":
 			cur.Status = store.MessageFailed
 			cur.LastError = err.Error()
 			cur.Code, cur.Body = "", ""
-			outcome = "failed"
 		default:
 			cur.Status = store.MessagePending
 			cur.LastError = err.Error()
 			cur.NextAttemptAt = now.Add(wait)
-			outcome = "retry"
 		}
 		return cur, nil
 	})
@@ -183,8 +204,11 @@ func (w *Worker) deliver(ctx context.Context, m store.Message) {
 	switch outcome {
 	case "sent":
 		msg := "code delivered"
-		if m.Channel == ChannelBackchannelLogout {
+		switch m.Channel {
+		case ChannelBackchannelLogout:
 			msg = "back-channel logout delivered"
+		case eventlog.ChannelEventHook:
+			msg = "event hook delivered"
 		}
 		w.Log.Info(msg, append(attrs, "provider_id", providerID)...)
 	case "retry":
@@ -204,3 +228,33 @@ func backoff(attempts int) time.Duration {
 	d = min(d, 30*time.Second)
 	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
+
+// deliveryEvent records a code's delivery (err nil) or its giving up: the send
+// event of its channel, SUCCESS or FAILURE, with the number masked.
+func deliveryEvent(m store.Message, providerID string, err error) eventlog.Event {
+	ev := eventlog.Event{Type: eventlog.TypeSMSSent, Result: store.OutcomeSuccess, Reason: "delivered",
+		Actor: eventlog.UserRef(m.UserID, ""), SessionID: m.TransactionID,
+		Debug: map[string]string{"phoneNumber": phone.Mask(m.To), "messageId": m.ID, "providerId": providerID,
+			"attempts": fmt.Sprint(m.Attempts)}}
+	if m.Channel == Voice {
+		ev.Type = eventlog.TypeVoiceSent
+	}
+	if m.UserID == "" {
+		ev.Actor = eventlog.System("gatehouse", "Gatehouse")
+	}
+	if err != nil {
+		ev.Result, ev.Severity = store.OutcomeFailure, "ERROR"
+		// A provider's error may quote the number or the code; the log gets neither.
+		reason := err.Error()
+		for _, secret := range []string{m.To, strings.TrimPrefix(m.To, "+"), m.Code} {
+			if secret != "" {
+				reason = strings.ReplaceAll(reason, secret, "[redacted]")
+			}
+		}
+		ev.Reason = longNumber.ReplaceAllString(reason, "[redacted]")
+	}
+	return ev
+}
+
+// longNumber is a run of digits that could be a phone number in another format.
+var longNumber = regexp.MustCompile(`\+?[0-9]{7,}`)

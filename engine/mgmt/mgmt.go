@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/clientip"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/logctx"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -55,6 +56,7 @@ type Store interface {
 	store.UserStore
 	store.EnrollmentStore
 	store.APITokenStore
+	store.EventStore
 }
 
 // PhoneCodes sends and checks the codes of phones enrolled through the API
@@ -131,7 +133,7 @@ type call struct {
 
 // resources are the API's resources.
 func (a *API) resources() []resource {
-	return []resource{&users{a: a}, &factors{a: a, users: &users{a: a}}}
+	return []resource{&users{a: a}, &factors{a: a, users: &users{a: a}}, &logs{a: a}}
 }
 
 // Register adds every route of every resource to mux. Requests to paths the API
@@ -190,15 +192,21 @@ func (a *API) guard(next func(http.ResponseWriter, *http.Request, *call)) http.H
 			errInternal.write(w, "")
 			return
 		}
+		// Whatever the request changes, the token did it (the system log's actor).
+		ctx = eventlog.WithActor(ctx, eventlog.APIToken(tok.ID, tok.Name))
+		r = r.WithContext(ctx)
 		if !d.Allowed {
 			a.o.Metrics.RateLimited("api_token")
 			a.o.Log.InfoContext(ctx, "management API: token over its rate limit", "api_token", tok.ID)
+			eventlog.RateLimited(ctx, a.o.Limiter, d, "management_api.rate_limit_per_minute")
 			tooMany(w, d, now)
 			return
 		}
 		d.WriteHeaders(w.Header(), now)
 		a.recordUse(ctx, tok, now)
 		if tok.ReadOnly && !reads(r.Method) {
+			a.record(ctx, eventlog.Event{Type: eventlog.TypeAPIToken, Result: store.OutcomeDeny,
+				Reason: "a read-only token may not " + r.Method, Targets: []store.LogTarget{tokenTarget(tok)}})
 			errForbidden.write(w, "")
 			return
 		}
@@ -218,12 +226,29 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request) {
 		a.o.Log.ErrorContext(ctx, "management API: counting a refused request", "err", err)
 	case !d.Allowed:
 		a.o.Metrics.RateLimited("api_auth_failures")
+		eventlog.RateLimited(ctx, a.o.Limiter, d, "rate_limits.requests_per_ip_per_minute")
 		tooMany(w, d, now)
 		return
 	default:
 		d.WriteHeaders(w.Header(), now)
 	}
+	// Each refusal is recorded: they are bounded by the client IP's budget above.
+	a.record(ctx, eventlog.Event{Type: eventlog.TypeAPIToken, Result: store.OutcomeFailure,
+		Actor:  &store.LogActor{ID: "unknown", Type: "ApiToken", AlternateID: "unknown", DisplayName: "unknown"},
+		Reason: "no valid API token: missing, malformed, unknown or revoked", Debug: map[string]string{"requestUri": r.URL.Path}})
 	errInvalidToken.write(w, "")
+}
+
+// record appends an event of a request that changes nothing.
+func (a *API) record(ctx context.Context, ev eventlog.Event) {
+	if err := eventlog.Append(ctx, a.o.Store, ev); err != nil {
+		a.o.Log.ErrorContext(ctx, "management API: recording in the system log", "err", err)
+	}
+}
+
+// tokenTarget is an API token as a target, by id.
+func tokenTarget(tok store.APIToken) store.LogTarget {
+	return store.LogTarget{ID: tok.ID, Type: "ApiToken", AlternateID: tok.Name, DisplayName: tok.Name}
 }
 
 // tooMany answers 429 as Okta does: E0000047 with the budget's headers and a Date
@@ -240,13 +265,16 @@ func reads(method string) bool {
 }
 
 // recordUse notes when the token was last used, at most once a minute per token,
-// so that a busy script does not cost a write per request. A failure is logged
-// and otherwise ignored: it must not fail the request.
+// so that a busy script does not cost a write per request, and records the use in
+// the system log with it. A failure is logged and otherwise ignored: it must not
+// fail the request.
 func (a *API) recordUse(ctx context.Context, tok store.APIToken, now time.Time) {
 	if now.Sub(tok.LastUsedAt) < time.Minute {
 		return
 	}
-	if err := a.o.Store.RecordAPITokenUse(ctx, tok.ID, now.Truncate(time.Millisecond)); err != nil {
+	used := eventlog.Event{Type: eventlog.TypeAPIToken, Result: store.OutcomeSuccess, Reason: "token accepted (recorded at most once a minute)",
+		Targets: []store.LogTarget{tokenTarget(tok)}}
+	if err := a.o.Store.RecordAPITokenUse(eventlog.Attach(ctx, used), tok.ID, now.Truncate(time.Millisecond)); err != nil {
 		a.o.Log.WarnContext(ctx, "management API: recording the token's use", "api_token", tok.ID, "err", err)
 	}
 }

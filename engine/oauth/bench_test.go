@@ -95,7 +95,7 @@ func BenchmarkMintIDToken(b *testing.B) {
 func BenchmarkIssue(b *testing.B) {
 	s, g := benchServer(b)
 	for b.Loop() {
-		if _, e := s.issue(b.Context(), g, "", time.Now()); e != nil {
+		if _, e := s.issue(b.Context(), g, "", "interaction_code", time.Now()); e != nil {
 			b.Fatal(e)
 		}
 	}

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
@@ -213,8 +215,10 @@ func (s *Server) redeemCode(ctx context.Context, client *clients.Client, form ur
 	if e != nil {
 		return tokenResponse{}, e
 	}
+	// The tokens' events belong to the sign-in that ended with the code.
+	ctx = eventlog.WithSession(ctx, ic.TransactionID)
 	return s.issue(ctx, Grant{Client: client, User: user, Phones: phones, Scopes: ic.Scopes, Nonce: ic.Nonce,
-		AuthTime: ic.AuthTime, AMR: ic.AMR, SessionID: ic.SessionID}, "", now)
+		AuthTime: ic.AuthTime, AMR: ic.AMR, SessionID: ic.SessionID}, "", cmp.Or(grantType, config.GrantInteractionCode), now)
 }
 
 // challengePattern is a base64url SHA-256 digest: 43 characters.
@@ -249,9 +253,9 @@ func (s *Server) refreshTokenGrant(ctx context.Context, client *clients.Client, 
 	}
 	now := s.now()
 	invalid := &Error{http.StatusBadRequest, "invalid_grant", refreshTokenDescription}
-	var family string
+	var family, owner string
 	old, err := s.store.UpdateRefreshToken(ctx, opaque.Hash(raw), func(t store.RefreshToken) (store.RefreshToken, error) {
-		family = t.FamilyID
+		family, owner = t.FamilyID, t.UserID
 		switch {
 		case t.ClientID != client.ID, !t.RevokedAt.IsZero(), !now.Before(t.ExpiresAt):
 			return t, errCodeUnusable
@@ -264,7 +268,9 @@ func (s *Server) refreshTokenGrant(ctx context.Context, client *clients.Client, 
 	switch {
 	case errors.Is(err, errRefreshReused):
 		s.log.WarnContext(ctx, "token: a rotated refresh token was presented again; revoking its family", "client_id", client.ID, "family", family)
-		if _, err := revokeTokens(ctx, s.store, store.RevokeFamily, family, now); err != nil {
+		reused := revokeEvent(client.ID, client.Name, owner, store.LogTarget{ID: family, Type: "refresh_token", DisplayName: "Refresh Token"},
+			"a rotated refresh token was presented again: its family is revoked")
+		if _, err := revokeTokens(eventlog.Attach(ctx, reused), s.store, store.RevokeFamily, family, now); err != nil {
 			return tokenResponse{}, s.serverError(ctx, "revoking a refresh token family", err)
 		}
 		return tokenResponse{}, invalid
@@ -293,7 +299,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, client *clients.Client, 
 	if e != nil {
 		return tokenResponse{}, invalid
 	}
-	return s.issue(ctx, Grant{Client: client, User: user, Phones: phones, Scopes: scopes, AuthTime: old.AuthTime, AMR: old.AMR, SessionID: old.SessionID}, old.FamilyID, now)
+	return s.issue(ctx, Grant{Client: client, User: user, Phones: phones, Scopes: scopes, AuthTime: old.AuthTime, AMR: old.AMR, SessionID: old.SessionID}, old.FamilyID, config.GrantRefreshToken, now)
 }
 
 // loadSubject loads the user tokens are for; a deleted or disabled user gets none.
@@ -314,8 +320,10 @@ func (s *Server) loadSubject(ctx context.Context, userID string) (store.User, []
 
 // issue mints the token response for g. family continues a refresh-token family, or
 // is empty to start one. When a refresh token is issued, the access token carries its
-// family (rfid), so that revoking the family ends the access token too.
-func (s *Server) issue(ctx context.Context, g Grant, family string, now time.Time) (tokenResponse, *Error) {
+// family (rfid), so that revoking the family ends the access token too. Each token is
+// in the system log before the client gets it: its event is written with the
+// refresh token, or alone when there is none.
+func (s *Server) issue(ctx context.Context, g Grant, family, grantType string, now time.Time) (tokenResponse, *Error) {
 	withRefresh := slices.Contains(g.Scopes, "offline_access") && g.Client.AllowsGrant(config.GrantRefreshToken)
 	if withRefresh && family == "" {
 		family = opaque.New(16)
@@ -331,6 +339,7 @@ func (s *Server) issue(ctx context.Context, g Grant, family string, now time.Tim
 			return tokenResponse{}, s.serverError(ctx, "signing an ID token", err)
 		}
 	}
+	evs := grantEvents(g, at, resp.IDToken != "", withRefresh, grantType)
 	if withRefresh {
 		raw := opaque.New(32)
 		rt := store.RefreshToken{
@@ -338,12 +347,45 @@ func (s *Server) issue(ctx context.Context, g Grant, family string, now time.Tim
 			Scopes: g.Scopes, AuthTime: g.AuthTime, AMR: g.AMR, CreatedAt: now,
 			ExpiresAt: now.Add(g.Client.RefreshTokenTTL),
 		}
-		if err := s.store.CreateRefreshToken(ctx, rt); err != nil {
+		if err := s.store.CreateRefreshToken(eventlog.Attach(ctx, evs...), rt); err != nil {
 			return tokenResponse{}, s.serverError(ctx, "storing a refresh token", err)
 		}
 		resp.RefreshToken = raw
+	} else if err := eventlog.Append(ctx, s.store, evs...); err != nil {
+		return tokenResponse{}, s.serverError(ctx, "recording the tokens in the system log", err)
 	}
 	return resp, nil
+}
+
+// grantEvents record the tokens of one token response, one event each; they name
+// the tokens by id (the access token's jti, the refresh token's family), never by
+// value.
+func grantEvents(g Grant, at mintedToken, idToken, refresh bool, grantType string) []eventlog.Event {
+	app := eventlog.App(g.Client.ID, g.Client.Name)
+	debug := map[string]string{"grantType": grantType, "grantedScopes": strings.Join(g.Scopes, " ")}
+	ev := func(typ string, token store.LogTarget) eventlog.Event {
+		return eventlog.Event{Type: typ, Result: store.OutcomeSuccess, Actor: eventlog.User(g.User),
+			Targets: []store.LogTarget{token, app}, Debug: debug}
+	}
+	evs := []eventlog.Event{ev(eventlog.TypeGrantAccessToken, store.LogTarget{ID: at.JTI, Type: "access_token", DisplayName: "Access Token",
+		DetailEntry: map[string]string{"expires": at.Expiry.UTC().Format(time.RFC3339)}})}
+	if idToken {
+		evs = append(evs, ev(eventlog.TypeGrantIDToken, store.LogTarget{Type: "id_token", DisplayName: "ID Token"}))
+	}
+	if refresh {
+		evs = append(evs, ev(eventlog.TypeGrantRefreshToken, store.LogTarget{ID: g.FamilyID, Type: "refresh_token", DisplayName: "Refresh Token"}))
+	}
+	return evs
+}
+
+// revokeEvent records tokens revoked: token names them by id, never by value.
+func revokeEvent(clientID, clientName, userID string, token store.LogTarget, reason string) eventlog.Event {
+	ev := eventlog.Event{Type: eventlog.TypeTokenRevoke, Result: store.OutcomeSuccess, Reason: reason,
+		Targets: []store.LogTarget{token, eventlog.App(clientID, clientName)}}
+	if userID != "" {
+		ev.Actor = eventlog.UserRef(userID, "")
+	}
+	return ev
 }
 
 func (s *Server) serverError(ctx context.Context, doing string, err error) *Error {
@@ -418,7 +460,9 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if strings.Count(token, ".") == 2 {
 		claims, err := s.verifyAccessToken(ctx, token, now)
 		if err == nil && (client == nil || client.ID == claims.ClientID) {
-			if err := s.store.RevokeAccessToken(ctx, claims.JTI, time.Unix(claims.Expiry, 0)); err != nil {
+			ev := revokeEvent(claims.ClientID, "", claims.UserID, store.LogTarget{ID: claims.JTI, Type: "access_token", DisplayName: "Access Token"},
+				"revoked by the client")
+			if err := s.store.RevokeAccessToken(eventlog.Attach(ctx, ev), claims.JTI, time.Unix(claims.Expiry, 0)); err != nil {
 				WriteError(w, s.serverError(r.Context(), "revoking an access token", err))
 				return
 			}
@@ -427,7 +471,9 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		rt, err := s.store.GetRefreshToken(ctx, opaque.Hash(token))
 		if err == nil && (client == nil || client.ID == rt.ClientID) {
 			// The whole family goes, with the access tokens issued from it.
-			if _, err := revokeTokens(ctx, s.store, store.RevokeFamily, rt.FamilyID, now); err != nil {
+			ev := revokeEvent(rt.ClientID, "", rt.UserID, store.LogTarget{ID: rt.FamilyID, Type: "refresh_token", DisplayName: "Refresh Token"},
+				"revoked by the client")
+			if _, err := revokeTokens(eventlog.Attach(ctx, ev), s.store, store.RevokeFamily, rt.FamilyID, now); err != nil {
 				WriteError(w, s.serverError(r.Context(), "revoking a refresh token", err))
 				return
 			}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/messaging"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/sessions"
@@ -101,7 +102,9 @@ func (h *Handler) endSession(ctx context.Context, id string) error {
 	if sess.ID == "" {
 		return nil // unknown or collected: nothing was issued that still lives
 	}
-	if err := h.o.Revoke(ctx, id, h.o.Now()); err != nil {
+	revoked := eventlog.Event{Type: eventlog.TypeTokenRevoke, Result: store.OutcomeSuccess, Reason: "the session ended (logout)",
+		Actor: eventlog.UserRef(sess.UserID, ""), Targets: []store.LogTarget{{ID: id, Type: "Session", DisplayName: "SSO session"}}}
+	if err := h.o.Revoke(eventlog.Attach(ctx, revoked), id, h.o.Now()); err != nil {
 		return err
 	}
 	h.o.Log.InfoContext(ctx, "session ended", "session", id, "user_id", sess.UserID)

@@ -16,6 +16,11 @@
 //   - Nothing here hashes or generates secrets: callers pass in ids and hashes. The store
 //     never sees a password, a one-time code in the clear (except in the message outbox,
 //     which must hold the text it sends), a handle or a token in the clear.
+//   - Every write carries the system log events that record it: a caller attaches
+//     them to the context of the call that makes the change (WithRecords), and the
+//     store writes them in that call's database transaction, so an event commits
+//     with its change or not at all. What changes nothing else is recorded alone
+//     (EventStore.AppendEvents). events.go says more.
 package store
 
 import (
@@ -45,6 +50,7 @@ type Store interface {
 	SessionStore
 	ClientStore
 	APITokenStore
+	EventStore
 	Migrator
 
 	// GarbageCollect deletes records that expired before now: transactions, challenges,

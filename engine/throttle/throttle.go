@@ -58,6 +58,7 @@ const (
 	KindAssertionID      Kind = "jwt-jti"    // a client assertion's jti, kept until the assertion expires
 	KindRegistrationsIP  Kind = "reg-ip"     // self-service registrations tried from one client IP
 	KindAPIToken         Kind = "api-token"  // management API requests made with one API token
+	KindLimitLogged      Kind = "limit-log"  // a refused budget's window, once its violation is in the system log
 )
 
 // Key names one counter. The zero Key is not valid.
@@ -172,6 +173,10 @@ func AssertionID(clientID, jti string) Key {
 
 // APIToken counts the management API requests made with one API token (by its id).
 func APIToken(tokenID string) Key { return Key{KindAPIToken, tokenID} }
+
+// LimitLogged marks the current window of the budget k as recorded in the system
+// log (a rate-limit violation), so that it is recorded once per window.
+func LimitLogged(k Key) Key { return Key{KindLimitLogged, string(k.kind) + "/" + digest(k.subject)} }
 
 // Limit is a budget: at most Max units per Window.
 type Limit struct {

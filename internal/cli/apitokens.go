@@ -11,7 +11,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/mgmt"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
@@ -64,6 +66,11 @@ func (e env) tokens(ctx context.Context, args []string) error {
 		c.cfg, dsn = &cfg, cfg.Database
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	recorder := engine.EventRecorder(config.Defaults(), c.now)
+	if c.cfg != nil {
+		recorder = engine.EventRecorder(*c.cfg, c.now)
+	}
+	ctx = eventlog.WithActor(eventlog.With(ctx, recorder), eventlog.CommandLine)
 	st, err := openAdminStore(ctx, dsn, cmd != "list")
 	if err != nil {
 		return err
@@ -111,7 +118,9 @@ func (c tokensCmd) create(ctx context.Context, args []string) error {
 	}
 	token, hash := mgmt.NewToken()
 	rec := store.APIToken{ID: mgmt.NewTokenID(), Name: strings.TrimSpace(*name), TokenHash: hash, ReadOnly: *readOnly, CreatedAt: c.now()}
-	if err := c.st.CreateAPIToken(ctx, rec); err != nil {
+	created := eventlog.Event{Type: eventlog.TypeAPITokenCreate, Result: store.OutcomeSuccess, Reason: access(rec.ReadOnly),
+		Targets: []store.LogTarget{{ID: rec.ID, Type: "ApiToken", AlternateID: rec.Name, DisplayName: rec.Name}}}
+	if err := c.st.CreateAPIToken(eventlog.Attach(ctx, created), rec); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "created API token %s (%s, %s)\n", rec.ID, rec.Name, access(rec.ReadOnly))
@@ -178,7 +187,9 @@ func (c tokensCmd) revoke(ctx context.Context, args []string) error {
 		return err
 	}
 	now := c.now()
-	tok, err := c.st.RevokeAPIToken(ctx, pos[0], now)
+	revoked := eventlog.Event{Type: eventlog.TypeAPITokenRevoke, Result: store.OutcomeSuccess,
+		Targets: []store.LogTarget{{ID: pos[0], Type: "ApiToken"}}}
+	tok, err := c.st.RevokeAPIToken(eventlog.Attach(ctx, revoked), pos[0], now)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("no API token %q (gatehouse tokens list shows their ids)", pos[0])
 	}

@@ -37,6 +37,8 @@ Usage:
                                      add, list, show, rotate-secret, remove OAuth clients, live
   gatehouse tokens [--config FILE | --database DSN] create|list|revoke
                                      API tokens for the management API (docs/admin-api.md)
+  gatehouse logs [--config FILE | --database DSN] tail [--follow] [--filter EXPR] [--since WHEN]
+                                     the system log: sign-ins, codes, changes, one event a line
   gatehouse keys  [--config FILE | --database DSN] list|rotate
                                      the token-signing keys and their rotation
   gatehouse keys generate-kek        print a new key-encryption key (keys.encryption_key_file)
@@ -86,6 +88,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.keys(ctx, rest)
 	case "tokens":
 		err = e.tokens(ctx, rest)
+	case "logs":
+		err = e.logs(ctx, rest)
 	case "backup":
 		err = e.backup(ctx, rest)
 	case "restore":

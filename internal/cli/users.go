@@ -14,11 +14,13 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/gatehouse-id/gatehouse/engine"
 	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn/password"
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
 	"github.com/gatehouse-id/gatehouse/engine/authn/totp"
 	"github.com/gatehouse-id/gatehouse/engine/config"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/keyseal"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
@@ -119,6 +121,9 @@ func (e env) users(ctx context.Context, args []string) error {
 		u.phoneRules = phone.Rules{AllowedRegions: cfg.Phone.AllowedRegions, BlockedRegions: cfg.Phone.BlockedRegions}
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	// What the commands change is in the system log, done by the command line, and
+	// reaches the configuration's event hooks (by name: the server delivers).
+	ctx = eventlog.WithActor(eventlog.With(ctx, engine.EventRecorder(u.cfg, u.now)), eventlog.CommandLine)
 	st, err := openAdminStore(ctx, u.cfg.Database, cmd != "list" && cmd != "show")
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/authn"
+	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/metrics"
 	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/store"
@@ -203,10 +204,12 @@ func (a *Authenticator) BeginEnroll(ctx context.Context, req authn.Request, meth
 	number, err := ParseNumber(input, a.o.DefaultRegion)
 	if errors.Is(err, ErrRefusedNumber) {
 		a.o.Metrics.SendRefused(RefusedNumberType)
+		a.recordRefusal(ctx, req, method, input, "the kind of number is refused")
 		return authn.Challenge{}, authn.Refuse(http.StatusBadRequest, msgRefusedPhone)
 	}
 	if err == nil && a.o.Limits.Regions.Check(number) != nil {
 		a.o.Metrics.SendRefused(RefusedRegion)
+		a.recordRefusal(ctx, req, method, number, "the number's country is refused")
 		return authn.Challenge{}, authn.Refuse(http.StatusBadRequest, msgRegionRefused)
 	}
 	if err != nil {
@@ -284,6 +287,7 @@ func (a *Authenticator) CheckEnrollmentCode(ctx context.Context, enrollmentID, c
 // docs/security.md, "isolation").
 func (a *Authenticator) send(ctx context.Context, req authn.Request, number, method string, verified bool) (authn.Challenge, error) {
 	if err := a.o.Limits.Regions.Check(number); err != nil {
+		a.recordRefusal(ctx, req, method, number, "the number's country is refused")
 		return authn.Challenge{}, a.refuse(ctx, req, method, RefusedRegion, throttle.Decision{}, msgRegionRefused)
 	}
 	reqs, err := a.budgets(ctx, req, number, verified)
@@ -314,7 +318,10 @@ func (a *Authenticator) send(ctx context.Context, req authn.Request, number, met
 		To: number, Channel: method, Body: body, Code: code,
 		Status: store.MessagePending, NextAttemptAt: now, CreatedAt: now,
 	}
-	if err := a.o.Store.CreateChallenge(ctx, ch, msg); err != nil {
+	// The send is in the system log with the code and its message, or neither is.
+	ev := a.sendEvent(req, method, number, store.OutcomeAllow, "queued")
+	ev.Debug["messageId"] = msg.ID
+	if err := a.o.Store.CreateChallenge(eventlog.Attach(ctx, ev), ch, msg); err != nil {
 		return authn.Challenge{}, err
 	}
 	a.o.Metrics.CodeQueued(method)
@@ -425,7 +432,37 @@ func (a *Authenticator) budgets(ctx context.Context, req authn.Request, number s
 func (a *Authenticator) refuse(ctx context.Context, req authn.Request, method, reason string, d throttle.Decision, msg authn.Message) error {
 	a.o.Log.InfoContext(ctx, "code not sent: "+reason+" limit", "transaction", req.TransactionID, "method", method, "reason", reason)
 	a.o.Metrics.SendRefused(reason)
+	if d.Refused.Kind() != "" {
+		eventlog.RateLimited(ctx, a.o.Limiter, d, "phone_sends_"+reason)
+	}
 	return &authn.Problem{Status: http.StatusTooManyRequests, Message: msg, Limit: &d}
+}
+
+// sendEvent is the system log event of a code sent (or not) by method to number,
+// which it shows masked.
+func (a *Authenticator) sendEvent(req authn.Request, method, number, result, reason string) eventlog.Event {
+	typ := eventlog.TypeSMSSent
+	if method == Voice {
+		typ = eventlog.TypeVoiceSent
+	}
+	ev := eventlog.Event{Type: typ, Result: result, Reason: reason, Debug: map[string]string{"method": method}}
+	if number != "" {
+		ev.Debug["phoneNumber"] = Mask(number)
+	}
+	if req.UserID != "" {
+		ev.Actor = eventlog.UserRef(req.UserID, req.Login)
+	} else if req.Login != "" {
+		ev.Actor = eventlog.UnknownUser(req.Login)
+	}
+	return ev
+}
+
+// recordRefusal records a code not sent for a reason other than a budget (those
+// are rate-limit violations): it changes nothing, so it is recorded alone.
+func (a *Authenticator) recordRefusal(ctx context.Context, req authn.Request, method, number, reason string) {
+	if err := eventlog.Append(ctx, a.o.Store, a.sendEvent(req, method, number, store.OutcomeDeny, reason)); err != nil {
+		a.o.Log.WarnContext(ctx, "system log: recording a refused code", "err", err)
+	}
 }
 
 // unbounded counts without ever refusing: the circuit breaker's count of codes to

@@ -103,6 +103,11 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokeAPIToken", testRevokeAPIToken},
 		{"RecordAPITokenUse", testRecordAPITokenUse},
 
+		{"EventRoundTrip", testEventRoundTrip},
+		{"ListEvents", testListEvents},
+		{"DeleteEventsBefore", testDeleteEventsBefore},
+		{"RecordsCommitWithChange", testRecordsCommitWithChange},
+
 		{"GarbageCollect", testGarbageCollect},
 
 		{"ConcurrentCreateUser", testConcurrentCreateUser},

@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.reader = s.writer
 	}
 	s.writes = newStmtCache(s.writer, s.d.PrepareStatements, &s.ops)
+	s.writes.withRecords = s.execWithRecords
 	s.reads = s.writes
 	if s.reader != s.writer {
 		s.reads = newStmtCache(s.reader, s.d.PrepareStatements, &s.ops)
@@ -189,22 +190,37 @@ func (e callerError) Error() string { return e.err.Error() }
 // inTx runs body in a write transaction and commits if body returns nil. Database
 // errors are translated to the store's sentinels; errors from callers' functions
 // (wrapped in callerError by body) come back exactly as the caller returned them.
+//
+// The transaction takes the records (system log events and their hook messages)
+// the context carries (store.TakeRecords) and writes them after body, so that
+// they commit with the change or not at all (events.go).
 func (s *Store) inTx(ctx context.Context, body func(tx *wtx) error) error {
 	s.ops.Transaction(ctx)
+	records := store.TakeRecords(ctx)
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return s.dbError(err)
 	}
 	tx := &wtx{Tx: sqlTx, stmts: s.writes, ops: &s.ops}
 	defer tx.prepareMissed(ctx)
-	if err := body(tx); err != nil {
+	err = body(tx)
+	if err == nil {
+		err = s.writeRecords(ctx, tx, records)
+	}
+	if err != nil {
 		_ = tx.Rollback() // the error that made us roll back is the one worth reporting
 		if ce, ok := errors.AsType[callerError](err); ok {
 			return ce.err
 		}
 		return s.dbError(err)
 	}
-	return s.dbError(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return s.dbError(err)
+	}
+	if records.OnCommit != nil {
+		records.OnCommit()
+	}
+	return nil
 }
 
 // wtx is a write transaction whose statements run as prepared statements where the

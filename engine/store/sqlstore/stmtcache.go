@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gatehouse-id/gatehouse/engine/store"
 	"github.com/gatehouse-id/gatehouse/engine/store/opcount"
 )
 
@@ -24,6 +25,9 @@ type stmtCache struct {
 	enabled bool
 	// ops counts the statements run (see count).
 	ops *opcount.Counter
+	// withRecords, when set, runs a statement whose context carries system log
+	// records (store.WithRecords) in a transaction that writes them too.
+	withRecords func(ctx context.Context, query string, args ...any) (sql.Result, error)
 
 	mu    sync.RWMutex
 	stmts map[string]*sql.Stmt
@@ -96,6 +100,9 @@ func (c *stmtCache) query(ctx context.Context, query string, args ...any) (*sql.
 }
 
 func (c *stmtCache) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c.withRecords != nil && store.HasRecords(ctx) {
+		return c.withRecords(ctx, query, args...)
+	}
 	c.count(ctx, query)
 	if st := c.prepared(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
