@@ -374,44 +374,6 @@ func profileFields(step *idx.NextStep, kept map[string]string) []profileField {
 	return out
 }
 
-// passwordRules says the password policy in words, one rule per line.
-func passwordRules(p *idx.PasswordPolicy) []string {
-	if p == nil {
-		return nil
-	}
-	var out []string
-	if p.MinLength > 0 {
-		out = append(out, fmt.Sprintf("At least %d characters", p.MinLength))
-	}
-	count := func(n int, one, many string) {
-		switch {
-		case n == 1:
-			out = append(out, one)
-		case n > 1:
-			out = append(out, fmt.Sprintf(many, n))
-		}
-	}
-	count(p.MinLowerCase, "A lowercase letter", "At least %d lowercase letters")
-	count(p.MinUpperCase, "An uppercase letter", "At least %d uppercase letters")
-	count(p.MinNumber, "A number", "At least %d numbers")
-	count(p.MinSymbol, "A symbol, such as ! or #", "At least %d symbols, such as ! or #")
-	if p.ExcludeUsername {
-		out = append(out, "Not your username")
-	}
-	for _, a := range p.ExcludeAttributes {
-		switch a {
-		case "firstName":
-			out = append(out, "Not your first name")
-		case "lastName":
-			out = append(out, "Not your last name")
-		default:
-			out = append(out, "Not your "+a)
-		}
-	}
-	count(p.HistoryCount, "Not your last password", "Not one of your last %d passwords")
-	return out
-}
-
 // pngDataPrefix starts the only QR code images the app shows: PNGs inlined
 // as data: URIs, which the Content-Security-Policy allows for images only.
 const pngDataPrefix = "data:image/png;base64,"

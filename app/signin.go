@@ -684,7 +684,7 @@ func (s *server) renderStep(w http.ResponseWriter, r *http.Request, v *visit, tx
 			page.Title = "Choose a new password"
 		}
 		if a := step.Authenticator; a != nil {
-			page.Rules = passwordRules(a.PasswordPolicy)
+			page.Rules = a.PasswordPolicy.Rules()
 		}
 	case pathSelect:
 		name, page.Title, page.Step = "select", "Verify it's you", 2

@@ -2,6 +2,7 @@ package idx
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -187,6 +188,45 @@ type PasswordPolicy struct {
 	// MinAgeMinutes is how long a password must be kept before it can be
 	// changed again.
 	MinAgeMinutes int `json:"minAgeMinutes,omitempty"`
+}
+
+// Rules says the policy in words, one rule per line, for the list an app shows
+// beside a new password ("At least 8 characters"); nil for no policy or no rule.
+func (p *PasswordPolicy) Rules() []string {
+	if p == nil {
+		return nil
+	}
+	var out []string
+	if p.MinLength > 0 {
+		out = append(out, fmt.Sprintf("At least %d characters", p.MinLength))
+	}
+	count := func(n int, one, many string) {
+		switch {
+		case n == 1:
+			out = append(out, one)
+		case n > 1:
+			out = append(out, fmt.Sprintf(many, n))
+		}
+	}
+	count(p.MinLowerCase, "A lowercase letter", "At least %d lowercase letters")
+	count(p.MinUpperCase, "An uppercase letter", "At least %d uppercase letters")
+	count(p.MinNumber, "A number", "At least %d numbers")
+	count(p.MinSymbol, "A symbol, such as ! or #", "At least %d symbols, such as ! or #")
+	if p.ExcludeUsername {
+		out = append(out, "Not your username")
+	}
+	for _, a := range p.ExcludeAttributes {
+		switch a {
+		case "firstName":
+			out = append(out, "Not your first name")
+		case "lastName":
+			out = append(out, "Not your last name")
+		default:
+			out = append(out, "Not your "+a)
+		}
+	}
+	count(p.HistoryCount, "Not your last password", "Not one of your last %d passwords")
+	return out
 }
 
 // QRCode is an enrollment QR code as the server sends it.

@@ -291,7 +291,7 @@ func (p *Pages) renderStepStatus(w http.ResponseWriter, r *http.Request, s *sign
 			v.Title = "Set a new password"
 		}
 		if a != nil {
-			v.Rules = passwordRules(a.PasswordPolicy)
+			v.Rules = a.PasswordPolicy.Rules()
 		}
 	case kindProfile:
 		v.Title = "Create your account"
@@ -428,45 +428,6 @@ func validAttribute(name string) bool {
 		}
 	}
 	return true
-}
-
-// passwordRules says a password policy in words, for the list beside a new
-// password.
-func passwordRules(pol *idx.PasswordPolicy) []string {
-	if pol == nil {
-		return nil
-	}
-	var out []string
-	if pol.MinLength > 0 {
-		out = append(out, fmt.Sprintf("At least %d characters", pol.MinLength))
-	}
-	atLeast := func(n int, one, many string) {
-		switch {
-		case n == 1:
-			out = append(out, one)
-		case n > 1:
-			out = append(out, fmt.Sprintf(many, n))
-		}
-	}
-	atLeast(pol.MinLowerCase, "A lowercase letter", "At least %d lowercase letters")
-	atLeast(pol.MinUpperCase, "An uppercase letter", "At least %d uppercase letters")
-	atLeast(pol.MinNumber, "A number", "At least %d numbers")
-	atLeast(pol.MinSymbol, "A symbol, such as ! or %", "At least %d symbols, such as ! or %%")
-	if pol.ExcludeUsername {
-		out = append(out, "No part of your username")
-	}
-	for _, attr := range pol.ExcludeAttributes {
-		switch attr {
-		case "firstName":
-			out = append(out, "Not your first name")
-		case "lastName":
-			out = append(out, "Not your last name")
-		default:
-			out = append(out, "Not your "+attr)
-		}
-	}
-	atLeast(pol.HistoryCount, "Not your last password", "None of your last %d passwords")
-	return out
 }
 
 // pngDataPrefix starts the only QR code images the pages show: PNGs inlined

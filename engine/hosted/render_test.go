@@ -6,7 +6,6 @@ import (
 	"image"
 	"image/gif"
 	"image/png"
-	"slices"
 	"strings"
 	"testing"
 
@@ -76,18 +75,5 @@ func TestGroupSecret(t *testing.T) {
 		if got := groupSecret(in); got != want {
 			t.Errorf("groupSecret(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func TestPasswordRules(t *testing.T) {
-	got := passwordRules(&idx.PasswordPolicy{MinLength: 12, MinLowerCase: 1, MinUpperCase: 2, MinNumber: 1, MinSymbol: 1,
-		ExcludeUsername: true, ExcludeAttributes: []string{"firstName"}, HistoryCount: 4})
-	want := []string{"At least 12 characters", "A lowercase letter", "At least 2 uppercase letters", "A number",
-		"A symbol, such as ! or %", "No part of your username", "Not your first name", "None of your last 4 passwords"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("rules:\n%q\nwant\n%q", got, want)
-	}
-	if passwordRules(nil) != nil || passwordRules(&idx.PasswordPolicy{}) != nil {
-		t.Fatal("no policy gave rules")
 	}
 }
