@@ -293,22 +293,7 @@ func (s *server) submitPassword(w http.ResponseWriter, r *http.Request) {
 // submitTOTP posts the code an authenticator app shows, at its enrollment
 // or at sign-in.
 func (s *server) submitTOTP(w http.ResponseWriter, r *http.Request) {
-	v := s.load(r)
-	code := normalizeCode(r.PostFormValue("code"))
-	if code == "" {
-		if tx, ok := s.current(w, r, v, pathTOTP); ok {
-			errs := newFormErrors()
-			errs.Fields["code"] = "Enter the 6-digit code your app shows."
-			s.renderStep(w, r, v, tx, errs, nil)
-		}
-		return
-	}
-	if v.sess.State == nil {
-		s.lost(w, r, v)
-		return
-	}
-	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{VerificationCode: code})
-	s.follow(w, r, v, pathTOTP, tx, err, inputKept{Code: code})
+	s.submitCode(w, r, pathTOTP, "Enter the 6-digit code your app shows.")
 }
 
 // normalizeCode drops the spaces and dashes people paste ("123 456").

@@ -402,12 +402,18 @@ func (s *server) noteCodeSent(v *visit, tx *idx.Transaction, err error, method s
 
 // verifyCode posts page 4: the code.
 func (s *server) verifyCode(w http.ResponseWriter, r *http.Request) {
+	s.submitCode(w, r, pathCode, "Enter the code we sent you.")
+}
+
+// submitCode posts a one-time code from the page at path; blank is what a blank
+// field gets.
+func (s *server) submitCode(w http.ResponseWriter, r *http.Request, path, blank string) {
 	v := s.load(r)
 	code := normalizeCode(r.PostFormValue("code"))
 	if code == "" {
-		if tx, ok := s.current(w, r, v, pathCode); ok {
+		if tx, ok := s.current(w, r, v, path); ok {
 			errs := newFormErrors()
-			errs.Fields["code"] = "Enter the code we sent you."
+			errs.Fields["code"] = blank
 			s.renderStep(w, r, v, tx, errs, nil)
 		}
 		return
@@ -417,7 +423,7 @@ func (s *server) verifyCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tx, err := s.client.Proceed(r.Context(), v.sess.State, idx.Options{VerificationCode: code})
-	s.follow(w, r, v, pathCode, tx, err, inputKept{Code: code})
+	s.follow(w, r, v, path, tx, err, inputKept{Code: code})
 }
 
 // resend asks for a new code by the same method.

@@ -96,8 +96,8 @@ func init() {
 	remSelectEnroll = &remediation{name: "select-authenticator-enroll", path: pathEnroll, form: (*Server).selectEnrollForm, handle: (*Server).enroll}
 	remEnrollmentData = &remediation{name: "authenticator-enrollment-data", path: pathEnroll, form: (*Server).enrollmentDataForm, handle: (*Server).enroll}
 	remEnrollAuthenticator = &remediation{name: "enroll-authenticator", path: pathAnswer, form: (*Server).enrollCodeForm, handle: (*Server).answer}
-	remResetAuthenticator = &remediation{name: "reset-authenticator", path: pathAnswer, form: (*Server).resetForm, handle: (*Server).reset}
-	remReenrollAuthenticator = &remediation{name: "reenroll-authenticator", path: pathAnswer, form: (*Server).reenrollForm, handle: (*Server).reenroll}
+	remResetAuthenticator = &remediation{name: "reset-authenticator", path: pathAnswer, form: (*Server).resetForm, handle: (*Server).setNewPassword}
+	remReenrollAuthenticator = &remediation{name: "reenroll-authenticator", path: pathAnswer, form: (*Server).reenrollForm, handle: (*Server).setNewPassword}
 	remRecover = &remediation{name: "recover", path: pathRecover, place: placeRecover, when: recoveryOn, handle: (*Server).recover}
 	remResend = &remediation{name: "resend", path: pathResend, place: placeResend, when: resendable, handle: (*Server).resend}
 	remCancel = &remediation{name: "cancel", path: pathCancel, place: placeCancel, handle: (*Server).cancel}

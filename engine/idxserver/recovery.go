@@ -114,23 +114,12 @@ func (s *Server) challengeTarget(ctx context.Context, w http.ResponseWriter, r *
 	return areq, chosen, nil
 }
 
-// reset takes the new password of a recovery whose phone was proven, and signs the
-// user in. Every refresh token and SSO session of the user ends: whoever held the
-// old password is signed out.
-func (s *Server) reset(w http.ResponseWriter, r *http.Request, v *view, req *request) {
-	s.setNewPassword(w, r, v, req)
-}
-
-// reenroll takes the new password of a sign-in whose password had expired
-// (reenroll-authenticator), and goes on with the sign-in as after the password.
-// Every refresh token and SSO session of the user ends.
-func (s *Server) reenroll(w http.ResponseWriter, r *http.Request, v *view, req *request) {
-	s.setNewPassword(w, r, v, req)
-}
-
-// setNewPassword is reset-authenticator, reenroll-authenticator and, in a
-// registration, the password's enroll-authenticator: the account package's one
-// rule (account.Policy) for all.
+// setNewPassword is reset-authenticator (a recovery whose phone was proven; the
+// user is then signed in), reenroll-authenticator (a sign-in whose password had
+// expired; it goes on as after the password) and, in a registration, the
+// password's enroll-authenticator: the account package's one rule
+// (account.Policy) for all. Setting a password ends every refresh token and SSO
+// session of the user, so whoever held the old one is signed out.
 func (s *Server) setNewPassword(w http.ResponseWriter, r *http.Request, v *view, req *request) {
 	ctx := r.Context()
 	pw := req.Credentials.Passcode

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -92,7 +93,7 @@ func (s *Server) enrollProfile(w http.ResponseWriter, r *http.Request, v *view, 
 		}
 	}
 	for name := range profile {
-		if name != "email" && !containsString(s.policy.RegistrationFields, name) {
+		if name != "email" && !slices.Contains(s.policy.RegistrationFields, name) {
 			delete(profile, name) // a known field this deployment does not ask for
 		}
 	}
@@ -180,13 +181,4 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, v *view, 
 func validEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && a.Name == "" && strings.Contains(s, "@")
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

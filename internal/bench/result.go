@@ -90,43 +90,56 @@ type StepLatencies []StepLatency
 
 // MarshalJSON writes the steps as an object in sign-in order.
 func (s StepLatencies) MarshalJSON() ([]byte, error) {
+	return marshalOrdered(s, func(st StepLatency) (string, any) { return st.Step, st.Latency })
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, keeping the order.
+func (s *StepLatencies) UnmarshalJSON(data []byte) error {
+	*s = nil
+	return unmarshalOrdered(data, func(name string, lat Latency) { *s = append(*s, StepLatency{Step: name, Latency: lat}) })
+}
+
+// marshalOrdered writes list as one JSON object whose members keep the list's
+// order (a Go map would sort them): entry gives each element's name and value.
+func marshalOrdered[E any](list []E, entry func(E) (string, any)) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for i, st := range s {
+	for i, e := range list {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		name, _ := json.Marshal(st.Step)
-		lat, err := json.Marshal(st.Latency)
+		k, v := entry(e)
+		name, _ := json.Marshal(k)
+		val, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
 		}
 		b.Write(name)
 		b.WriteByte(':')
-		b.Write(lat)
+		b.Write(val)
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
 }
 
-// UnmarshalJSON reads what MarshalJSON writes, keeping the order.
-func (s *StepLatencies) UnmarshalJSON(data []byte) error {
+// unmarshalOrdered reads what marshalOrdered writes, calling add for each member
+// in the order it appears.
+func unmarshalOrdered[V any](data []byte, add func(name string, v V)) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if _, err := dec.Token(); err != nil { // {
 		return err
 	}
-	*s = nil
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return err
 		}
 		name, _ := tok.(string)
-		var lat Latency
-		if err := dec.Decode(&lat); err != nil {
+		var v V
+		if err := dec.Decode(&v); err != nil {
 			return err
 		}
-		*s = append(*s, StepLatency{Step: name, Latency: lat})
+		add(name, v)
 	}
 	_, err := dec.Token() // }
 	return err

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -177,46 +176,13 @@ type StepOpsList []StepOps
 
 // MarshalJSON writes the steps as an object in sign-in order.
 func (s StepOpsList) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, st := range s {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		name, _ := json.Marshal(st.Step)
-		ops, err := json.Marshal(st.OpsPerFlow)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(name)
-		b.WriteByte(':')
-		b.Write(ops)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return marshalOrdered(s, func(st StepOps) (string, any) { return st.Step, st.OpsPerFlow })
 }
 
 // UnmarshalJSON reads what MarshalJSON writes, keeping the order.
 func (s *StepOpsList) UnmarshalJSON(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if _, err := dec.Token(); err != nil { // {
-		return err
-	}
 	*s = nil
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		name, _ := tok.(string)
-		var ops OpsPerFlow
-		if err := dec.Decode(&ops); err != nil {
-			return err
-		}
-		*s = append(*s, StepOps{Step: name, OpsPerFlow: ops})
-	}
-	_, err := dec.Token() // }
-	return err
+	return unmarshalOrdered(data, func(name string, ops OpsPerFlow) { *s = append(*s, StepOps{Step: name, OpsPerFlow: ops}) })
 }
 
 // step returns the step called name, if there is one.
