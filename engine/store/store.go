@@ -51,6 +51,7 @@ type Store interface {
 	ClientStore
 	APITokenStore
 	EventStore
+	Atomic
 	Migrator
 
 	// GarbageCollect deletes records that expired before now: transactions, challenges,

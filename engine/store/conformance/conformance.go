@@ -108,6 +108,11 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteEventsBefore", testDeleteEventsBefore},
 		{"RecordsCommitWithChange", testRecordsCommitWithChange},
 
+		{"AtomicCommitsTogether", testAtomicCommitsTogether},
+		{"AtomicRollsBack", testAtomicRollsBack},
+		{"AtomicCallFailsAlone", testAtomicCallFailsAlone},
+		{"AtomicNested", testAtomicNested},
+
 		{"GarbageCollect", testGarbageCollect},
 
 		{"ConcurrentCreateUser", testConcurrentCreateUser},
@@ -120,6 +125,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentGetOrCreateSecret", testConcurrentGetOrCreateSecret},
 		{"ConcurrentUpdateTransaction", testConcurrentUpdateTransaction},
 		{"ConcurrentEnrollmentStep", testConcurrentEnrollmentStep},
+		{"ConcurrentAtomic", testConcurrentAtomic},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -131,9 +131,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.writes = newStmtCache(s.writer, s.d.PrepareStatements, &s.ops)
 	s.writes.withRecords = s.execWithRecords
+	s.writes.txOf = s.txFrom
 	s.reads = s.writes
 	if s.reader != s.writer {
 		s.reads = newStmtCache(s.reader, s.d.PrepareStatements, &s.ops)
+		s.reads.txOf = s.txFrom
 	}
 	if len(migrations) > 0 {
 		s.schemaVersion = migrations[len(migrations)-1].Version
@@ -194,7 +196,13 @@ func (e callerError) Error() string { return e.err.Error() }
 // The transaction takes the records (system log events and their hook messages)
 // the context carries (store.TakeRecords) and writes them after body, so that
 // they commit with the change or not at all (events.go).
+//
+// Inside an Atomically section it runs body in the section's transaction instead,
+// between a savepoint and its release (see nestedTx).
 func (s *Store) inTx(ctx context.Context, body func(tx *wtx) error) error {
+	if tx := s.txFrom(ctx); tx != nil {
+		return s.nestedTx(ctx, tx, body)
+	}
 	s.ops.Transaction(ctx)
 	records := store.TakeRecords(ctx)
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
@@ -219,6 +227,75 @@ func (s *Store) inTx(ctx context.Context, body func(tx *wtx) error) error {
 	}
 	if records.OnCommit != nil {
 		records.OnCommit()
+	}
+	return nil
+}
+
+// txKey marks a context inside one store's Atomically section; its value is the
+// section's *wtx.
+type txKey struct{ s *Store }
+
+// txFrom returns the transaction of the Atomically section ctx is in, or nil.
+func (s *Store) txFrom(ctx context.Context) *wtx {
+	tx, _ := ctx.Value(txKey{s}).(*wtx)
+	return tx
+}
+
+// Atomically runs fn's store calls in one write transaction (store.Atomic). Each
+// call that would begin a transaction of its own runs under a savepoint instead
+// (nestedTx), so that one failing call undoes only itself; plain reads run on the
+// transaction's connection, so they see what it wrote.
+func (s *Store) Atomically(ctx context.Context, fn func(ctx context.Context) error) error {
+	if s.txFrom(ctx) != nil {
+		return fn(ctx)
+	}
+	var end func(committed bool)
+	err := s.inTx(ctx, func(tx *wtx) error {
+		inner, e := store.BeginScope(context.WithValue(ctx, txKey{s}, tx))
+		end = e
+		if err := fn(inner); err != nil {
+			return callerError{err}
+		}
+		return nil
+	})
+	if end != nil {
+		end(err == nil)
+	}
+	return err
+}
+
+// nestedTx runs body inside the Atomically section's transaction tx, between
+// SAVEPOINT and RELEASE: if body fails, ROLLBACK TO undoes what it wrote and
+// nothing else — on PostgreSQL, where a failed statement aborts the whole
+// transaction, that is also what lets the section go on after a duplicate key.
+// The records ctx carries are written under the same savepoint; their OnCommit
+// waits for the section's commit.
+func (s *Store) nestedTx(ctx context.Context, tx *wtx, body func(tx *wtx) error) error {
+	records := store.TakeRecords(ctx)
+	if err := tx.control(ctx, "SAVEPOINT gatehouse_call"); err != nil {
+		return s.dbError(err)
+	}
+	err := body(tx)
+	if err == nil {
+		err = s.writeRecords(ctx, tx, records)
+	}
+	if err != nil {
+		if rbErr := tx.control(ctx, "ROLLBACK TO SAVEPOINT gatehouse_call"); rbErr != nil {
+			return s.dbError(errors.Join(err, rbErr))
+		}
+		if relErr := tx.control(ctx, "RELEASE SAVEPOINT gatehouse_call"); relErr != nil {
+			return s.dbError(errors.Join(err, relErr))
+		}
+		if ce, ok := errors.AsType[callerError](err); ok {
+			return ce.err
+		}
+		return s.dbError(err)
+	}
+	if err := tx.control(ctx, "RELEASE SAVEPOINT gatehouse_call"); err != nil {
+		return s.dbError(err)
+	}
+	if records.OnCommit != nil {
+		store.AfterCommit(ctx, records.OnCommit)
 	}
 	return nil
 }
@@ -270,6 +347,14 @@ func (t *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 		return st.QueryRowContext(ctx, args...)
 	}
 	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// control runs a statement that manages the transaction itself (a savepoint),
+// never prepared.
+func (t *wtx) control(ctx context.Context, query string) error {
+	t.ops.Statement(ctx)
+	_, err := t.Tx.ExecContext(ctx, query)
+	return err
 }
 
 // prepareMissed prepares, on the pool, the queries the transaction ran unprepared.

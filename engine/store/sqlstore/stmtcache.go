@@ -28,6 +28,9 @@ type stmtCache struct {
 	// withRecords, when set, runs a statement whose context carries system log
 	// records (store.WithRecords) in a transaction that writes them too.
 	withRecords func(ctx context.Context, query string, args ...any) (sql.Result, error)
+	// txOf, when set, returns the transaction of the Atomically section the
+	// context is in (nil outside one): statements then run there instead.
+	txOf func(ctx context.Context) *wtx
 
 	mu    sync.RWMutex
 	stmts map[string]*sql.Stmt
@@ -83,7 +86,18 @@ func (c *stmtCache) count(ctx context.Context, query string) {
 	}
 }
 
+// section returns the transaction of the Atomically section ctx is in, or nil.
+func (c *stmtCache) section(ctx context.Context) *wtx {
+	if c.txOf == nil {
+		return nil
+	}
+	return c.txOf(ctx)
+}
+
 func (c *stmtCache) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if tx := c.section(ctx); tx != nil {
+		return tx.QueryRowContext(ctx, query, args...)
+	}
 	c.count(ctx, query)
 	if st := c.prepared(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
@@ -92,6 +106,9 @@ func (c *stmtCache) queryRow(ctx context.Context, query string, args ...any) *sq
 }
 
 func (c *stmtCache) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if tx := c.section(ctx); tx != nil {
+		return tx.QueryContext(ctx, query, args...)
+	}
 	c.count(ctx, query)
 	if st := c.prepared(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -100,7 +117,9 @@ func (c *stmtCache) query(ctx context.Context, query string, args ...any) (*sql.
 }
 
 func (c *stmtCache) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if c.withRecords != nil && store.HasRecords(ctx) {
+	// Inside an Atomically section a write runs under a savepoint of its own, as
+	// one that carries records does in a transaction of its own.
+	if c.withRecords != nil && (store.HasRecords(ctx) || c.section(ctx) != nil) {
 		return c.withRecords(ctx, query, args...)
 	}
 	c.count(ctx, query)
