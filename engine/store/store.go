@@ -51,6 +51,7 @@ type Store interface {
 	ClientStore
 	APITokenStore
 	EventStore
+	SignInStore
 	Atomic
 	Migrator
 
@@ -252,6 +253,47 @@ type PendingPhone struct {
 	ChallengeID string // the last code sent to it
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+}
+
+// ---- a sign-in's reads in one ----
+
+// Account is a user with their password and factors, as one read brings them.
+type Account struct {
+	User User
+	// PasswordHash is the user's encoded password hash; "" if they have none.
+	PasswordHash string
+	// Phones and Enrollments are ordered as ListPhoneEnrollments and
+	// ListEnrollments order them. The enrollments' Secret is not read (nil): an
+	// authenticator that checks a code reads its enrollment again, locked, in the
+	// write that uses it.
+	Phones      []PhoneEnrollment
+	Enrollments []Enrollment
+}
+
+// SignIn is an IDX transaction with what serving its next step needs.
+type SignIn struct {
+	Transaction Transaction
+	// Account is the transaction's user (Transaction.UserID), nil when it names
+	// none or the user no longer exists.
+	Account *Account
+	// MessageStatus is the status of the newest message of the transaction's open
+	// challenge (Transaction.ChallengeID), "" when there is none.
+	MessageStatus MessageStatus
+}
+
+// SignInStore reads what a sign-in step needs in one statement each, where the
+// role stores above would take one per record (a round trip each on a database
+// over the network).
+type SignInStore interface {
+	// GetAccount reads the user with their password hash, phones and enrollments.
+	// ErrNotFound if there is no such user.
+	GetAccount(ctx context.Context, userID string) (Account, error)
+	// GetAccountByLogin is GetAccount by the exact login (lower-cased by callers).
+	GetAccountByLogin(ctx context.Context, login string) (Account, error)
+	// GetSignIn reads the transaction whose state handle hashes to
+	// stateHandleHash, with its user's account and its code's message status.
+	// ErrNotFound if there is no such transaction.
+	GetSignIn(ctx context.Context, stateHandleHash string) (SignIn, error)
 }
 
 // ---- other authenticators' enrollments ----

@@ -108,6 +108,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteEventsBefore", testDeleteEventsBefore},
 		{"RecordsCommitWithChange", testRecordsCommitWithChange},
 
+		{"GetAccount", testGetAccount},
+		{"GetSignIn", testGetSignIn},
+
 		{"AtomicCommitsTogether", testAtomicCommitsTogether},
 		{"AtomicRollsBack", testAtomicRollsBack},
 		{"AtomicCallFailsAlone", testAtomicCallFailsAlone},

@@ -137,6 +137,9 @@ var dialect = sqlstore.Dialect{
 	// Under the "C" collation ILIKE folds ASCII letters only, as SQLite's LIKE,
 	// whatever the database's locale.
 	ASCIIFoldLike:         ` COLLATE "C" ILIKE`,
+	JSONArray:             "json_build_array",
+	JSONArrayAgg:          "COALESCE(json_agg(%s), '[]')::text",
+	JSONField:             "(%s::json ->> '%s')",
 	IsUniqueViolation:     hasSQLState("23505"), // unique_violation
 	IsForeignKeyViolation: hasSQLState("23503"), // foreign_key_violation
 }

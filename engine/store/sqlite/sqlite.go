@@ -247,6 +247,9 @@ var dialect = sqlstore.Dialect{
 	Placeholder:           func(int) string { return "?" },
 	PrepareStatements:     true,
 	TableExists:           `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1`,
+	JSONArray:             "json_array",
+	JSONArrayAgg:          "json_group_array(%s)",
+	JSONField:             "json_extract(%s, '$.%s')",
 	IsUniqueViolation:     hasCode(sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY),
 	IsForeignKeyViolation: hasCode(sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY),
 }

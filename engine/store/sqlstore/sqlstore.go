@@ -60,6 +60,12 @@ type Dialect struct {
 	// character exactly, as SQLite's LIKE does (` COLLATE "C" ILIKE` in
 	// PostgreSQL). Empty means " LIKE".
 	ASCIIFoldLike string
+	// JSONArray builds a JSON array of its arguments, and JSONArrayAgg (a format
+	// with one %s for such an array) aggregates the rows of a subquery into one
+	// JSON array, "[]" for none, as text. JSONField (a format with %s for a text
+	// column holding a JSON object and %s for a key) extracts one member as text.
+	// With them a step's reads of several tables come back in one statement.
+	JSONArray, JSONArrayAgg, JSONField string
 	// IsUniqueViolation and IsForeignKeyViolation recognise the driver's errors for a
 	// violated UNIQUE/PRIMARY KEY and FOREIGN KEY constraint.
 	IsUniqueViolation     func(error) bool
@@ -102,8 +108,9 @@ var _ store.Store = (*Store)(nil)
 // Migrate) or checking that it is, as cfg.Schema says. The store owns the database
 // handles from then on: Close closes them. If New fails, the caller still owns them.
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	if cfg.Writer == nil || cfg.Dialect.IsUniqueViolation == nil || cfg.Dialect.IsForeignKeyViolation == nil || cfg.Dialect.TableExists == "" {
-		return nil, errors.New("sqlstore: Config needs Writer, Dialect.TableExists and Dialect.Is*Violation")
+	if cfg.Writer == nil || cfg.Dialect.IsUniqueViolation == nil || cfg.Dialect.IsForeignKeyViolation == nil || cfg.Dialect.TableExists == "" ||
+		cfg.Dialect.JSONArray == "" || cfg.Dialect.JSONArrayAgg == "" || cfg.Dialect.JSONField == "" {
+		return nil, errors.New("sqlstore: Config needs Writer, Dialect.TableExists, Dialect.JSON* and Dialect.Is*Violation")
 	}
 	migrations, err := LoadMigrations(cfg.Migrations)
 	if err == nil {
