@@ -20,6 +20,8 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
+
+	"github.com/gatehouse-id/gatehouse/engine/store"
 )
 
 // Keys of the authenticators, as Okta names them; clients choose by key.
@@ -76,6 +78,9 @@ type Enrollment struct {
 	Methods []string
 	// Profile is what it shows of itself (a phone's masked number); may be nil.
 	Profile map[string]string
+	// Target is where its codes go (a phone's E.164 number), for Challenge; it is
+	// never shown to clients. "" when the authenticator sends nothing.
+	Target string
 }
 
 // DataField is an input enrolling asks for before the code step.
@@ -120,8 +125,9 @@ type Authenticator interface {
 	// EnrollMethods are the methods a new enrollment can use; none means it is not
 	// offered for enrollment.
 	EnrollMethods() []string
-	// Enrollments lists the user's usable enrollments, oldest first.
-	Enrollments(ctx context.Context, userID string) ([]Enrollment, error)
+	// Enrollments lists the usable enrollments of the account (read once per
+	// request with everything else a step needs), oldest first.
+	Enrollments(acct store.Account) []Enrollment
 	// Challenge starts proving enrollment e by method: a code sent, or nothing for
 	// an app. A *Problem error is shown to the user.
 	Challenge(ctx context.Context, req Request, e Enrollment, method string) (Challenge, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/gatehouse-id/gatehouse/engine/authn"
 	"github.com/gatehouse-id/gatehouse/engine/eventlog"
 	"github.com/gatehouse-id/gatehouse/engine/store"
 )
@@ -33,7 +34,18 @@ type remediation struct {
 	form func(s *Server, v *view) Form
 	// handle does it.
 	handle func(s *Server, w http.ResponseWriter, r *http.Request, v *view, req *request)
+	// hashes reports whether handle hashes a password for v. The dispatcher runs
+	// every other handler in one database transaction (Server.step); one that
+	// hashes runs its own around the hash, which must not hold the transaction's
+	// locks for its tens of milliseconds.
+	hashes func(v *view) bool
 }
+
+func always(*view) bool { return true }
+
+// settingPassword: the step's authenticator is the password (a registration's
+// first password, posted as enroll-authenticator).
+func settingPassword(v *view) bool { return v.tx.Authenticator == authn.KeyPassword }
 
 type place int
 
@@ -84,7 +96,7 @@ var (
 var flow map[store.Step]state
 
 func init() {
-	remIdentify = &remediation{name: "identify", path: pathIdentify, form: (*Server).identifyForm, handle: (*Server).identify}
+	remIdentify = &remediation{name: "identify", path: pathIdentify, form: (*Server).identifyForm, handle: (*Server).identify, hashes: always}
 	remIdentifyRecovery = &remediation{name: "identify-recovery", path: pathIdentify, form: (*Server).identifyRecoveryForm, handle: (*Server).identifyRecovery}
 	remSelectEnrollProfile = &remediation{name: "select-enroll-profile", path: pathEnrollProfile, when: registrationOn,
 		form: (*Server).selectEnrollProfileForm, handle: (*Server).selectEnrollProfile}
@@ -92,12 +104,12 @@ func init() {
 	remSelectIdentify = &remediation{name: "select-identify", path: pathIdentifySelect, form: (*Server).selectIdentifyForm, handle: (*Server).selectIdentify}
 	remSelectAuthenticate = &remediation{name: "select-authenticator-authenticate", path: pathChallenge, form: (*Server).selectAuthenticatorForm, handle: (*Server).challenge}
 	remVerificationData = &remediation{name: "authenticator-verification-data", path: pathChallenge, form: (*Server).verificationDataForm, handle: (*Server).challenge}
-	remChallenge = &remediation{name: "challenge-authenticator", path: pathAnswer, form: (*Server).challengeForm, handle: (*Server).answer}
+	remChallenge = &remediation{name: "challenge-authenticator", path: pathAnswer, form: (*Server).challengeForm, handle: (*Server).answer, hashes: settingPassword}
 	remSelectEnroll = &remediation{name: "select-authenticator-enroll", path: pathEnroll, form: (*Server).selectEnrollForm, handle: (*Server).enroll}
 	remEnrollmentData = &remediation{name: "authenticator-enrollment-data", path: pathEnroll, form: (*Server).enrollmentDataForm, handle: (*Server).enroll}
-	remEnrollAuthenticator = &remediation{name: "enroll-authenticator", path: pathAnswer, form: (*Server).enrollCodeForm, handle: (*Server).answer}
-	remResetAuthenticator = &remediation{name: "reset-authenticator", path: pathAnswer, form: (*Server).resetForm, handle: (*Server).setNewPassword}
-	remReenrollAuthenticator = &remediation{name: "reenroll-authenticator", path: pathAnswer, form: (*Server).reenrollForm, handle: (*Server).setNewPassword}
+	remEnrollAuthenticator = &remediation{name: "enroll-authenticator", path: pathAnswer, form: (*Server).enrollCodeForm, handle: (*Server).answer, hashes: settingPassword}
+	remResetAuthenticator = &remediation{name: "reset-authenticator", path: pathAnswer, form: (*Server).resetForm, handle: (*Server).setNewPassword, hashes: always}
+	remReenrollAuthenticator = &remediation{name: "reenroll-authenticator", path: pathAnswer, form: (*Server).reenrollForm, handle: (*Server).setNewPassword, hashes: always}
 	remRecover = &remediation{name: "recover", path: pathRecover, place: placeRecover, when: recoveryOn, handle: (*Server).recover}
 	remResend = &remediation{name: "resend", path: pathResend, place: placeResend, when: resendable, handle: (*Server).resend}
 	remCancel = &remediation{name: "cancel", path: pathCancel, place: placeCancel, handle: (*Server).cancel}
@@ -177,10 +189,15 @@ func (s *Server) serve(path string) http.HandlerFunc {
 		}
 		r = r.WithContext(s.eventScope(r.Context(), v))
 		for _, rem := range s.offered(v) {
-			if rem.path == path {
+			if rem.path != path {
+				continue
+			}
+			if rem.hashes != nil && rem.hashes(v) {
 				rem.handle(s, w, r, v, &req)
 				return
 			}
+			s.step(w, r, func(w http.ResponseWriter, r *http.Request) { rem.handle(s, w, r, v, &req) })
+			return
 		}
 		switch {
 		case v.tx.Step == store.StepSuccess:

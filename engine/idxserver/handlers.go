@@ -71,60 +71,62 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, v *view, req *
 	}
 	login := strings.ToLower(identifier)
 	now := s.now()
-	var user store.User
-	var encoded string
-	if len(login) <= maxIdentifierLen {
-		u, err := s.store.GetUserByLogin(ctx, login)
-		switch {
-		case err == nil:
-			user = u
-			cred, err := s.store.GetPassword(ctx, u.ID)
-			if err == nil {
-				encoded = cred.Hash
-			} else if !errors.Is(err, store.ErrNotFound) {
-				s.serverError(ctx, w, "loading a password", err)
-				return
-			}
-		case !errors.Is(err, store.ErrNotFound):
-			s.serverError(ctx, w, "loading a user", err)
-			return
-		}
-	}
-	// Reserve the password check before hashing (docs/security.md, "password
-	// guessing"). The budgets are per login, whether or not it names a user, so a
-	// refusal says nothing about whether the account exists.
+	// The account and the password check's reservation, in one write, before
+	// hashing (docs/security.md, "password guessing"): the reservation commits
+	// before the hash it pays for. The budgets are per login, whether or not it
+	// names a user, so a refusal says nothing about whether the account exists.
 	src := s.source(w, r)
 	srcKey := throttle.IPSource(src.ip)
 	known := false
-	if user.ID != "" {
-		k, ok, err := s.knownSource(ctx, user.ID, src)
-		if err != nil {
-			s.serverError(ctx, w, "reading the sign-in's source", err)
-			return
+	var (
+		acct store.Account
+		d    throttle.Decision
+	)
+	err := s.store.Atomically(ctx, func(ctx context.Context) error {
+		if len(login) <= maxIdentifierLen {
+			a, err := s.store.GetAccountByLogin(ctx, login)
+			switch {
+			case err == nil:
+				acct = a
+			case !errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("loading a user: %w", err)
+			}
 		}
-		if ok {
-			srcKey, known = k, true
+		if acct.User.ID != "" {
+			k, ok, err := s.knownSource(ctx, acct.User.ID, src)
+			if err != nil {
+				return fmt.Errorf("reading the sign-in's source: %w", err)
+			}
+			if ok {
+				srcKey, known = k, true
+			}
 		}
-	}
-	budgets := []throttle.Request{
-		{Key: throttle.IdentifyOnTransaction(v.tx.ID), Limit: throttle.Limit{Max: s.limits.IdentifyPerTransaction, Window: s.limits.PasswordPerSource.Window}},
-		{Key: throttle.PasswordFromSource(login, srcKey), Limit: s.limits.PasswordPerSource},
-	}
-	if !known {
-		budgets = append(budgets, throttle.Request{Key: throttle.PasswordFromUnknownSources(login), Limit: s.limits.PasswordUnknown})
-	}
-	d, err := s.limiter.Reserve(ctx, budgets...)
+		budgets := []throttle.Request{
+			{Key: throttle.IdentifyOnTransaction(v.tx.ID), Limit: throttle.Limit{Max: s.limits.IdentifyPerTransaction, Window: s.limits.PasswordPerSource.Window}},
+			{Key: throttle.PasswordFromSource(login, srcKey), Limit: s.limits.PasswordPerSource},
+		}
+		if !known {
+			budgets = append(budgets, throttle.Request{Key: throttle.PasswordFromUnknownSources(login), Limit: s.limits.PasswordUnknown})
+		}
+		var err error
+		if d, err = s.limiter.Reserve(ctx, budgets...); err != nil {
+			return fmt.Errorf("checking the password limits: %w", err)
+		}
+		if !d.Allowed {
+			eventlog.RateLimited(ctx, s.limiter, d, identifyLimitName(d))
+		}
+		return nil
+	})
 	if err != nil {
-		s.serverError(ctx, w, "checking the password limits", err)
+		s.serverError(ctx, w, "before the password check", err)
 		return
 	}
+	user, encoded := acct.User, acct.PasswordHash
 	if !d.Allowed {
-		limit := map[throttle.Kind]string{throttle.KindIdentifyOnTx: "identify_per_transaction",
-			throttle.KindPasswordSource: "password_source", throttle.KindPasswordUnknown: "password_unknown_sources"}[d.Refused.Kind()]
+		limit := identifyLimitName(d)
 		s.log.WarnContext(ctx, "sign-in refused: password check limit", append(logAttrs(v), "limit", limit, "known_source", known)...)
 		s.metrics.SignIn(metrics.SignInRateLimited)
 		s.metrics.RateLimited(limit)
-		eventlog.RateLimited(ctx, s.limiter, d, limit)
 		s.limited(w, v, d, msgTooManyRequests)
 		return
 	}
@@ -137,6 +139,27 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, v *view, req *
 		s.serverError(ctx, w, "verifying a password", err)
 		return
 	}
+	if result.OK && !user.Disabled && result.NeedsRehash {
+		go s.rehash(user.ID, passcode)
+	}
+	// What follows is one step's store work: one transaction.
+	s.step(w, r, func(w http.ResponseWriter, r *http.Request) {
+		s.identified(w, r, v, login, srcKey, acct, result, d, now)
+	})
+}
+
+// identifyLimitName names the password budget d refused, for logs and metrics.
+func identifyLimitName(d throttle.Decision) string {
+	return map[throttle.Kind]string{throttle.KindIdentifyOnTx: "identify_per_transaction",
+		throttle.KindPasswordSource: "password_source", throttle.KindPasswordUnknown: "password_unknown_sources"}[d.Refused.Kind()]
+}
+
+// identified goes on from a password check: the failure recorded, or the
+// sign-in moved on as the user's state and the policy say.
+func (s *Server) identified(w http.ResponseWriter, r *http.Request, v *view, login string, srcKey throttle.Source,
+	acct store.Account, result password.Result, d throttle.Decision, now time.Time) {
+	ctx := r.Context()
+	user := acct.User
 	if !result.OK || user.Disabled {
 		attrs := logAttrs(v)
 		if user.ID != "" {
@@ -148,9 +171,6 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, v *view, req *
 		s.fail(w, http.StatusUnauthorized, v, msgAuthenticationFailed)
 		return
 	}
-	if result.NeedsRehash {
-		go s.rehash(user.ID, passcode)
-	}
 	if d.Counts[1] > 1 {
 		// Earlier checks from this source no longer count. (This one does, until its
 		// window ends: a delete for every sign-in would cost more than it gives.)
@@ -158,7 +178,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request, v *view, req *
 			s.log.ErrorContext(ctx, "idx: forgetting password failures", "err", err)
 		}
 	}
-	v.user = &user
+	s.setAccount(v, &acct)
 	s.log.InfoContext(ctx, "password verified", append(logAttrs(v), "user_id", user.ID)...)
 	ev := eventlog.Event{Type: eventlog.TypeSessionStart, Result: store.OutcomeSuccess,
 		Actor: eventlog.User(user), Debug: map[string]string{"authenticator": authn.KeyPassword}}
@@ -198,11 +218,7 @@ func (s *Server) recordFailedPassword(ctx context.Context, user store.User, logi
 func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, v *view, authTime time.Time, evs ...eventlog.Event) {
 	ctx := r.Context()
 	user := v.user
-	enrolled, err := s.userEnrollments(ctx, user.ID)
-	if err != nil {
-		s.serverError(ctx, w, "loading the user's authenticators", err)
-		return
-	}
+	enrolled := s.userEnrollments(v.account)
 	v.enrollments = enrolled
 	decision := s.policy.AfterPassword(len(enrolled), len(s.enrollable()))
 	if decision == policy.Deny {

@@ -9,7 +9,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/engine/clients"
 	"github.com/gatehouse-id/gatehouse/engine/config"
 	"github.com/gatehouse-id/gatehouse/engine/oauth"
-	"github.com/gatehouse-id/gatehouse/engine/opaque"
 	"github.com/gatehouse-id/gatehouse/engine/throttle"
 )
 
@@ -150,8 +149,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	switch {
 	case req.InteractionHandle != "" && len(req.InteractionHandle) <= 256:
-		tx, err := s.store.GetTransactionByInteractionHandle(ctx, opaque.Hash(req.InteractionHandle))
-		if v := s.loadView(w, ctx, tx, err, stateHandleFor(req.InteractionHandle)); v != nil {
+		// A transaction's state handle is derived from its interaction handle
+		// (begin.go) and never changes, so the one read by state handle finds it.
+		if v := s.load(w, ctx, stateHandleFor(req.InteractionHandle)); v != nil {
 			s.respond(w, http.StatusOK, v)
 		}
 	case req.StateToken != "" || req.StateHandle != "":

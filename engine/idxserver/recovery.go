@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/account"
 	"github.com/gatehouse-id/gatehouse/engine/authn"
@@ -97,12 +98,8 @@ func (s *Server) challengeTarget(ctx context.Context, w http.ResponseWriter, r *
 	if v.tx.Flow != store.FlowRecovery {
 		return areq, chosen, nil
 	}
-	if areq.UserID != "" {
-		list, err := a.Enrollments(ctx, areq.UserID)
-		if err != nil {
-			return areq, chosen, err
-		}
-		for _, e := range list {
+	if areq.UserID != "" && v.account != nil {
+		for _, e := range a.Enrollments(*v.account) {
 			for _, m := range e.Methods {
 				if m == method {
 					return areq, e, nil
@@ -147,8 +144,17 @@ func (s *Server) setNewPassword(w http.ResponseWriter, r *http.Request, v *view,
 		s.serverError(ctx, w, "setting the new password", err)
 		return
 	}
+	// The password is set (hashed outside any transaction); the rest of the step
+	// is one.
+	s.step(w, r, func(w http.ResponseWriter, r *http.Request) { s.passwordSet(w, r, v, n, now) })
+}
+
+// passwordSet goes on from a new password: an expired one's sign-in as after the
+// password, a recovery to its end.
+func (s *Server) passwordSet(w http.ResponseWriter, r *http.Request, v *view, revoked int64, now time.Time) {
+	ctx := r.Context()
 	if v.tx.Step == store.StepPasswordExpired {
-		s.log.InfoContext(ctx, "expired password replaced", append(logAttrs(v), "refresh_tokens_revoked", n)...)
+		s.log.InfoContext(ctx, "expired password replaced", append(logAttrs(v), "refresh_tokens_revoked", revoked)...)
 		if err := s.loadUser(ctx, v); err != nil {
 			s.serverError(ctx, w, "loading the user", err)
 			return
@@ -156,7 +162,7 @@ func (s *Server) setNewPassword(w http.ResponseWriter, r *http.Request, v *view,
 		s.afterPassword(w, r, v, now)
 		return
 	}
-	s.log.InfoContext(ctx, "password reset by recovery", append(logAttrs(v), "refresh_tokens_revoked", n)...)
+	s.log.InfoContext(ctx, "password reset by recovery", append(logAttrs(v), "refresh_tokens_revoked", revoked)...)
 	s.metrics.SignIn(metrics.SignInPasswordReset)
 	if err := s.loadUser(ctx, v); err != nil {
 		s.serverError(ctx, w, "loading the user", err)

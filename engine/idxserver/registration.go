@@ -165,7 +165,15 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, v *view, 
 	}
 	s.log.InfoContext(ctx, "account registered", append(logAttrs(v), "user_id", u.ID)...)
 	s.metrics.SignIn(metrics.SignInRegistered)
-	v.user = &u
+	s.setAccount(v, &store.Account{User: u}) // a new account has no factors yet
+	// The account is created (hashed outside any transaction); the rest of the
+	// step is one.
+	s.step(w, r, func(w http.ResponseWriter, r *http.Request) { s.registered(w, r, v, u, now) })
+}
+
+// registered goes on from a new account as after a sign-in's password.
+func (s *Server) registered(w http.ResponseWriter, r *http.Request, v *view, u store.User, now time.Time) {
+	ctx := r.Context()
 	if !s.policy.RequireFactor {
 		if s.advance(w, ctx, v, func(t *store.Transaction) {
 			t.UserID, t.AuthTime, t.AMR, t.Authenticator, t.Method = u.ID, now, policy.AMR(""), "", ""

@@ -19,6 +19,9 @@ type view struct {
 	stateHandle string
 	client      *clients.Client
 	user        *store.User // set once the password is verified (or the recovery's user)
+	// account is user with their password hash and factors, as read with the
+	// transaction (store.GetSignIn) or after a change.
+	account *store.Account
 	// enrollments are the user's usable enrollments of every authenticator, in the
 	// order they are offered (in a recovery: the phone, as recoveryEnrollments).
 	enrollments []enrolled

@@ -8,6 +8,7 @@ package idxserver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -157,19 +158,18 @@ func (s *Server) enrollable() []authn.Authenticator {
 	return out
 }
 
-// userEnrollments lists the user's usable enrollments of every authenticator.
-func (s *Server) userEnrollments(ctx context.Context, userID string) ([]enrolled, error) {
+// userEnrollments lists the account's usable enrollments of every authenticator.
+func (s *Server) userEnrollments(acct *store.Account) []enrolled {
+	if acct == nil {
+		return nil
+	}
 	var out []enrolled
 	for _, a := range s.auths {
-		list, err := a.Enrollments(ctx, userID)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range list {
+		for _, e := range a.Enrollments(*acct) {
 			out = append(out, enrolled{auth: a, authID: s.authIDs[a.Key()], e: e})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Register adds the IDX endpoints and interact to mux.
@@ -283,18 +283,20 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, dst interface{ ha
 	return s.load(w, r.Context(), dst.handle())
 }
 
-// load finds the transaction for stateHandle with what rendering needs, answering
-// "session expired" when there is none or it expired.
+// load finds the transaction for stateHandle with what rendering needs — its
+// user, their factors, its code's delivery — in one read (store.GetSignIn),
+// answering "session expired" when there is none or it expired.
 func (s *Server) load(w http.ResponseWriter, ctx context.Context, stateHandle string) *view {
 	if len(stateHandle) > 256 {
 		s.write(w, http.StatusUnauthorized, expiredResponse())
 		return nil
 	}
-	tx, err := s.store.GetTransactionByStateHandle(ctx, opaque.Hash(stateHandle))
-	return s.loadView(w, ctx, tx, err, stateHandle)
+	in, err := s.store.GetSignIn(ctx, opaque.Hash(stateHandle))
+	return s.loadView(w, ctx, in, err, stateHandle)
 }
 
-func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, tx store.Transaction, err error, stateHandle string) *view {
+func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, in store.SignIn, err error, stateHandle string) *view {
+	tx := in.Transaction
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.now().Before(tx.ExpiresAt)) {
 		s.write(w, http.StatusUnauthorized, expiredResponse())
 		return nil
@@ -321,45 +323,43 @@ func (s *Server) loadView(w http.ResponseWriter, ctx context.Context, tx store.T
 		}
 	}
 	v := &view{tx: tx, stateHandle: stateHandle, client: client}
-	if (tx.Step == store.StepChallenge || tx.Step == store.StepEnrollChallenge) && tx.ChallengeID != "" && s.sends(tx.Authenticator) {
+	if (tx.Step == store.StepChallenge || tx.Step == store.StepEnrollChallenge) && tx.ChallengeID != "" && s.sends(tx.Authenticator) &&
+		in.MessageStatus == store.MessageFailed {
 		// A code that could not be delivered is the user's business: say so on the
 		// next poll or answer instead of leaving them waiting.
-		msgs, err := s.store.ListMessages(ctx, store.MessageFilter{ChallengeID: tx.ChallengeID, Limit: 1})
-		if err != nil {
-			s.serverError(ctx, w, "loading the code's message", err)
-			return nil
-		}
-		if len(msgs) == 1 && msgs[0].Status == store.MessageFailed {
-			v.messages = append(v.messages, msgDeliveryFailed)
-		}
+		v.messages = append(v.messages, msgDeliveryFailed)
 	}
 	if tx.Flow == store.FlowRecovery && tx.Step != store.StepSuccess {
 		v.enrollments = s.recoveryEnrollments(v)
 	}
 	if tx.UserID != "" {
-		if err := s.loadUser(ctx, v); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				s.write(w, http.StatusUnauthorized, expiredResponse()) // the user was deleted
-				return nil
-			}
-			s.serverError(ctx, w, "loading the user", err)
+		if in.Account == nil {
+			s.write(w, http.StatusUnauthorized, expiredResponse()) // the user was deleted
 			return nil
 		}
+		s.setAccount(v, in.Account)
 	}
 	return v
 }
 
+// setAccount makes acct the view's user, with their enrollments (in a recovery,
+// the recovery's own stay: they say nothing of the user's).
+func (s *Server) setAccount(v *view, acct *store.Account) {
+	v.account, v.user = acct, &acct.User
+	if v.tx.Flow == store.FlowRecovery && v.tx.Step != store.StepSuccess {
+		return
+	}
+	v.enrollments = s.userEnrollments(acct)
+}
+
+// loadUser reads the transaction's user and their factors again, after a change.
 func (s *Server) loadUser(ctx context.Context, v *view) error {
-	u, err := s.store.GetUser(ctx, v.tx.UserID)
+	acct, err := s.store.GetAccount(ctx, v.tx.UserID)
 	if err != nil {
 		return err
 	}
-	v.user = &u
-	if v.tx.Flow == store.FlowRecovery && v.tx.Step != store.StepSuccess {
-		return nil // the recovery's enrollments say nothing of the user's
-	}
-	v.enrollments, err = s.userEnrollments(ctx, u.ID)
-	return err
+	s.setAccount(v, &acct)
+	return nil
 }
 
 // stepHasAuthenticator: the step works with one authenticator.
@@ -375,6 +375,65 @@ func stepHasAuthenticator(st store.Step) bool {
 func (s *Server) sends(key string) bool {
 	a := s.authenticator(key)
 	return a != nil && a.Sends()
+}
+
+// ---- one transaction per step ----
+
+// errStepFailed rolls a step back: its answer was a server error.
+var errStepFailed = errors.New("idx: the step failed")
+
+// step runs fn — one step's store work and its answer — in one database
+// transaction (store.Atomic): what fn's store calls write commits together, or
+// nothing does. fn answers into a buffer, which reaches the client only once the
+// transaction has committed, so a client never sees a state the database does not
+// hold. A server error (5xx) rolls the step back.
+func (s *Server) step(w http.ResponseWriter, r *http.Request, fn func(w http.ResponseWriter, r *http.Request)) {
+	buf := &stepAnswer{header: w.Header().Clone()}
+	err := s.store.Atomically(r.Context(), func(ctx context.Context) error {
+		fn(buf, r.WithContext(ctx))
+		if buf.status >= 500 {
+			return errStepFailed
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStepFailed) {
+		s.serverError(r.Context(), w, "committing a step", err)
+		return
+	}
+	buf.copyTo(w)
+}
+
+// stepAnswer is an answer held back until its step has committed.
+type stepAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (a *stepAnswer) Header() http.Header { return a.header }
+
+func (a *stepAnswer) WriteHeader(status int) {
+	if a.status == 0 {
+		a.status = status
+	}
+}
+
+func (a *stepAnswer) Write(p []byte) (int, error) {
+	a.WriteHeader(http.StatusOK)
+	return a.body.Write(p)
+}
+
+// copyTo sends the answer: its header replaces w's (it began as a copy of it).
+func (a *stepAnswer) copyTo(w http.ResponseWriter) {
+	h := w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	for k, v := range a.header {
+		h[k] = v
+	}
+	w.WriteHeader(cmp.Or(a.status, http.StatusOK))
+	_, _ = w.Write(a.body.Bytes())
 }
 
 // ---- responses ----

@@ -26,24 +26,22 @@ var wantSignInOps = map[string]OpsPerFlow{
 	// the request budget of the client's address, the sign-ins started from it and
 	// in all (three throttle transactions); the transaction inserted
 	"interact": {Reads: 0, Writes: 4},
-	// the request budget; the transaction
+	// the request budget; the transaction with its user, factors and message
+	// (store.GetSignIn: one read, as on every IDX step below)
 	"introspect": {Reads: 1, Writes: 1},
-	// the budget, the password budgets (one transaction), the transaction saved;
-	// the transaction, the user, the password, the source's throttle, the phones,
-	// the other enrollments
-	"identify": {Reads: 6, Writes: 3},
-	// the budget, the transaction saved; the transaction, the user, the phones,
-	// the enrollments
-	"select_phone": {Reads: 4, Writes: 2},
-	// the send budgets (one transaction), the challenge with its outbox message
-	// (one), the transaction saved; the transaction, the user, the phones, the
-	// enrollments, the phone, two throttles
-	"choose_sms": {Reads: 7, Writes: 3},
-	// the budget, the code-attempt throttle, the challenge consumed, the attempts
-	// reset, the SSO session, the interaction code, the transaction saved, one
-	// more throttle; the transaction, the message, the user, the phones, the
-	// enrollments, a throttle
-	"answer": {Reads: 6, Writes: 8},
+	// the budget; the account, the source and the password budgets in one write
+	// before the hash, and the step (the transaction saved, its events) in one
+	// after it; the transaction
+	"identify": {Reads: 1, Writes: 3},
+	// the budget, the step; the transaction
+	"select_phone": {Reads: 1, Writes: 2},
+	// the step: the lockout, the send budgets, the challenge with its outbox
+	// message and the transaction saved, in one write; the transaction
+	"choose_sms": {Reads: 1, Writes: 1},
+	// the budget, the step: the code-attempt throttle, the challenge consumed, the
+	// attempts reset, the SSO session, the interaction code, the transaction
+	// saved and the source remembered, in one write; the transaction
+	"answer": {Reads: 1, Writes: 2},
 	// the budget, the interaction code consumed, the transaction deleted, the
 	// refresh token; the user, the phones
 	"token": {Reads: 2, Writes: 4},

@@ -116,19 +116,15 @@ func (a *Authenticator) AMR(method string) string {
 
 // Enrollments lists the user's phones that can receive a code by a method the
 // deployment offers.
-func (a *Authenticator) Enrollments(ctx context.Context, userID string) ([]authn.Enrollment, error) {
-	phones, err := a.o.Store.ListPhoneEnrollments(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]authn.Enrollment, 0, len(phones))
-	for _, p := range phones {
+func (a *Authenticator) Enrollments(acct store.Account) []authn.Enrollment {
+	out := make([]authn.Enrollment, 0, len(acct.Phones))
+	for _, p := range acct.Phones {
 		if m := a.methods(p.SMS, p.Voice); len(m) > 0 {
-			out = append(out, authn.Enrollment{ID: p.ID, Methods: m,
+			out = append(out, authn.Enrollment{ID: p.ID, Methods: m, Target: p.Number,
 				Profile: map[string]string{"phoneNumber": a.masks.mask(p.Number)}})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Challenge sends a code to the enrollment's number. A request without a user (a
@@ -141,9 +137,12 @@ func (a *Authenticator) Challenge(ctx context.Context, req authn.Request, e auth
 	if req.UserID == "" {
 		return a.decoy(ctx, req, method)
 	}
-	number, err := a.numberOf(ctx, req.UserID, e.ID)
-	if err != nil {
-		return authn.Challenge{}, err
+	number := e.Target // the user's own enrollment, as Enrollments listed it
+	if number == "" {
+		var err error
+		if number, err = a.numberOf(ctx, req.UserID, e.ID); err != nil {
+			return authn.Challenge{}, err
+		}
 	}
 	return a.send(ctx, req, number, method, true)
 }
@@ -326,7 +325,7 @@ func (a *Authenticator) send(ctx context.Context, req authn.Request, number, met
 	}
 	a.o.Metrics.CodeQueued(method)
 	if a.o.Outbox != nil {
-		a.o.Outbox.Wake()
+		store.AfterCommit(ctx, a.o.Outbox.Wake) // the message is due once it commits
 	}
 	return authn.Challenge{ID: id, MessageID: msg.ID}, nil
 }
