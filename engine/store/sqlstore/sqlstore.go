@@ -357,10 +357,9 @@ func (t *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 }
 
 // control runs a statement that manages the transaction itself (a savepoint),
-// never prepared.
+// prepared once like any other where the store prepares statements.
 func (t *wtx) control(ctx context.Context, query string) error {
-	t.ops.Statement(ctx)
-	_, err := t.Tx.ExecContext(ctx, query)
+	_, err := t.ExecContext(ctx, query)
 	return err
 }
 
