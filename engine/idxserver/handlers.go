@@ -517,11 +517,9 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v *view, req *re
 		s.problem(w, r, v, err, "checking a code")
 		return
 	}
-	// Right code: the failure count starts again.
-	if _, err := s.store.UpdateThrottle(ctx, attemptKey, func(t store.Throttle) (store.Throttle, error) {
-		t.Count = 0
-		return t, nil
-	}); err != nil {
+	// Right code: the failure count starts again. (The counter is not locked out:
+	// it was checked above, in this transaction, which still holds its row.)
+	if err := s.store.DeleteThrottle(ctx, attemptKey); err != nil {
 		s.log.ErrorContext(ctx, "idx: resetting the code attempt counter", "err", err)
 	}
 	if enrolling {

@@ -247,6 +247,7 @@ var dialect = sqlstore.Dialect{
 	Placeholder:           func(int) string { return "?" },
 	PrepareStatements:     true,
 	TableExists:           `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1`,
+	StatementsFailAlone:   true,
 	JSONArray:             "json_array",
 	JSONArrayAgg:          "json_group_array(%s)",
 	JSONField:             "json_extract(%s, '$.%s')",

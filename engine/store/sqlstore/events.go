@@ -89,6 +89,9 @@ var errNoChange = errors.New("sqlstore: no row changed")
 // and the result is returned as it is). Errors of the statement come back as the
 // driver returned them, as from a plain exec.
 func (s *Store) execWithRecords(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if tx := s.txFrom(ctx); tx != nil && s.d.StatementsFailAlone {
+		return s.execInSection(ctx, tx, query, args...)
+	}
 	var res sql.Result
 	err := s.inTx(ctx, func(tx *wtx) error {
 		var err error
@@ -104,6 +107,30 @@ func (s *Store) execWithRecords(ctx context.Context, query string, args ...any) 
 		return res, nil
 	}
 	return res, err
+}
+
+// execInSection runs one statement in the Atomically section's transaction tx,
+// without a savepoint, where the database undoes a failed statement by itself
+// (Dialect.StatementsFailAlone), then writes the records ctx carries if it
+// changed a row. If the records cannot be written the statement stays done and
+// the error comes back: the section must then not commit (every caller fails its
+// section on such an error).
+func (s *Store) execInSection(ctx context.Context, tx *wtx, query string, args ...any) (sql.Result, error) {
+	records := store.TakeRecords(ctx)
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return res, err
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return res, nil
+	}
+	if err := s.writeRecords(ctx, tx, records); err != nil {
+		return nil, err
+	}
+	if records.OnCommit != nil {
+		store.AfterCommit(ctx, records.OnCommit)
+	}
+	return res, nil
 }
 
 // eventColumns are read by ListEvents; the rest is in body.

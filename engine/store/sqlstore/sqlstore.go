@@ -66,6 +66,11 @@ type Dialect struct {
 	// column holding a JSON object and %s for a key) extracts one member as text.
 	// With them a step's reads of several tables come back in one statement.
 	JSONArray, JSONArrayAgg, JSONField string
+	// StatementsFailAlone: a statement that fails undoes what it did and leaves
+	// its transaction usable (SQLite). Inside an Atomically section a write of
+	// one statement then needs no savepoint of its own. PostgreSQL aborts the
+	// whole transaction instead.
+	StatementsFailAlone bool
 	// IsUniqueViolation and IsForeignKeyViolation recognise the driver's errors for a
 	// violated UNIQUE/PRIMARY KEY and FOREIGN KEY constraint.
 	IsUniqueViolation     func(error) bool
