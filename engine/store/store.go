@@ -52,6 +52,7 @@ type Store interface {
 	APITokenStore
 	EventStore
 	SignInStore
+	TokenAccountStore
 	Atomic
 	Migrator
 

@@ -110,6 +110,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 		{"GetAccount", testGetAccount},
 		{"GetSignIn", testGetSignIn},
+		{"GetTokenAccount", testGetTokenAccount},
 
 		{"AtomicCommitsTogether", testAtomicCommitsTogether},
 		{"AtomicRollsBack", testAtomicRollsBack},
