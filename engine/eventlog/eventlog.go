@@ -387,7 +387,8 @@ func Attach(ctx context.Context, evs ...Event) context.Context {
 	return store.WithRecords(ctx, records(ctx, evs))
 }
 
-// Append records evs alone, for what changes nothing in the database.
+// Append records evs alone, for what changes nothing in the database; in a
+// store.Atomic section they commit with it.
 func Append(ctx context.Context, st store.EventStore, evs ...Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -397,7 +398,8 @@ func Append(ctx context.Context, st store.EventStore, evs ...Event) error {
 		return err
 	}
 	if r.OnCommit != nil {
-		r.OnCommit()
+		// Inside a store.Atomic section the events are not committed yet.
+		store.AfterCommit(ctx, r.OnCommit)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -215,5 +216,45 @@ func TestContextAndHooks(t *testing.T) {
 	}
 	if woken != 2 {
 		t.Errorf("the worker was woken %d times, want 2 (one per committed batch)", woken)
+	}
+}
+
+// TestAppendInASectionWakesAfterItsCommit: events appended in a store.Atomic
+// section commit with it, and the outbox worker is woken for their hook deliveries
+// only once they did; never if the section rolls back.
+func TestAppendInASectionWakesAfterItsCommit(t *testing.T) {
+	st := openStore(t)
+	woken := 0
+	rec := &eventlog.Recorder{Source: "https://id.example.com", Wake: func() { woken++ }, Hooks: []eventlog.Hook{{Name: "siem"}}}
+	var ctx context.Context
+	eventlog.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { ctx = r.Context() }), rec).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	ev := eventlog.Event{Type: eventlog.TypeSessionStart, Result: store.OutcomeSuccess}
+
+	failed := errors.New("the section's work failed")
+	err := st.Atomically(ctx, func(ctx context.Context) error {
+		if err := eventlog.Append(ctx, st, ev); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) || woken != 0 {
+		t.Fatalf("a rolled-back section: %v, woken %d times", err, woken)
+	}
+	err = st.Atomically(ctx, func(ctx context.Context) error {
+		if err := eventlog.Append(ctx, st, ev); err != nil {
+			return err
+		}
+		if woken != 0 {
+			t.Error("the worker was woken before the section committed")
+		}
+		return nil
+	})
+	if err != nil || woken != 1 {
+		t.Fatalf("a committed section: %v, woken %d times, want once", err, woken)
+	}
+	events, err := st.ListEvents(t.Context(), store.EventQuery{})
+	if err != nil || len(events) != 1 {
+		t.Fatalf("%d events (%v), want the committed section's one", len(events), err)
 	}
 }
