@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -160,6 +161,12 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, client *clients.Cli
 // redeemCode redeems an interaction or authorization code for tokens: once, before
 // it expires, by the client it was issued to, through the grant it was issued for,
 // with the PKCE verifier of its challenge.
+//
+// The store work is one transaction (store.Atomic): the code consumed, its IDX
+// transaction deleted, the user's account read, the refresh token and the
+// system log's events written. The tokens are signed after it committed, so that
+// the transaction does not hold its locks through RSA signing. A code whose user
+// is gone or disabled is consumed all the same, and refused.
 func (s *Server) redeemCode(ctx context.Context, client *clients.Client, form url.Values, code, grantType, unusable string) (tokenResponse, *Error) {
 	verifier := form.Get("code_verifier")
 	if len(code) > 256 {
@@ -170,30 +177,58 @@ func (s *Server) redeemCode(ctx context.Context, client *clients.Client, form ur
 	}
 	redirectURI := form.Get("redirect_uri")
 	now := s.now()
-	var missingVerifier bool
-	ic, err := s.store.UpdateInteractionCode(ctx, opaque.Hash(code), func(c store.InteractionCode) (store.InteractionCode, error) {
-		if !c.UsedAt.IsZero() || !now.Before(c.ExpiresAt) || c.ClientID != client.ID || c.GrantType != grantType {
-			return c, errCodeUnusable
+	var (
+		missingVerifier bool
+		refused         *Error // the code was consumed, but gets no tokens
+		tokens          tokensToSign
+	)
+	err := s.store.Atomically(ctx, func(ctx context.Context) error {
+		ic, err := s.store.UpdateInteractionCode(ctx, opaque.Hash(code), func(c store.InteractionCode) (store.InteractionCode, error) {
+			if !c.UsedAt.IsZero() || !now.Before(c.ExpiresAt) || c.ClientID != client.ID || c.GrantType != grantType {
+				return c, errCodeUnusable
+			}
+			if redirectURI != "" && redirectURI != c.RedirectURI {
+				return c, errCodeUnusable
+			}
+			// A failed check leaves the code unused: guessing a 256-bit verifier is
+			// hopeless, and consuming it would let anyone who saw the code cancel the
+			// sign-in.
+			switch {
+			case c.CodeChallenge != "" && verifier == "":
+				missingVerifier = true
+				return c, errPKCE
+			case c.CodeChallenge == "" && verifier != "":
+				// A verifier for a code that had no challenge: someone mixed up two
+				// sign-ins (RFC 9700 2.1.1 asks servers to refuse it).
+				return c, errPKCE
+			case c.CodeChallenge != "" && !pkceMatches(verifier, c.CodeChallenge):
+				return c, errPKCE
+			}
+			c.UsedAt = now
+			return c, nil
+		})
+		if err != nil {
+			return err // nothing was written
 		}
-		if redirectURI != "" && redirectURI != c.RedirectURI {
-			return c, errCodeUnusable
+		// The transaction is finished; its handles now answer "session expired".
+		if ic.TransactionID != "" {
+			if err := s.store.DeleteTransaction(ctx, ic.TransactionID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.log.WarnContext(ctx, "token: deleting a finished transaction failed", "err", err)
+			}
 		}
-		// A failed check leaves the code unused: guessing a 256-bit verifier is
-		// hopeless, and consuming it would let anyone who saw the code cancel the
-		// sign-in.
-		switch {
-		case c.CodeChallenge != "" && verifier == "":
-			missingVerifier = true
-			return c, errPKCE
-		case c.CodeChallenge == "" && verifier != "":
-			// A verifier for a code that had no challenge: someone mixed up two
-			// sign-ins (RFC 9700 2.1.1 asks servers to refuse it).
-			return c, errPKCE
-		case c.CodeChallenge != "" && !pkceMatches(verifier, c.CodeChallenge):
-			return c, errPKCE
+		acct, err := s.store.GetAccount(ctx, ic.UserID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && acct.User.Disabled) {
+			refused = userGone()
+			return nil
 		}
-		c.UsedAt = now
-		return c, nil
+		if err != nil {
+			return fmt.Errorf("loading the user: %w", err)
+		}
+		// The tokens' events belong to the sign-in that ended with the code.
+		ctx = eventlog.WithSession(ctx, ic.TransactionID)
+		tokens, err = s.record(ctx, Grant{Client: client, User: acct.User, Phones: acct.Phones, Scopes: ic.Scopes, Nonce: ic.Nonce,
+			AuthTime: ic.AuthTime, AMR: ic.AMR, SessionID: ic.SessionID}, "", cmp.Or(grantType, config.GrantInteractionCode), now)
+		return err
 	})
 	switch {
 	case errors.Is(err, errPKCE) && missingVerifier:
@@ -204,21 +239,15 @@ func (s *Server) redeemCode(ctx context.Context, client *clients.Client, form ur
 		return tokenResponse{}, &Error{http.StatusBadRequest, "invalid_grant", unusable}
 	case err != nil:
 		return tokenResponse{}, s.serverError(ctx, "redeeming a code", err)
+	case refused != nil:
+		return tokenResponse{}, refused
 	}
-	// The transaction is finished; its handles now answer "session expired".
-	if ic.TransactionID != "" {
-		if err := s.store.DeleteTransaction(ctx, ic.TransactionID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.WarnContext(ctx, "token: deleting a finished transaction failed", "err", err)
-		}
-	}
-	user, phones, e := s.loadSubject(ctx, ic.UserID)
-	if e != nil {
-		return tokenResponse{}, e
-	}
-	// The tokens' events belong to the sign-in that ended with the code.
-	ctx = eventlog.WithSession(ctx, ic.TransactionID)
-	return s.issue(ctx, Grant{Client: client, User: user, Phones: phones, Scopes: ic.Scopes, Nonce: ic.Nonce,
-		AuthTime: ic.AuthTime, AMR: ic.AMR, SessionID: ic.SessionID}, "", cmp.Or(grantType, config.GrantInteractionCode), now)
+	return s.sign(ctx, tokens)
+}
+
+// userGone refuses tokens to a user deleted or disabled since they signed in.
+func userGone() *Error {
+	return &Error{http.StatusBadRequest, "invalid_grant", "The user is no longer allowed to sign in."}
 }
 
 // challengePattern is a base64url SHA-256 digest: 43 characters.
@@ -251,108 +280,139 @@ func (s *Server) refreshTokenGrant(ctx context.Context, client *clients.Client, 
 	if raw == "" {
 		return tokenResponse{}, invalidRequest("The refresh_token parameter is missing.")
 	}
+	requested := strings.Fields(form.Get("scope"))
 	now := s.now()
 	invalid := &Error{http.StatusBadRequest, "invalid_grant", refreshTokenDescription}
-	var family, owner string
-	old, err := s.store.UpdateRefreshToken(ctx, opaque.Hash(raw), func(t store.RefreshToken) (store.RefreshToken, error) {
-		family, owner = t.FamilyID, t.UserID
+	// One store transaction, as for a code (redeemCode): the token marked used (or
+	// its family revoked), its revocation and its user checked, the new refresh
+	// token and the events written; the tokens are signed after the commit. A
+	// token refused after it was marked used stays used.
+	var (
+		refused *Error
+		tokens  tokensToSign
+	)
+	err := s.store.Atomically(ctx, func(ctx context.Context) error {
+		var family, owner string
+		old, err := s.store.UpdateRefreshToken(ctx, opaque.Hash(raw), func(t store.RefreshToken) (store.RefreshToken, error) {
+			family, owner = t.FamilyID, t.UserID
+			switch {
+			case t.ClientID != client.ID, !t.RevokedAt.IsZero(), !now.Before(t.ExpiresAt):
+				return t, errCodeUnusable
+			case !t.UsedAt.IsZero():
+				return t, errRefreshReused
+			}
+			t.UsedAt = now
+			return t, nil
+		})
 		switch {
-		case t.ClientID != client.ID, !t.RevokedAt.IsZero(), !now.Before(t.ExpiresAt):
-			return t, errCodeUnusable
-		case !t.UsedAt.IsZero():
-			return t, errRefreshReused
+		case errors.Is(err, errRefreshReused):
+			s.log.WarnContext(ctx, "token: a rotated refresh token was presented again; revoking its family", "client_id", client.ID, "family", family)
+			reused := revokeEvent(client.ID, client.Name, owner, store.LogTarget{ID: family, Type: "refresh_token", DisplayName: "Refresh Token"},
+				"a rotated refresh token was presented again: its family is revoked")
+			if _, err := revokeTokens(eventlog.Attach(ctx, reused), s.store, store.RevokeFamily, family, now); err != nil {
+				return fmt.Errorf("revoking a refresh token family: %w", err)
+			}
+			refused = invalid
+			return nil
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, errCodeUnusable):
+			refused = invalid
+			return nil
+		case err != nil:
+			return fmt.Errorf("using a refresh token: %w", err)
 		}
-		t.UsedAt = now
-		return t, nil
+		scopes := old.Scopes
+		if len(requested) > 0 {
+			for _, sc := range requested {
+				if !slices.Contains(old.Scopes, sc) {
+					refused = &Error{http.StatusBadRequest, "invalid_scope", "The scope '" + sanitize(sc) + "' was not granted to this refresh token."}
+					return nil
+				}
+			}
+			scopes = requested
+		}
+		// A revocation of its user, session or family that committed after this
+		// token was stored but missed it (it was being created then) still covers
+		// it; so does its user's deletion or disabling.
+		acct, err := s.tokenAccount(ctx, refreshTokenRef(old))
+		if errors.Is(err, errInvalidToken) {
+			refused = invalid
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("checking a refresh token's revocation and user: %w", err)
+		}
+		tokens, err = s.record(ctx, Grant{Client: client, User: acct.User, Phones: acct.Phones, Scopes: scopes, AuthTime: old.AuthTime,
+			AMR: old.AMR, SessionID: old.SessionID}, old.FamilyID, config.GrantRefreshToken, now)
+		return err
 	})
 	switch {
-	case errors.Is(err, errRefreshReused):
-		s.log.WarnContext(ctx, "token: a rotated refresh token was presented again; revoking its family", "client_id", client.ID, "family", family)
-		reused := revokeEvent(client.ID, client.Name, owner, store.LogTarget{ID: family, Type: "refresh_token", DisplayName: "Refresh Token"},
-			"a rotated refresh token was presented again: its family is revoked")
-		if _, err := revokeTokens(eventlog.Attach(ctx, reused), s.store, store.RevokeFamily, family, now); err != nil {
-			return tokenResponse{}, s.serverError(ctx, "revoking a refresh token family", err)
-		}
-		return tokenResponse{}, invalid
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, errCodeUnusable):
-		return tokenResponse{}, invalid
 	case err != nil:
-		return tokenResponse{}, s.serverError(ctx, "using a refresh token", err)
+		return tokenResponse{}, s.serverError(ctx, "refreshing tokens", err)
+	case refused != nil:
+		return tokenResponse{}, refused
 	}
-	scopes := old.Scopes
-	if requested := strings.Fields(form.Get("scope")); len(requested) > 0 {
-		for _, sc := range requested {
-			if !slices.Contains(old.Scopes, sc) {
-				return tokenResponse{}, &Error{http.StatusBadRequest, "invalid_scope", "The scope '" + sanitize(sc) + "' was not granted to this refresh token."}
-			}
-		}
-		scopes = requested
-	}
-	// A revocation of its user, session or family that committed after this token
-	// was stored but missed it (it was being created then) still covers it.
-	if revoked, err := s.refreshTokenRevoked(ctx, old); err != nil {
-		return tokenResponse{}, s.serverError(ctx, "checking a refresh token's revocation", err)
-	} else if revoked {
-		return tokenResponse{}, invalid
-	}
-	user, phones, e := s.loadSubject(ctx, old.UserID)
-	if e != nil {
-		return tokenResponse{}, invalid
-	}
-	return s.issue(ctx, Grant{Client: client, User: user, Phones: phones, Scopes: scopes, AuthTime: old.AuthTime, AMR: old.AMR, SessionID: old.SessionID}, old.FamilyID, config.GrantRefreshToken, now)
+	return s.sign(ctx, tokens)
 }
 
-// loadSubject loads the user tokens are for; a deleted or disabled user gets none.
-func (s *Server) loadSubject(ctx context.Context, userID string) (store.User, []store.PhoneEnrollment, *Error) {
-	u, err := s.store.GetUser(ctx, userID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
-		return u, nil, &Error{http.StatusBadRequest, "invalid_grant", "The user is no longer allowed to sign in."}
-	}
-	if err != nil {
-		return u, nil, s.serverError(ctx, "loading a user", err)
-	}
-	phones, err := s.store.ListPhoneEnrollments(ctx, userID)
-	if err != nil {
-		return u, nil, s.serverError(ctx, "loading phones", err)
-	}
-	return u, phones, nil
+// tokensToSign is a token response whose store work is done — the refresh token
+// stored, the tokens recorded in the system log — and whose tokens are still to
+// be signed.
+type tokensToSign struct {
+	grant   Grant
+	access  accessClaims
+	refresh string // the new refresh token's value; "" for none
+	now     time.Time
 }
 
-// issue mints the token response for g. family continues a refresh-token family, or
-// is empty to start one. When a refresh token is issued, the access token carries its
-// family (rfid), so that revoking the family ends the access token too. Each token is
-// in the system log before the client gets it: its event is written with the
-// refresh token, or alone when there is none.
-func (s *Server) issue(ctx context.Context, g Grant, family, grantType string, now time.Time) (tokenResponse, *Error) {
+// record does the store work of a token response for g, in the store transaction
+// of ctx if there is one. family continues a refresh-token family, or is empty to
+// start one. When a refresh token is issued, the access token carries its family
+// (rfid), so that revoking the family ends the access token too. Each token is in
+// the system log before the client gets it: its event is written with the refresh
+// token, or alone when there is none. The claims are fixed here (the events name
+// the access token by its jti); sign signs them.
+func (s *Server) record(ctx context.Context, g Grant, family, grantType string, now time.Time) (tokensToSign, error) {
 	withRefresh := slices.Contains(g.Scopes, "offline_access") && g.Client.AllowsGrant(config.GrantRefreshToken)
 	if withRefresh && family == "" {
 		family = opaque.New(16)
 	}
 	g.FamilyID = family // also when a refresh narrows the scopes and drops offline_access
-	at, err := s.mintAccessToken(g, now)
+	t := tokensToSign{grant: g, access: s.newAccessClaims(g, now), now: now}
+	at := mintedToken{JTI: t.access.JTI, Expiry: now.Add(g.Client.AccessTokenTTL)}
+	evs := grantEvents(g, at, slices.Contains(g.Scopes, "openid"), withRefresh, grantType)
+	if !withRefresh {
+		if err := eventlog.Append(ctx, s.store, evs...); err != nil {
+			return t, fmt.Errorf("recording the tokens in the system log: %w", err)
+		}
+		return t, nil
+	}
+	raw := opaque.New(32)
+	rt := store.RefreshToken{
+		TokenHash: opaque.Hash(raw), FamilyID: family, ClientID: g.Client.ID, UserID: g.User.ID, SessionID: g.SessionID,
+		Scopes: g.Scopes, AuthTime: g.AuthTime, AMR: g.AMR, CreatedAt: now,
+		ExpiresAt: now.Add(g.Client.RefreshTokenTTL),
+	}
+	if err := s.store.CreateRefreshToken(eventlog.Attach(ctx, evs...), rt); err != nil {
+		return t, fmt.Errorf("storing a refresh token: %w", err)
+	}
+	t.refresh = raw
+	return t, nil
+}
+
+// sign signs the tokens record prepared: the access token, and the ID token when
+// openid was granted.
+func (s *Server) sign(ctx context.Context, t tokensToSign) (tokenResponse, *Error) {
+	g := t.grant
+	at, err := s.signAccessClaims(t.access)
 	if err != nil {
 		return tokenResponse{}, s.serverError(ctx, "signing an access token", err)
 	}
-	resp := tokenResponse{TokenType: "Bearer", ExpiresIn: int(g.Client.AccessTokenTTL / time.Second), AccessToken: at.Raw, Scope: strings.Join(g.Scopes, " ")}
+	resp := tokenResponse{TokenType: "Bearer", ExpiresIn: int(g.Client.AccessTokenTTL / time.Second), AccessToken: at.Raw,
+		Scope: strings.Join(g.Scopes, " "), RefreshToken: t.refresh}
 	if slices.Contains(g.Scopes, "openid") {
-		if resp.IDToken, err = s.mintIDToken(g, at.Raw, now); err != nil {
+		if resp.IDToken, err = s.mintIDToken(g, at.Raw, t.now); err != nil {
 			return tokenResponse{}, s.serverError(ctx, "signing an ID token", err)
 		}
-	}
-	evs := grantEvents(g, at, resp.IDToken != "", withRefresh, grantType)
-	if withRefresh {
-		raw := opaque.New(32)
-		rt := store.RefreshToken{
-			TokenHash: opaque.Hash(raw), FamilyID: family, ClientID: g.Client.ID, UserID: g.User.ID, SessionID: g.SessionID,
-			Scopes: g.Scopes, AuthTime: g.AuthTime, AMR: g.AMR, CreatedAt: now,
-			ExpiresAt: now.Add(g.Client.RefreshTokenTTL),
-		}
-		if err := s.store.CreateRefreshToken(eventlog.Attach(ctx, evs...), rt); err != nil {
-			return tokenResponse{}, s.serverError(ctx, "storing a refresh token", err)
-		}
-		resp.RefreshToken = raw
-	} else if err := eventlog.Append(ctx, s.store, evs...); err != nil {
-		return tokenResponse{}, s.serverError(ctx, "recording the tokens in the system log", err)
 	}
 	return resp, nil
 }
@@ -403,11 +463,7 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	claims, user, err := s.activeAccessToken(ctx, raw, s.now())
-	var phones []store.PhoneEnrollment
-	if err == nil && slices.Contains(claims.Scopes, "phone") {
-		phones, err = s.store.ListPhoneEnrollments(ctx, claims.UserID)
-	}
+	claims, acct, err := s.activeAccessToken(ctx, raw, s.now())
 	if err != nil {
 		if !errors.Is(err, errInvalidToken) && !errors.Is(err, store.ErrNotFound) {
 			s.log.ErrorContext(ctx, "userinfo: store", "err", err)
@@ -418,8 +474,8 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is invalid."})
 		return
 	}
-	out := profileClaims(user, phones, claims.Scopes)
-	out["sub"] = user.ID
+	out := profileClaims(acct.User, acct.Phones, claims.Scopes)
+	out["sub"] = acct.User.ID
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)
 }

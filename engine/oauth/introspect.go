@@ -71,7 +71,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 
 // introspectAccessToken answers for a JWT access token; nil means inactive.
 func (s *Server) introspectAccessToken(ctx context.Context, client *clients.Client, raw string, now time.Time) (map[string]any, error) {
-	claims, user, err := s.activeAccessToken(ctx, raw, now)
+	claims, acct, err := s.activeAccessToken(ctx, raw, now)
 	if errors.Is(err, errInvalidToken) {
 		return nil, nil
 	}
@@ -86,7 +86,7 @@ func (s *Server) introspectAccessToken(ctx context.Context, client *clients.Clie
 		"token_type": "Bearer",
 		"scope":      strings.Join(claims.Scopes, " "),
 		"client_id":  claims.ClientID,
-		"username":   user.Login,
+		"username":   acct.User.Login,
 		"exp":        claims.Expiry,
 		"iat":        claims.IssuedAt,
 		"sub":        claims.Subject,
@@ -116,11 +116,7 @@ func (s *Server) introspectRefreshToken(ctx context.Context, client *clients.Cli
 	if rt.ClientID != client.ID || !rt.UsedAt.IsZero() || !rt.RevokedAt.IsZero() || !now.Before(rt.ExpiresAt) {
 		return nil, nil
 	}
-	revoked, err := s.refreshTokenRevoked(ctx, rt)
-	if err != nil || revoked {
-		return nil, err
-	}
-	user, err := s.activeUser(ctx, rt.UserID)
+	acct, err := s.tokenAccount(ctx, refreshTokenRef(rt))
 	if errors.Is(err, errInvalidToken) {
 		return nil, nil
 	}
@@ -132,7 +128,7 @@ func (s *Server) introspectRefreshToken(ctx context.Context, client *clients.Cli
 		"token_type": "refresh_token",
 		"scope":      strings.Join(rt.Scopes, " "),
 		"client_id":  rt.ClientID,
-		"username":   user.Login,
+		"username":   acct.User.Login,
 		"exp":        rt.ExpiresAt.Unix(),
 		"iat":        rt.CreatedAt.Unix(),
 		"sub":        rt.UserID,

@@ -48,41 +48,37 @@ func revokeTokens(ctx context.Context, st store.TokenStore, kind store.Revocatio
 // must verify (signature, issuer, expiry), be revoked neither by its jti nor by a
 // revocation of its user, session or refresh-token family, and belong to a user
 // who still exists and is not disabled. errInvalidToken means it is not active; any
-// other error is the store's.
-func (s *Server) activeAccessToken(ctx context.Context, raw string, now time.Time) (accessClaims, store.User, error) {
+// other error is the store's. The store is asked once (GetTokenAccount).
+func (s *Server) activeAccessToken(ctx context.Context, raw string, now time.Time) (accessClaims, store.Account, error) {
 	claims, err := s.verifyAccessToken(ctx, raw, now)
 	if err != nil {
-		return claims, store.User{}, err
+		return claims, store.Account{}, err
 	}
-	revoked, err := s.store.AccessTokenRevoked(ctx, claims.ref())
-	if err != nil {
-		return claims, store.User{}, err
-	}
-	if revoked {
-		return claims, store.User{}, errInvalidToken
-	}
-	user, err := s.activeUser(ctx, claims.UserID)
-	return claims, user, err
+	acct, err := s.tokenAccount(ctx, claims.ref())
+	return claims, acct, err
 }
 
-// activeUser loads a token's user; a deleted or disabled one is errInvalidToken.
-func (s *Server) activeUser(ctx context.Context, id string) (store.User, error) {
-	user, err := s.store.GetUser(ctx, id)
+// tokenAccount reads the account of a token's user in the statement that checks
+// the token's revocation; a revoked token, or one whose user is deleted or
+// disabled, is errInvalidToken.
+func (s *Server) tokenAccount(ctx context.Context, ref store.AccessTokenRef) (store.Account, error) {
+	acct, revoked, err := s.store.GetTokenAccount(ctx, ref)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return user, errInvalidToken
+		return acct, errInvalidToken
 	case err != nil:
-		return user, err
-	case user.Disabled:
-		return user, errInvalidToken
+		return acct, err
+	case revoked, acct.User.Disabled:
+		return acct, errInvalidToken
 	}
-	return user, nil
+	return acct, nil
 }
 
-// refreshTokenRevoked says whether a revocation of the token's user, session or
-// family was made at or after the token was created. RevokeTokens marks the tokens
-// it finds, but one being created by a concurrent refresh is not there to be found;
-// this check catches it (for as long as the revocation is kept).
-func (s *Server) refreshTokenRevoked(ctx context.Context, rt store.RefreshToken) (bool, error) {
-	return s.store.AccessTokenRevoked(ctx, store.AccessTokenRef{UserID: rt.UserID, SessionID: rt.SessionID, FamilyID: rt.FamilyID, IssuedAt: rt.CreatedAt})
+// refreshTokenRef is what a refresh token is checked for revocation by: a
+// revocation of its user, session or family made at or after the token was
+// created. RevokeTokens marks the tokens it finds, but one being created by a
+// concurrent refresh is not there to be found; this check catches it (for as long
+// as the revocation is kept).
+func refreshTokenRef(rt store.RefreshToken) store.AccessTokenRef {
+	return store.AccessTokenRef{UserID: rt.UserID, SessionID: rt.SessionID, FamilyID: rt.FamilyID, IssuedAt: rt.CreatedAt}
 }

@@ -85,12 +85,16 @@ type mintedToken struct {
 }
 
 func (s *Server) mintAccessToken(g Grant, now time.Time) (mintedToken, error) {
-	c := s.newAccessClaims(g, now)
+	return s.signAccessClaims(s.newAccessClaims(g, now))
+}
+
+// signAccessClaims signs an access token's claims.
+func (s *Server) signAccessClaims(c accessClaims) (mintedToken, error) {
 	raw, err := signPayload(s.keys.Signer(), c)
 	if err != nil {
 		return mintedToken{}, err
 	}
-	return mintedToken{Raw: raw, JTI: c.JTI, Expiry: now.Add(g.Client.AccessTokenTTL)}, nil
+	return mintedToken{Raw: raw, JTI: c.JTI, Expiry: time.Unix(c.Expiry, 0)}, nil
 }
 
 // newAccessClaims are the claims of an access token of grant g issued at now.

@@ -42,11 +42,11 @@ var wantSignInOps = map[string]OpsPerFlow{
 	// attempts reset, the SSO session, the interaction code, the transaction
 	// saved and the source remembered, in one write; the transaction
 	"answer": {Reads: 1, Writes: 2},
-	// the budget, the interaction code consumed, the transaction deleted, the
-	// refresh token; the user, the phones
-	"token": {Reads: 2, Writes: 4},
-	// the failure budget, the revocation check, the user, the phones
-	"userinfo": {Reads: 4, Writes: 0},
+	// the budget; one transaction: the interaction code consumed, the transaction
+	// deleted, the account read, the refresh token with the events (signing after)
+	"token": {Reads: 0, Writes: 2},
+	// the failure budget; the revocation check with the account (GetTokenAccount)
+	"userinfo": {Reads: 2, Writes: 0},
 }
 
 // TestStoreOpsOfOneSignIn walks one IDX sign-in, as the bench does, against an
