@@ -309,7 +309,14 @@ func (s *Server) refreshTokenGrant(ctx context.Context, client *clients.Client, 
 			s.log.WarnContext(ctx, "token: a rotated refresh token was presented again; revoking its family", "client_id", client.ID, "family", family)
 			reused := revokeEvent(client.ID, client.Name, owner, store.LogTarget{ID: family, Type: "refresh_token", DisplayName: "Refresh Token"},
 				"a rotated refresh token was presented again: its family is revoked")
-			if _, err := revokeTokens(eventlog.Attach(ctx, reused), s.store, store.RevokeFamily, family, now); err != nil {
+			// As of now, not of the request's start: the request that won a race
+			// with this one may have issued its tokens in between, and the
+			// revocation must cover them.
+			at := s.now()
+			if at.Before(now) {
+				at = now
+			}
+			if _, err := revokeTokens(eventlog.Attach(ctx, reused), s.store, store.RevokeFamily, family, at); err != nil {
 				return fmt.Errorf("revoking a refresh token family: %w", err)
 			}
 			refused = invalid
