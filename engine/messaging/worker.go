@@ -1,6 +1,7 @@
 package messaging
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,26 +107,48 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // RunOnce claims one batch of due messages and delivers them, returning how many it
-// claimed.
+// claimed. The messages are sent concurrently; their outcomes are recorded as
+// they come in, those that came in together in one store transaction (record).
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	w.init()
 	msgs, err := w.Store.ClaimMessages(ctx, w.Now(), w.Lease, w.Batch)
 	if err != nil {
 		return 0, err
 	}
-	var wg sync.WaitGroup
+	results := make(chan attempt, len(msgs))
 	for _, m := range msgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.deliver(ctx, m)
-		}()
+		go func() { results <- w.send(ctx, m) }()
 	}
-	wg.Wait()
+	for left := len(msgs); left > 0; {
+		done := []attempt{<-results}
+	more:
+		for len(done) < left {
+			select {
+			case a := <-results:
+				done = append(done, a)
+			default:
+				break more
+			}
+		}
+		w.record(ctx, done)
+		left -= len(done)
+	}
 	return len(msgs), nil
 }
 
-func (w *Worker) deliver(ctx context.Context, m store.Message) {
+// attempt is one delivery attempt of a claimed message, to be recorded.
+type attempt struct {
+	m          store.Message
+	providerID string
+	err        error
+	outcome    string        // "sent", "retry" or "failed"
+	wait       time.Duration // before the next attempt, for a retry
+	scrub      bool          // the message's code and body go once it is sent
+	at         time.Time
+}
+
+// send hands m to its channel's sender.
+func (w *Worker) send(ctx context.Context, m store.Message) attempt {
 	sender := w.Sender
 	switch m.Channel {
 	case ChannelBackchannelLogout:
@@ -133,62 +156,101 @@ func (w *Worker) deliver(ctx context.Context, m store.Message) {
 	case eventlog.ChannelEventHook:
 		sender = w.Hooks
 	}
-	var providerID string
-	var err error
+	a := attempt{m: m}
 	if sender == nil {
-		err = Permanent(errors.New("no event hooks are configured"))
+		a.err = Permanent(errors.New("no event hooks are configured"))
 	} else if age := w.Now().Sub(m.CreatedAt); age > w.MaxDeliveryTime {
 		// Claimed long after it was queued — every node was down for a while, or the
 		// database was restored from a backup: the code has expired and its user has
 		// moved on, so sending it now would only confuse them (and cost money).
-		err = Permanent(fmt.Errorf("not sent: queued %s ago, past messaging.max_delivery_time", age.Round(time.Second)))
+		a.err = Permanent(fmt.Errorf("not sent: queued %s ago, past messaging.max_delivery_time", age.Round(time.Second)))
 	} else {
 		sendCtx, cancel := context.WithTimeout(ctx, w.Lease/2)
-		providerID, err = sender.Send(sendCtx, Outbound{ID: m.ID, To: m.To, Channel: m.Channel, Body: m.Body, Code: m.Code})
+		a.providerID, a.err = sender.Send(sendCtx, Outbound{ID: m.ID, To: m.To, Channel: m.Channel, Body: m.Body, Code: m.Code})
 		cancel()
 	}
-	now := w.Now()
-	scrub := false
+	a.at = w.Now()
 	if s, ok := sender.(ScrubbingSender); ok {
-		scrub = s.ScrubAfterSend()
+		a.scrub = s.ScrubAfterSend()
 	} else {
-		scrub = true
+		a.scrub = true
 	}
-	outcome := "sent"
-	wait := backoff(m.Attempts) // drawn once: the give-up test and the retry time agree
-	if err != nil && (IsPermanent(err) || now.Sub(m.CreatedAt)+wait > w.MaxDeliveryTime) {
-		outcome = "failed"
-	} else if err != nil {
-		outcome = "retry"
+	a.outcome = "sent"
+	a.wait = backoff(m.Attempts) // drawn once: the give-up test and the retry time agree
+	if a.err != nil && (IsPermanent(a.err) || a.at.Sub(m.CreatedAt)+a.wait > w.MaxDeliveryTime) {
+		a.outcome = "failed"
+	} else if a.err != nil {
+		a.outcome = "retry"
 	}
-	uctx := context.WithoutCancel(ctx)
-	if outcome != "retry" && (m.Channel == SMS || m.Channel == Voice) {
+	return a
+}
+
+// record stores the outcome of each attempt in its message: sent (with the
+// provider's id), pending again for a retry, or failed (with the error). Several
+// go in one store transaction when the store offers them (store.Atomic), each
+// message's update on its own within it: one that fails (its message was deleted)
+// does not undo the others. A message whose outcome could not be recorded stays
+// claimed until its lease ends, and is then delivered again (at least once).
+func (w *Worker) record(ctx context.Context, done []attempt) {
+	ctx = context.WithoutCancel(ctx)
+	errs := make([]error, len(done))
+	atomic, _ := w.Store.(store.Atomic)
+	if len(done) == 1 || atomic == nil {
+		for i, a := range done {
+			errs[i] = w.update(ctx, a)
+		}
+	} else if err := atomic.Atomically(ctx, func(ctx context.Context) error {
+		for i, a := range done {
+			errs[i] = w.update(ctx, a)
+		}
+		return nil
+	}); err != nil {
+		for i := range errs {
+			errs[i] = cmp.Or(errs[i], err)
+		}
+	}
+	for i, a := range done {
+		w.report(a, errs[i])
+	}
+}
+
+// update records a's outcome in its message.
+func (w *Worker) update(ctx context.Context, a attempt) error {
+	m, err := a.m, a.err
+	if a.outcome != "retry" && (m.Channel == SMS || m.Channel == Voice) {
 		// The code's fate is in the system log, in the transaction that records it.
-		uctx = eventlog.Attach(eventlog.WithJob(uctx, m.ID), deliveryEvent(m, providerID, err))
+		ctx = eventlog.Attach(eventlog.WithJob(ctx, m.ID), deliveryEvent(m, a.providerID, err))
 	}
-	_, uerr := w.Store.UpdateMessage(uctx, m.ID, func(cur store.Message) (store.Message, error) {
+	_, uerr := w.Store.UpdateMessage(ctx, m.ID, func(cur store.Message) (store.Message, error) {
 		cur.LeaseUntil = time.Time{}
 		switch {
 		case err == nil:
 			cur.Status = store.MessageSent
-			cur.ProviderID = providerID
-			cur.SentAt = now
+			cur.ProviderID = a.providerID
+			cur.SentAt = a.at
 			cur.LastError = ""
-			if scrub {
+			if a.scrub {
 				// The code has done its job; do not keep it at rest.
 				cur.Code, cur.Body = "", ""
 			}
-		case outcome == "failed":
+		case a.outcome == "failed":
 			cur.Status = store.MessageFailed
 			cur.LastError = err.Error()
 			cur.Code, cur.Body = "", ""
 		default:
 			cur.Status = store.MessagePending
 			cur.LastError = err.Error()
-			cur.NextAttemptAt = now.Add(wait)
+			cur.NextAttemptAt = a.at.Add(a.wait)
 		}
 		return cur, nil
 	})
+	return uerr
+}
+
+// report logs a's outcome, and uerr if it could not be recorded, and tells
+// OnResult.
+func (w *Worker) report(a attempt, uerr error) {
+	m := a.m
 	// Each line names the message (joined with the engine's "code queued" line by
 	// message_id), and the sign-in and user it is for.
 	attrs := []any{"message_id", m.ID, "channel", m.Channel, "attempt", m.Attempts}
@@ -201,7 +263,7 @@ func (w *Worker) deliver(ctx context.Context, m store.Message) {
 	if uerr != nil {
 		w.Log.Error("outbox: recording delivery failed", append(attrs, "err", uerr)...)
 	}
-	switch outcome {
+	switch a.outcome {
 	case "sent":
 		msg := "code delivered"
 		switch m.Channel {
@@ -210,14 +272,14 @@ func (w *Worker) deliver(ctx context.Context, m store.Message) {
 		case eventlog.ChannelEventHook:
 			msg = "event hook delivered"
 		}
-		w.Log.Info(msg, append(attrs, "provider_id", providerID)...)
+		w.Log.Info(msg, append(attrs, "provider_id", a.providerID)...)
 	case "retry":
-		w.Log.Warn("outbox: delivery failed, will retry", append(attrs, "err", err)...)
+		w.Log.Warn("outbox: delivery failed, will retry", append(attrs, "err", a.err)...)
 	case "failed":
-		w.Log.Error("outbox: delivery given up", append(attrs, "err", err)...)
+		w.Log.Error("outbox: delivery given up", append(attrs, "err", a.err)...)
 	}
 	if w.OnResult != nil {
-		w.OnResult(m.Channel, outcome)
+		w.OnResult(m.Channel, a.outcome)
 	}
 }
 
