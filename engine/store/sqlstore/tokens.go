@@ -173,11 +173,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, jti string, expiresAt tim
 // stored empty.
 func (s *Store) AccessTokenRevoked(ctx context.Context, ref store.AccessTokenRef) (bool, error) {
 	var revoked bool
-	err := s.reads.queryRow(ctx, `SELECT
-		EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1 AND $1 <> '')
-		OR EXISTS (SELECT 1 FROM token_revocations WHERE kind = 'user' AND subject_id = $2 AND $2 <> '' AND revoked_at >= $5)
-		OR EXISTS (SELECT 1 FROM token_revocations WHERE kind = 'session' AND subject_id = $3 AND $3 <> '' AND revoked_at >= $5)
-		OR EXISTS (SELECT 1 FROM token_revocations WHERE kind = 'family' AND subject_id = $4 AND $4 <> '' AND revoked_at >= $5)`,
+	err := s.reads.queryRow(ctx, `SELECT `+tokenRevoked,
 		ref.JTI, ref.UserID, ref.SessionID, ref.FamilyID, ref.IssuedAt.UnixMilli()).Scan(&revoked)
 	if err != nil {
 		return false, s.dbError(err)
