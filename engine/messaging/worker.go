@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/engine/authn/phone"
@@ -46,11 +47,16 @@ type Worker struct {
 
 	wakeOnce sync.Once
 	wake     chan struct{}
+	// handoff holds messages queued already claimed for this worker (Deliver);
+	// running is set while Run runs, the only time they are taken.
+	handoff chan store.Message
+	running atomic.Bool
 }
 
 func (w *Worker) init() {
 	w.wakeOnce.Do(func() {
 		w.wake = make(chan struct{}, 1)
+		w.handoff = make(chan store.Message, handoffQueue)
 		if w.Lease <= 0 {
 			w.Lease = 30 * time.Second
 		}
@@ -82,13 +88,47 @@ func (w *Worker) Wake() {
 	}
 }
 
+// handoffQueue bounds the messages handed over and not yet being sent.
+const handoffQueue = 256
+
+// HandoffLease says whether the worker takes messages handed over with Deliver
+// (it does while Run runs) and until when a message queued at now and handed
+// over is claimed for it: the lease ClaimMessages would give it. A message
+// queued so — sending, Attempts 1, LeaseUntil that instant — costs no claim: the
+// write that queues it claims it.
+func (w *Worker) HandoffLease(now time.Time) (time.Time, bool) {
+	w.init()
+	return now.Add(w.Lease), w.running.Load()
+}
+
+// Deliver hands over a message queued as HandoffLease says, once its queueing
+// has committed. It returns false when the worker cannot take it now (its queue
+// is full, or it is not running): the caller should then make the message
+// pending again, or it waits for its lease to end before any worker sends it.
+func (w *Worker) Deliver(m store.Message) bool {
+	w.init()
+	if !w.running.Load() {
+		return false
+	}
+	select {
+	case w.handoff <- m:
+		return true
+	default:
+		return false
+	}
+}
+
 // Run delivers messages until ctx is cancelled.
 func (w *Worker) Run(ctx context.Context) {
 	w.init()
+	w.running.Store(true)
+	defer w.running.Store(false)
 	t := time.NewTicker(w.PollInterval)
 	defer t.Stop()
+	poll := true
 	for {
-		for {
+		// Claim what is due when woken or on the tick; a hand-over needs no claim.
+		for poll {
 			n, err := w.RunOnce(ctx)
 			if err != nil && ctx.Err() == nil {
 				w.Log.Error("outbox: claiming messages failed", "err", err)
@@ -97,13 +137,33 @@ func (w *Worker) Run(ctx context.Context) {
 				break // drained; a full batch means more may be waiting
 			}
 		}
+		poll = true
 		select {
 		case <-ctx.Done():
 			return
+		case m := <-w.handoff:
+			w.deliverHandedOver(ctx, m)
+			poll = false
 		case <-w.wake:
 		case <-t.C:
 		}
 	}
+}
+
+// deliverHandedOver sends m and whatever else was handed over meanwhile, up to a
+// batch, as RunOnce sends what it claims.
+func (w *Worker) deliverHandedOver(ctx context.Context, m store.Message) {
+	msgs := []store.Message{m}
+	for len(msgs) < w.Batch {
+		select {
+		case m := <-w.handoff:
+			msgs = append(msgs, m)
+			continue
+		default:
+		}
+		break
+	}
+	w.deliver(ctx, msgs)
 }
 
 // RunOnce claims one batch of due messages and delivers them, returning how many it
@@ -115,6 +175,13 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	w.deliver(ctx, msgs)
+	return len(msgs), nil
+}
+
+// deliver sends claimed messages concurrently and records their outcomes as
+// they come in, those that came in together in one store transaction (record).
+func (w *Worker) deliver(ctx context.Context, msgs []store.Message) {
 	results := make(chan attempt, len(msgs))
 	for _, m := range msgs {
 		go func() { results <- w.send(ctx, m) }()
@@ -133,7 +200,6 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		w.record(ctx, done)
 		left -= len(done)
 	}
-	return len(msgs), nil
 }
 
 // attempt is one delivery attempt of a claimed message, to be recorded.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/engine/messaging"
 	"github.com/gatehouse-id/gatehouse/engine/store"
+	"github.com/gatehouse-id/gatehouse/engine/store/opcount"
 	"github.com/gatehouse-id/gatehouse/engine/store/sqlite"
 )
 
@@ -201,5 +203,79 @@ func TestAMessageTooOldIsNeverSent(t *testing.T) {
 	m, _ := st.GetMessage(context.Background(), ids[0])
 	if m.Status != store.MessageFailed || m.Code != "" || !strings.Contains(m.LastError, "past messaging.max_delivery_time") {
 		t.Errorf("a stale message: %+v", m)
+	}
+}
+
+// TestAHandedOverMessageNeedsNoClaim: a message queued already claimed for the
+// running worker (HandoffLease) and handed over (Deliver) is sent and marked in
+// one write — the worker claims nothing for it — and a worker that is not
+// running takes no hand-over.
+func TestAHandedOverMessageNeedsNoClaim(t *testing.T) {
+	st := openStore(t)
+	clk := &clock{t: time.Now().Truncate(time.Millisecond)}
+	sender := &countingSender{scrub: true}
+	w := &messaging.Worker{Store: st, Sender: sender, Now: clk.Now, PollInterval: time.Hour}
+	if _, ok := w.HandoffLease(clk.Now()); ok {
+		t.Fatal("a worker that is not running offers hand-overs")
+	}
+	if w.Deliver(store.Message{ID: "none"}) {
+		t.Fatal("a worker that is not running took a hand-over")
+	}
+	var tally opcount.Tally
+	ctx, cancel := context.WithCancel(opcount.With(context.Background(), &tally))
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var until time.Time
+	for ok := false; !ok; {
+		until, ok = w.HandoffLease(clk.Now())
+		select {
+		case <-done:
+			t.Fatal("the worker stopped")
+		default:
+		}
+	}
+	now := clk.Now()
+	ch := store.Challenge{ID: "ch-h", TransactionID: "tx-h", UserID: "u", Phone: "+12015550123", Method: "sms",
+		CodeMAC: []byte{1}, CreatedAt: now, ExpiresAt: now.Add(5 * time.Minute)}
+	m := store.Message{ID: "msg-h", ChallengeID: ch.ID, To: ch.Phone, Channel: "sms", Body: "code 123456", Code: "123456",
+		Status: store.MessageSending, Attempts: 1, LeaseUntil: until.Truncate(time.Millisecond), NextAttemptAt: now, CreatedAt: now}
+	if err := st.CreateChallenge(context.Background(), ch, &m); err != nil {
+		t.Fatal(err)
+	}
+	// Queued claimed, the message is no other worker's to take.
+	if claimed, err := st.ClaimMessages(context.Background(), now, time.Minute, 10); err != nil || len(claimed) != 0 {
+		t.Fatalf("a claim took the handed-over message: %v %v", claimed, err)
+	}
+	if !w.Deliver(m) {
+		t.Fatal("the running worker refused a hand-over")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := st.GetMessage(context.Background(), m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == store.MessageSent {
+			if got.Attempts != 1 || got.ProviderID != "prov-"+m.ID {
+				t.Errorf("the handed-over message after delivery: %+v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the handed-over message was not delivered: %+v", got)
+		}
+		runtime.Gosched()
+	}
+	cancel()
+	<-done
+	if sender.sent[m.ID] != 1 {
+		t.Errorf("sent %d times", sender.sent[m.ID])
+	}
+	// The worker's writes: the claim of an empty outbox when it started, and the
+	// message marked sent. None claimed the handed-over message.
+	if got := tally.Counts().Writes; got != 2 {
+		t.Errorf("the worker wrote %d times, want 2 (its first poll and the mark)", got)
 	}
 }

@@ -154,9 +154,10 @@ func testStoreOpsOfOneSignIn(t *testing.T, database string) {
 	}
 	fmt.Fprintf(&report, "background    reads %v writes %v statements %v\n", got.Background.Reads, got.Background.Writes, got.Background.Statements)
 	t.Logf("store operations of one sign-in:\n%s", report.String())
-	// The worker claimed the message (one write transaction) and marked it sent
-	// (another); it may have polled an empty outbox besides.
-	if got.Background.Writes < 2 {
-		t.Errorf("background: %v writes, want the outbox worker's claim and mark at least", got.Background.Writes)
+	// The step that queued the message claimed it for this node's worker, which
+	// marked it sent (one write); the worker may have polled an empty outbox
+	// besides (a write each).
+	if got.Background.Writes < 1 {
+		t.Errorf("background: %v writes, want the outbox worker's mark at least", got.Background.Writes)
 	}
 }

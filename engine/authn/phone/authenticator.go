@@ -317,6 +317,15 @@ func (a *Authenticator) send(ctx context.Context, req authn.Request, number, met
 		To: number, Channel: method, Body: body, Code: code,
 		Status: store.MessagePending, NextAttemptAt: now, CreatedAt: now,
 	}
+	// A worker that takes hand-overs gets the message claimed for it by the write
+	// that queues it: no claim of its own to write.
+	h, handOver := a.o.Outbox.(handoff)
+	if handOver {
+		var until time.Time
+		if until, handOver = h.HandoffLease(now); handOver {
+			msg.Status, msg.Attempts, msg.LeaseUntil = store.MessageSending, 1, until.Truncate(time.Millisecond) // as stored
+		}
+	}
 	// The send is in the system log with the code and its message, or neither is.
 	ev := a.sendEvent(req, method, number, store.OutcomeAllow, "queued")
 	ev.Debug["messageId"] = msg.ID
@@ -324,10 +333,41 @@ func (a *Authenticator) send(ctx context.Context, req authn.Request, number, met
 		return authn.Challenge{}, err
 	}
 	a.o.Metrics.CodeQueued(method)
-	if a.o.Outbox != nil {
-		store.AfterCommit(ctx, a.o.Outbox.Wake) // the message is due once it commits
+	// The message is due once it commits.
+	switch {
+	case handOver:
+		m := *msg
+		store.AfterCommit(ctx, func() { a.handOver(h, m) })
+	case a.o.Outbox != nil:
+		store.AfterCommit(ctx, a.o.Outbox.Wake)
 	}
 	return authn.Challenge{ID: id, MessageID: msg.ID}, nil
+}
+
+// handoff is an outbox worker that takes messages queued already claimed for
+// it (messaging.Worker).
+type handoff interface {
+	HandoffLease(now time.Time) (time.Time, bool)
+	Deliver(m store.Message) bool
+}
+
+// handOver gives m, queued claimed for the worker, to it; if the worker cannot
+// take it now, m is made pending again for any worker to claim, so that it does
+// not wait for its lease to end.
+func (a *Authenticator) handOver(h handoff, m store.Message) {
+	if h.Deliver(m) {
+		return
+	}
+	_, err := a.o.Store.UpdateMessage(context.Background(), m.ID, func(cur store.Message) (store.Message, error) {
+		if cur.Status == store.MessageSending && cur.Attempts == 1 && cur.LeaseUntil.Equal(m.LeaseUntil) {
+			cur.Status, cur.Attempts, cur.LeaseUntil = store.MessagePending, 0, time.Time{}
+		}
+		return cur, nil
+	})
+	if err != nil {
+		a.o.Log.Error("phone: releasing a code message the worker could not take", "message_id", m.ID, "err", err)
+	}
+	a.o.Outbox.Wake()
 }
 
 // reserve takes the budgets, answering with the refusal when one has no room.
