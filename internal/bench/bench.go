@@ -280,11 +280,30 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		c.codes = outboxCodes{http: &http.Client{Transport: transport, Timeout: time.Minute}, origin: c.origin}
 	}
 
-	// CPU and memory counters, and the own engine's store operations, at the edges
-	// of the measurement window.
+	// What the sign-ins cost the PostgreSQL server, if the engine's database is one
+	// whose pg_stat_statements the bench can read.
+	var pg *pgStats
+	var pgNotes []string
+	if databaseKind(env.database) == "postgres" {
+		var why string
+		if pg, why = openPGStats(ctx, env.database); pg == nil {
+			res.Postgres = &Postgres{Note: why}
+			status("PostgreSQL statistics unavailable, going on without: %s", why)
+		} else {
+			defer pg.close()
+			if env.lookupsTracked {
+				pgNotes = append(pgNotes, "the bench's own code lookups (one query per sign-in, or a few) are counted too: its user may not set pg_stat_statements.track")
+			}
+		}
+	}
+
+	// CPU and memory counters, the own engine's store operations and the PostgreSQL
+	// server's statistics, at the edges of the measurement window.
 	var edges [2]counters
 	var ops [2]storeOpsSnapshot
 	var opsErr error
+	var pgSnaps [2]pgSnapshot
+	var pgErr error
 	l := &load{client: c, users: o.Users, concurrency: o.Concurrency, warmup: o.Warmup, duration: o.Duration, rate: o.Rate,
 		onWindow: func(opening bool) {
 			i := 1
@@ -294,6 +313,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			edges[i] = sampleCounters(pid)
 			if o.URL == "" && opsErr == nil {
 				ops[i], opsErr = fetchStoreOps(ctx, c.origin)
+			}
+			if pg != nil && pgErr == nil {
+				pgSnaps[i], pgErr = pg.snapshot(ctx, opening)
 			}
 		}}
 	res.Machine.LoadAverageBefore = loadAverage()
@@ -331,6 +353,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			res.StoreOps = storeOpsPerFlow(ops[0], ops[1], stepsOf(o.Flow), res.stepRequests, res.Flows)
 		}
 	}
+	if pg != nil {
+		if pgErr != nil {
+			res.Postgres = &Postgres{Note: "reading the statistics failed: " + pgErr.Error()}
+			status("PostgreSQL statistics: %s", res.Postgres.Note)
+		} else {
+			res.Postgres = postgresPerFlow(pg, pgSnaps[0], pgSnaps[1], res.Flows, pgNotes)
+		}
+	}
 	return res, nil
 }
 
@@ -341,6 +371,9 @@ type benchEnv struct {
 	dir      string // temporary folder: SQLite database, engine configuration and log
 	keepDir  bool
 	dropPG   func() error
+	// lookupsTracked says pg_stat_statements counts the bench's own statements (the
+	// code lookups): its user may not turn the counting off for its connections.
+	lookupsTracked bool
 }
 
 func prepare(ctx context.Context, o Options, status func(string, ...any)) (*benchEnv, error) {
@@ -367,7 +400,14 @@ func prepare(ctx context.Context, o Options, status func(string, ...any)) (*benc
 			return nil, err
 		}
 		env.dropPG = drop
-		st, err := postgres.Open(ctx, dsn)
+		// The bench's own connections (seeding, code lookups) stay out of
+		// pg_stat_statements, which then counts the engine's statements alone —
+		// if the user may set that (a superuser, or granted SET on it).
+		st, err := postgres.Open(ctx, withQueryParam(dsn, "pg_stat_statements.track", "none"))
+		if err != nil {
+			env.lookupsTracked = true
+			st, err = postgres.Open(ctx, dsn)
+		}
 		if err != nil {
 			env.close(status)
 			return nil, err
@@ -424,14 +464,22 @@ func freshSchema(ctx context.Context, dsn string) (string, func() error, error) 
 		_, err := db.ExecContext(dropCtx, `DROP SCHEMA `+schema+` CASCADE`)
 		return err
 	}
-	u, err := url.Parse(dsn)
-	if err != nil {
+	if _, err := url.Parse(dsn); err != nil {
 		return "", nil, errors.Join(err, drop())
 	}
+	return withQueryParam(dsn, "search_path", schema), drop, nil
+}
+
+// withQueryParam sets a parameter of a postgres:// URL (one that url.Parse reads).
+func withQueryParam(dsn, key, value string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
 	q := u.Query()
-	q.Set("search_path", schema)
+	q.Set(key, value)
 	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
+	return u.String()
 }
 
 func databaseKind(database string) string {

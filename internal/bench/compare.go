@@ -80,6 +80,22 @@ func comparisonFigures(old, cur *Result) []figure {
 	add("store reads / sign-in", ops(func(o *StoreOps) float64 { return o.Reads }))
 	add("store writes / sign-in", ops(func(o *StoreOps) float64 { return o.Writes }))
 	add("store statements / sign-in", ops(func(o *StoreOps) float64 { return o.Statements }))
+	pg := func(pick func(*PostgresCost) (float64, bool)) func(*Result) (float64, bool) {
+		return func(r *Result) (float64, bool) {
+			if r.Postgres == nil || r.Postgres.PostgresCost == nil {
+				return 0, false
+			}
+			return pick(r.Postgres.PostgresCost)
+		}
+	}
+	add("PostgreSQL statements / sign-in", pg(func(c *PostgresCost) (float64, bool) { return c.StatementsPerSignin, true }))
+	add("PostgreSQL exec ms / sign-in", pg(func(c *PostgresCost) (float64, bool) { return c.DBExecMsPerSignin, true }))
+	add("PostgreSQL CPU ms / sign-in", pg(func(c *PostgresCost) (float64, bool) { return knownPtr(c.ServerCPUMsPerSignin) }))
+	add("WAL bytes / sign-in", pg(func(c *PostgresCost) (float64, bool) { return c.WALBytesPerSignin, true }))
+	add("WAL records / sign-in", pg(func(c *PostgresCost) (float64, bool) { return c.WALRecordsPerSignin, true }))
+	add("server WAL bytes / sign-in", pg(func(c *PostgresCost) (float64, bool) { return knownPtr(c.ServerWALBytesPerSignin) }))
+	add("WAL flushes / sign-in", pg(func(c *PostgresCost) (float64, bool) { return knownPtr(c.WALSyncsPerSignin) }))
+	add("shared blocks hit / sign-in", pg(func(c *PostgresCost) (float64, bool) { return c.BlocksHitPerSignin, true }))
 	add("whole sign-in p50 ms", func(r *Result) (float64, bool) { return known(r.Flow.P50) })
 	add("whole sign-in p99 ms", func(r *Result) (float64, bool) { return known(r.Flow.P99) })
 

@@ -49,6 +49,10 @@ type Result struct {
 	// StoreOps are the store operations of a sign-in, per step; nil when the
 	// engine is not the bench's own (--url).
 	StoreOps *StoreOps `json:"store_ops_per_signin"`
+	// Postgres is what the sign-ins cost the PostgreSQL server (pg_stat_statements,
+	// pg_stat_wal, its processes' CPU time); absent when the engine's database is
+	// not PostgreSQL, only a note when the server's statistics cannot be read.
+	Postgres *Postgres `json:"postgres,omitempty"`
 
 	Flows      int            `json:"flows"` // sign-ins completed in the measurement window
 	ErrorCount int            `json:"error_count"`
@@ -286,6 +290,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "store ops per sign-in\t%.1f reads, %.1f writes\t(%.1f statements; %.2f reads, %.2f writes of them in the background; per step below)\n",
 			o.Reads, o.Writes, o.Statements, o.Background.Reads, o.Background.Writes)
 	}
+	r.Postgres.writeLines(tw)
 	fmt.Fprintf(tw, "bench CPU per sign-in\t%.2f ms\t(the load generator, same machine)\n", r.ClientCPUMsPerFlow)
 	fmt.Fprintf(tw, "other CPU per sign-in\t%.2f ms\t(every other process: a local PostgreSQL server, anything else running)\n", r.OtherCPUMsPerFlow)
 	if r.PeakRSSMiB != nil {
@@ -334,6 +339,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	row("whole sign-in", &r.Flow, whole)
 	row("(bench: code lookup)", &r.CodeLookup, nil)
+	r.Postgres.writeStatements(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

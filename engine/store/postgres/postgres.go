@@ -2,6 +2,17 @@
 // than one engine node. It goes through database/sql with pgx's stdlib driver, so that
 // it shares every query with the SQLite backend (engine/store/sqlstore).
 //
+// Statements are prepared once per connection, by pgx: pgx.ParseConfig sets the
+// default query mode to "cache_statement", so the first time a connection runs a
+// query pgx prepares it (Parse and Describe) and keeps the prepared statement in
+// that connection's cache (512 statements, least recently used out); every later
+// run, in a transaction or not, is only Bind and Execute, with the parameters sent
+// in binary. That is why sqlstore's own statement cache (Dialect.PrepareStatements)
+// is off here: it would prepare every statement a second time through
+// database/sql. The DSN can change pgx's choice with default_query_exec_mode and
+// statement_cache_capacity — "exec" or "simple_protocol" behind a pooler that
+// cannot keep prepared statements, such as PgBouncer in transaction mode.
+//
 // Concurrency is PostgreSQL's: transactions run at READ COMMITTED, Update* lock the
 // row they change with SELECT … FOR UPDATE, and ClaimMessages skips rows other
 // claimers hold (FOR UPDATE SKIP LOCKED).
@@ -13,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -35,16 +47,28 @@ type Store struct {
 // Connection pool settings, read from the DSN like pgxpool's parameters of the same
 // names (and removed from it: the server would reject them as unknown settings).
 const (
-	paramMaxConns        = "pool_max_conns"         // integer; default defaultMaxConns
+	paramMaxConns        = "pool_max_conns"         // integer; default defaultMaxConns()
 	paramMaxConnLifetime = "pool_max_conn_lifetime" // Go duration; default 1h
 	paramMaxConnIdleTime = "pool_max_conn_idle_time"
 )
 
 const (
-	defaultMaxConns        = 10
 	defaultMaxConnLifetime = time.Hour
 	defaultMaxConnIdleTime = 5 * time.Minute
 )
+
+// defaultMaxConns is the pool's size unless pool_max_conns says otherwise: four
+// connections per core the engine may use (GOMAXPROCS), at least four. A request
+// holds a connection for each round trip to the server and for each commit's WAL
+// flush, and uses no CPU meanwhile; by Little's law a node whose cores are all busy
+// keeps throughput × hold time connections busy, which is cores × (connection time
+// ÷ engine CPU time per sign-in). With the real password hash, the measured
+// figures put that ratio at 0.7 on a local network and 1.9 in a data centre
+// (docs/performance.md, "Scale on paper"); four per core leaves room for a slower
+// network or disk, or a cheaper hash, before requests queue for a connection. Connections idle for pool_max_conn_idle_time are closed, so a quiet
+// node keeps few. Nodes × this stays under the server's max_connections (100 by
+// default) only for a few small nodes: set pool_max_conns for more.
+func defaultMaxConns() int { return max(4, 4*runtime.GOMAXPROCS(0)) }
 
 // Options are how OpenWith opens a database.
 type Options struct {
@@ -100,7 +124,7 @@ type poolParams struct {
 
 // takePoolParams reads the pool settings out of the DSN's parameters and deletes them.
 func takePoolParams(params map[string]string) (poolParams, error) {
-	p := poolParams{maxConns: defaultMaxConns, maxConnLifetime: defaultMaxConnLifetime, maxConnIdleTime: defaultMaxConnIdleTime}
+	p := poolParams{maxConns: defaultMaxConns(), maxConnLifetime: defaultMaxConnLifetime, maxConnIdleTime: defaultMaxConnIdleTime}
 	if v, ok := params[paramMaxConns]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
