@@ -207,3 +207,36 @@ func testConcurrentAtomic(t *testing.T, s store.Store) {
 
 // errOf keeps the error of a two-valued call.
 func errOf[T any](_ T, err error) error { return err }
+
+// testAtomicFailedUpdate: an update that fails in the database inside a section
+// (a login taken by another user) may not be undone on its own — the section then
+// fails as a whole, even if fn went on, and keeps nothing.
+func testAtomicFailedUpdate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a, b := newUser("00u-fa", "fa"), newUser("00u-fb", "fb")
+	mustOK(t, "CreateUser", s.CreateUser(ctx, a))
+	mustOK(t, "CreateUser", s.CreateUser(ctx, b))
+	var updateErr error
+	err := s.Atomically(ctx, func(ctx context.Context) error {
+		if err := s.CreateTransaction(ctx, newTransaction("tx-before-failed-update")); err != nil {
+			return err
+		}
+		_, updateErr = s.UpdateUser(ctx, b.ID, func(u store.User) (store.User, error) {
+			u.Login = a.Login
+			return u, nil
+		})
+		return nil // fn carries on as if the failure did not matter
+	})
+	if !errors.Is(updateErr, store.ErrAlreadyExists) {
+		t.Errorf("UpdateUser to a taken login inside a section: %v, want ErrAlreadyExists", updateErr)
+	}
+	if err == nil {
+		// Allowed only where the failed statement undid itself and nothing else.
+		got, gerr := s.GetUser(ctx, b.ID)
+		if gerr != nil || got.Login != b.Login {
+			t.Errorf("the section committed, and the user is %+v, %v", got, gerr)
+		}
+		return
+	}
+	checkErrIs(t, "the section's earlier write", errOf(s.GetTransaction(ctx, "tx-before-failed-update")), store.ErrNotFound)
+}

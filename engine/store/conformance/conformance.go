@@ -116,6 +116,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AtomicRollsBack", testAtomicRollsBack},
 		{"AtomicCallFailsAlone", testAtomicCallFailsAlone},
 		{"AtomicNested", testAtomicNested},
+		{"AtomicFailedUpdate", testAtomicFailedUpdate},
 
 		{"GarbageCollect", testGarbageCollect},
 

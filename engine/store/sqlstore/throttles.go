@@ -27,7 +27,7 @@ func scanThrottle(row rowScanner) (store.Throttle, error) {
 // second inserter waits for the first to commit and then finds the row. If fn fails
 // the transaction rolls back, and the zero row with it.
 func (s *Store) UpdateThrottle(ctx context.Context, key string, fn func(store.Throttle) (store.Throttle, error)) (store.Throttle, error) {
-	return readModifyWrite(ctx, s,
+	return readModifyWriteSavepoint(ctx, s,
 		func(tx *wtx) (store.Throttle, error) {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO throttles (throttle_key, count) VALUES ($1, 0)
 				ON CONFLICT (throttle_key) DO NOTHING`, key); err != nil {
