@@ -437,15 +437,27 @@ func (e *Engine) Run(ctx context.Context) {
 	defer func() { <-workerDone }()
 	t := time.NewTicker(e.cfg.RateLimits.GCInterval)
 	defer t.Stop()
+	flush := time.NewTicker(eventFlushInterval)
+	defer flush.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			e.CollectGarbage(ctx)
+		case <-flush.C:
+			if _, err := e.store.FlushEvents(ctx); err != nil && ctx.Err() == nil {
+				e.log.Error("moving system log events into the log failed", "err", err)
+			}
 		}
 	}
 }
+
+// eventFlushInterval is how often Run moves the system log's newly committed
+// events into the searchable log (store.EventStore.FlushEvents): many at once
+// instead of one index update per event per change. Reading the log flushes first,
+// so the interval bounds only the backlog, never what a reader sees.
+const eventFlushInterval = time.Second
 
 // CollectGarbage deletes what expired (store.GarbageCollect) and the system log's
 // events older than system_log.retention, logging what it did. Run calls it every

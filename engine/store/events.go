@@ -197,8 +197,16 @@ type EventStore interface {
 	// database transaction of their own: for what changes nothing else. Events are
 	// written as given; their UUIDs must be new (ErrAlreadyExists).
 	AppendEvents(ctx context.Context, events []LogEvent, msgs []Message) error
-	// ListEvents returns matching events in order, with Seq set.
+	// ListEvents returns matching events in order, with Seq set. Every event
+	// committed before the call is among those it reads (it flushes first).
 	ListEvents(ctx context.Context, q EventQuery) ([]LogEvent, error)
+	// FlushEvents makes the events written since the last flush searchable, many
+	// in one transaction, and says how many it moved. A backend may write events
+	// with their changes into a table without the log's indexes, to keep each
+	// change's writes small; ListEvents and DeleteEventsBefore flush first, so
+	// callers need it only to keep that backlog short (the engine flushes every
+	// second).
+	FlushEvents(ctx context.Context) (int64, error)
 	// DeleteEventsBefore deletes events published before t and says how many.
 	DeleteEventsBefore(ctx context.Context, t time.Time) (int64, error)
 }

@@ -107,6 +107,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ListEvents", testListEvents},
 		{"DeleteEventsBefore", testDeleteEventsBefore},
 		{"RecordsCommitWithChange", testRecordsCommitWithChange},
+		{"FlushEvents", testFlushEvents},
 
 		{"GetAccount", testGetAccount},
 		{"GetSignIn", testGetSignIn},

@@ -256,3 +256,44 @@ func testRecordsCommitWithChange(t *testing.T, s store.Store) {
 	}
 	checkUUIDs(t, "after CreateChallenge", listEvents(t, s, store.EventQuery{Since: at(0)}), "created", "once", "outer", "inner", "after-read", "challenge")
 }
+
+// testFlushEvents: events written with their changes become searchable by
+// FlushEvents (or by ListEvents, which flushes first), each exactly once, also
+// when several flushers and writers run at once.
+func testFlushEvents(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if _, err := s.FlushEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, "AppendEvents", s.AppendEvents(ctx, []store.LogEvent{newEvent("f-1", "x.y", 0), newEvent("f-2", "x.y", time.Millisecond)}, nil))
+	n, err := s.FlushEvents(ctx)
+	mustOK(t, "FlushEvents", err)
+	if n > 2 {
+		t.Errorf("FlushEvents moved %d events, want at most the 2 appended", n)
+	}
+	if n, err := s.FlushEvents(ctx); err != nil || n != 0 {
+		t.Errorf("FlushEvents again: %d, %v; want 0", n, err)
+	}
+	checkUUIDs(t, "after a flush", listEvents(t, s, store.EventQuery{}), "f-1", "f-2")
+
+	// Writers and flushers at once: every event lands in the log once.
+	const writers = 8
+	errs := make([]error, 2*writers)
+	runConcurrently(2*writers, func(i int) {
+		if i%2 == 0 {
+			ev := newEvent(fmt.Sprintf("c-%02d", i), "x.z", time.Duration(i)*time.Millisecond+time.Second)
+			errs[i] = s.AppendEvents(ctx, []store.LogEvent{ev}, nil)
+			return
+		}
+		_, errs[i] = s.FlushEvents(ctx)
+	})
+	for i, err := range errs {
+		mustOK(t, fmt.Sprintf("writer or flusher %d", i), err)
+	}
+	var want []string
+	for i := 0; i < 2*writers; i += 2 {
+		want = append(want, fmt.Sprintf("c-%02d", i))
+	}
+	f := store.EventFilter{Op: store.EventEq, Field: store.EventFieldType, Value: "x.z"}
+	checkUUIDs(t, "after concurrent writers and flushers", listEvents(t, s, store.EventQuery{Filter: &f, Limit: 100}), want...)
+}

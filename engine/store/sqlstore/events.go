@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,34 +21,24 @@ import (
 // run while the context carries records (stmtCache.exec) is run in a transaction of
 // its own for the purpose, which writes nothing if the statement changed no row.
 
-// insertEvent adds one event and returns its seq.
-const insertEvent = `INSERT INTO system_log (uuid, published, event_type, severity, outcome_result, actor_id,
-	actor_alternate_id, transaction_id, session_id, search_text, body)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`
+// insertPending adds one event to the log's pending table, unless its uuid is
+// taken there or in the log (then no row is inserted).
+const insertPending = `INSERT INTO system_log_pending (uuid, event)
+	SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM system_log WHERE uuid = $1)`
 
-const insertEventTarget = `INSERT INTO system_log_targets (target_id, seq, published) VALUES ($1, $2, $3)
-	ON CONFLICT DO NOTHING`
-
-// writeRecords writes r's events and queues its messages in tx.
+// writeRecords writes r's events and queues its messages in tx. Events go to
+// system_log_pending, one row each (FlushEvents moves them into the log and its
+// indexes later, many at once).
 func (s *Store) writeRecords(ctx context.Context, tx *wtx, r store.Records) error {
 	for _, e := range r.Events {
 		body, err := json.Marshal(e)
 		if err != nil {
 			return fmt.Errorf("sqlstore: encoding an event: %w", err)
 		}
-		var seq int64
-		if err := tx.QueryRowContext(ctx, insertEvent, e.UUID, e.Published.UnixMilli(), e.EventType, e.Severity,
-			e.Outcome.Result, e.Actor.ID, e.Actor.AlternateID, e.Transaction.ID, e.AuthenticationContext.ExternalSessionID,
-			searchText(e), string(body)).Scan(&seq); err != nil {
+		if err := execOne(tx.ExecContext(ctx, insertPending, e.UUID, string(body))); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: event %s is in the log already", store.ErrAlreadyExists, e.UUID)
+		} else if err != nil {
 			return err
-		}
-		for _, t := range e.Target {
-			if t.ID == "" {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, insertEventTarget, t.ID, seq, e.Published.UnixMilli()); err != nil {
-				return err
-			}
 		}
 	}
 	for _, m := range r.Messages {
@@ -59,6 +50,163 @@ func (s *Store) writeRecords(ctx context.Context, tx *wtx, r store.Records) erro
 		}
 	}
 	return nil
+}
+
+// eventRowsPerStatement bounds the rows of one multi-row INSERT of FlushEvents.
+const eventRowsPerStatement = 100
+
+// insertIndexed writes events into system_log and their targets, as FlushEvents
+// moves them out of the pending table: a few multi-row statements for the lot,
+// where one statement per event and target would cost most of the flush. An
+// event whose uuid is in the log already (written there directly by a release
+// from before the pending table) is skipped.
+func (s *Store) insertIndexed(ctx context.Context, tx *wtx, events []store.LogEvent, bodies []string) error {
+	placeholder := s.d.Placeholder
+	if placeholder == nil {
+		placeholder = func(n int) string { return "$" + strconv.Itoa(n) }
+	}
+	values := func(rows, width int) string {
+		var b strings.Builder
+		n := 0
+		for r := range rows {
+			if r > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for c := range width {
+				if c > 0 {
+					b.WriteString(", ")
+				}
+				n++
+				b.WriteString(placeholder(n))
+			}
+			b.WriteByte(')')
+		}
+		return b.String()
+	}
+	for start := 0; start < len(events); start += eventRowsPerStatement {
+		chunk := events[start:min(start+eventRowsPerStatement, len(events))]
+		args := make([]any, 0, 11*len(chunk))
+		uuids := make([]any, 0, len(chunk))
+		for i, e := range chunk {
+			args = append(args, e.UUID, e.Published.UnixMilli(), e.EventType, e.Severity, e.Outcome.Result, e.Actor.ID,
+				e.Actor.AlternateID, e.Transaction.ID, e.AuthenticationContext.ExternalSessionID, searchText(e), bodies[start+i])
+			uuids = append(uuids, e.UUID)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO system_log (uuid, published, event_type, severity, outcome_result,
+			actor_id, actor_alternate_id, transaction_id, session_id, search_text, body) VALUES `+values(len(chunk), 11)+
+			` ON CONFLICT (uuid) DO NOTHING`, args...); err != nil {
+			return err
+		}
+		// The seqs the log gave them, for their targets.
+		var in strings.Builder
+		for i := range uuids {
+			if i > 0 {
+				in.WriteString(", ")
+			}
+			in.WriteString(placeholder(i + 1))
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT uuid, seq FROM system_log WHERE uuid IN (`+in.String()+`)`, uuids...)
+		if err != nil {
+			return err
+		}
+		seqs := make(map[string]int64, len(chunk))
+		for rows.Next() {
+			var uuid string
+			var seq int64
+			if err := rows.Scan(&uuid, &seq); err != nil {
+				rows.Close()
+				return err
+			}
+			seqs[uuid] = seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var targets []any
+		for _, e := range chunk {
+			for _, t := range e.Target {
+				if t.ID != "" {
+					targets = append(targets, t.ID, seqs[e.UUID], e.Published.UnixMilli())
+				}
+			}
+		}
+		for len(targets) > 0 {
+			n := min(len(targets)/3, eventRowsPerStatement)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO system_log_targets (target_id, seq, published) VALUES `+
+				values(n, 3)+` ON CONFLICT DO NOTHING`, targets[:3*n]...); err != nil {
+				return err
+			}
+			targets = targets[3*n:]
+		}
+	}
+	return nil
+}
+
+// flushBatch bounds the events one FlushEvents transaction moves.
+const flushBatch = 500
+
+// FlushEvents moves the pending events into the log, oldest first, in
+// transactions of up to flushBatch events. Concurrent flushers (other nodes) pass
+// over each other's rows (Dialect.LockRowsSkipLocked); each event moves once.
+func (s *Store) FlushEvents(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		var n int
+		err := s.inTx(ctx, func(tx *wtx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT id, event FROM system_log_pending ORDER BY id LIMIT $1`+s.d.LockRowsSkipLocked, flushBatch)
+			if err != nil {
+				return err
+			}
+			type pendingEvent struct {
+				id   int64
+				body string
+			}
+			var batch []pendingEvent
+			for rows.Next() {
+				var p pendingEvent
+				if err := rows.Scan(&p.id, &p.body); err != nil {
+					rows.Close()
+					return err
+				}
+				batch = append(batch, p)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			ids := make([]string, 0, len(batch))
+			events := make([]store.LogEvent, 0, len(batch))
+			bodies := make([]string, 0, len(batch))
+			for _, p := range batch {
+				var e store.LogEvent
+				if err := json.Unmarshal([]byte(p.body), &e); err != nil {
+					return fmt.Errorf("sqlstore: pending event %d: %w", p.id, err)
+				}
+				events, bodies = append(events, e), append(bodies, p.body)
+				ids = append(ids, strconv.FormatInt(p.id, 10))
+			}
+			if err := s.insertIndexed(ctx, tx, events, bodies); err != nil {
+				return err
+			}
+			if len(ids) > 0 {
+				// The ids are integers this function read: no text of a caller's.
+				if _, err := tx.ExecContext(ctx, `DELETE FROM system_log_pending WHERE id IN (`+strings.Join(ids, ", ")+`)`); err != nil {
+					return err
+				}
+			}
+			n = len(batch)
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += int64(n)
+		if n < flushBatch {
+			return total, nil
+		}
+	}
 }
 
 // searchText is what keywords (q) are matched against, lower-cased.
@@ -208,6 +356,10 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // ListEvents pages by (published, seq), ascending or descending, on the
 // system_log_published index.
 func (s *Store) ListEvents(ctx context.Context, q store.EventQuery) ([]store.LogEvent, error) {
+	// Every event committed so far is in the log before it is read.
+	if _, err := s.FlushEvents(ctx); err != nil {
+		return nil, err
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
@@ -276,6 +428,9 @@ const eventDeleteBatch = 5000
 // DeleteEventsBefore deletes in batches, each in a transaction of its own, oldest
 // first.
 func (s *Store) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, error) {
+	if _, err := s.FlushEvents(ctx); err != nil {
+		return 0, err
+	}
 	before := t.UnixMilli()
 	var total int64
 	for {
