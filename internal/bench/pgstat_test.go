@@ -83,16 +83,7 @@ func TestPostgresPerFlow(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
 	}
-	buf.Reset()
-	if err := r.WriteJSON(&buf); err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Postgres map[string]any `json:"postgres"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := postgresJSON(t, r)
 	for k, want := range map[string]float64{"db_exec_ms_per_signin": 0.71, "statements_per_signin": 4, "wal_bytes_per_signin": 10_000,
 		"wal_records_per_signin": 3, "server_cpu_ms_per_signin": 4.5} {
 		if doc.Postgres[k] != want {
@@ -135,20 +126,11 @@ func TestPostgresPerFlow(t *testing.T) {
 func TestPostgresUnavailableIsANote(t *testing.T) {
 	r := result()
 	r.Postgres = &Postgres{Note: "pg_stat_statements is not usable in database test"}
-	var buf bytes.Buffer
-	if err := r.WriteJSON(&buf); err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Postgres map[string]any `json:"postgres"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := postgresJSON(t, r)
 	if len(doc.Postgres) != 1 || doc.Postgres["note"] != r.Postgres.Note {
 		t.Errorf("postgres = %v, want the note alone", doc.Postgres)
 	}
-	buf.Reset()
+	var buf bytes.Buffer
 	if err := r.WriteTable(&buf); err != nil {
 		t.Fatal(err)
 	}
@@ -162,4 +144,19 @@ func TestPostgresUnavailableIsANote(t *testing.T) {
 	if strings.Contains(buf.String(), `"postgres"`) {
 		t.Errorf("a postgres object without PostgreSQL:\n%s", buf.String())
 	}
+}
+
+// postgresJSON is the "postgres" object of r's JSON.
+func postgresJSON(t *testing.T, r *Result) (doc struct {
+	Postgres map[string]any `json:"postgres"`
+}) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
 }
