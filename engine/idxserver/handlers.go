@@ -676,20 +676,15 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, v *view, _ *requ
 // interaction, since the Go IDX SDK re-introspects with it (docs/protocol.md).
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request, v *view, _ *request) {
 	ctx := r.Context()
-	codeHash := v.tx.InteractionCodeHash
-	if !s.advance(w, ctx, v, func(t *store.Transaction) {
-		t.Step = store.StepIdentify
-		t.UserID, t.AuthTime, t.AMR = "", time.Time{}, nil
-		t.EnrollmentID, t.Method, t.PendingPhone, t.ChallengeID = "", "", "", ""
-		t.LastSentAt, t.InteractionCodeHash = time.Time{}, ""
-		t.Flow, t.Authenticator, t.Pending = "", "", nil
-	}) {
-		return
-	}
+	// The codes first, then the transaction: the order in which every step locks
+	// them (a challenge or the interaction code before the transaction row), so
+	// that a cancel racing an answer or a token request on PostgreSQL waits for it
+	// instead of deadlocking. A cancel that then loses the race to another step
+	// (409) has still voided the codes the user asked to abandon.
 	if err := s.store.InvalidateChallenges(ctx, v.tx.ID); err != nil {
 		s.log.ErrorContext(ctx, "idx: voiding codes on cancel", "err", err)
 	}
-	if codeHash != "" {
+	if codeHash := v.tx.InteractionCodeHash; codeHash != "" {
 		now := s.now()
 		_, err := s.store.UpdateInteractionCode(ctx, codeHash, func(c store.InteractionCode) (store.InteractionCode, error) {
 			if c.UsedAt.IsZero() {
@@ -700,6 +695,15 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, v *view, _ *requ
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.ErrorContext(ctx, "idx: voiding the interaction code on cancel", "err", err)
 		}
+	}
+	if !s.advance(w, ctx, v, func(t *store.Transaction) {
+		t.Step = store.StepIdentify
+		t.UserID, t.AuthTime, t.AMR = "", time.Time{}, nil
+		t.EnrollmentID, t.Method, t.PendingPhone, t.ChallengeID = "", "", "", ""
+		t.LastSentAt, t.InteractionCodeHash = time.Time{}, ""
+		t.Flow, t.Authenticator, t.Pending = "", "", nil
+	}) {
+		return
 	}
 	v.user, v.enrollments = nil, nil
 	s.log.InfoContext(ctx, "sign-in cancelled", logAttrs(v)...)
