@@ -128,8 +128,9 @@ type Authenticator interface {
 	// Enrollments lists the usable enrollments of the account (read once per
 	// request with everything else a step needs), oldest first.
 	Enrollments(acct store.Account) []Enrollment
-	// Challenge starts proving enrollment e by method: a code sent, or nothing for
-	// an app. A *Problem error is shown to the user.
+	// Challenge starts proving enrollment e — one Enrollments listed for the
+	// request's user — by method: a code sent, or nothing for an app. A *Problem
+	// error is shown to the user.
 	Challenge(ctx context.Context, req Request, e Enrollment, method string) (Challenge, error)
 	// Verify checks passcode for the open challenge c. A right answer is used up:
 	// it works once. Wrong answers are ErrWrongCode, ErrCodeGone or ErrCodeUsed.

@@ -154,14 +154,14 @@ func (w *Worker) Run(ctx context.Context) {
 // batch, as RunOnce sends what it claims.
 func (w *Worker) deliverHandedOver(ctx context.Context, m store.Message) {
 	msgs := []store.Message{m}
+collect:
 	for len(msgs) < w.Batch {
 		select {
 		case m := <-w.handoff:
 			msgs = append(msgs, m)
-			continue
 		default:
+			break collect
 		}
-		break
 	}
 	w.deliver(ctx, msgs)
 }

@@ -137,23 +137,10 @@ func (a *Authenticator) Challenge(ctx context.Context, req authn.Request, e auth
 	if req.UserID == "" {
 		return a.decoy(ctx, req, method)
 	}
-	number := e.Target // the user's own enrollment, as Enrollments listed it
-	if number == "" {
-		var err error
-		if number, err = a.numberOf(ctx, req.UserID, e.ID); err != nil {
-			return authn.Challenge{}, err
-		}
+	if e.Target == "" { // not one Enrollments listed
+		return authn.Challenge{}, authn.Refuse(http.StatusBadRequest, msgUnknownPhone)
 	}
-	return a.send(ctx, req, number, method, true)
-}
-
-// numberOf finds the number of one of the user's phones.
-func (a *Authenticator) numberOf(ctx context.Context, userID, enrollmentID string) (string, error) {
-	p, err := a.o.Store.GetPhoneEnrollment(ctx, enrollmentID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && p.UserID != userID) {
-		return "", authn.Refuse(http.StatusBadRequest, msgUnknownPhone)
-	}
-	return p.Number, err
+	return a.send(ctx, req, e.Target, method, true)
 }
 
 // Verify checks a code and uses it up.

@@ -26,12 +26,8 @@ type batchInserter struct {
 
 func newBatchInserter(tx *sql.Tx, d Dialect, table, columns string, rowsPerStmt int) *batchInserter {
 	width := strings.Count(columns, ",") + 1
-	placeholder := d.Placeholder
-	if placeholder == nil {
-		placeholder = func(n int) string { return "$" + strconv.Itoa(n) }
-	}
 	return &batchInserter{tx: tx, table: table, columns: columns, width: width, rowsPerStmt: rowsPerStmt,
-		placeholder: placeholder, args: make([]any, 0, width*rowsPerStmt)}
+		placeholder: d.placeholder(), args: make([]any, 0, width*rowsPerStmt)}
 }
 
 // add queues one row, inserting a full batch when it is complete.
@@ -74,20 +70,33 @@ func (b *batchInserter) close() {
 // insertSQL is "INSERT INTO table (columns) VALUES ($1, …), ($n+1, …), …" for rows
 // rows, with the dialect's placeholders.
 func (b *batchInserter) insertSQL(rows int) string {
+	return fmt.Sprintf("INSERT INTO %s (%s) VALUES ", b.table, b.columns) + valuesSQL(b.placeholder, rows, b.width)
+}
+
+// placeholder writes the n-th (1-based) parameter: Dialect.Placeholder, or "$n".
+func (d Dialect) placeholder() func(n int) string {
+	if d.Placeholder != nil {
+		return d.Placeholder
+	}
+	return func(n int) string { return "$" + strconv.Itoa(n) }
+}
+
+// valuesSQL is "(p1, …, pwidth), (…), …": rows tuples of width parameters,
+// numbered from 1.
+func valuesSQL(placeholder func(n int) string, rows, width int) string {
 	var q strings.Builder
-	fmt.Fprintf(&q, "INSERT INTO %s (%s) VALUES ", b.table, b.columns)
 	n := 0
 	for r := range rows {
 		if r > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteByte('(')
-		for c := range b.width {
+		for c := range width {
 			if c > 0 {
 				q.WriteString(", ")
 			}
 			n++
-			q.WriteString(b.placeholder(n))
+			q.WriteString(placeholder(n))
 		}
 		q.WriteByte(')')
 	}

@@ -61,29 +61,8 @@ const eventRowsPerStatement = 100
 // event whose uuid is in the log already (written there directly by a release
 // from before the pending table) is skipped.
 func (s *Store) insertIndexed(ctx context.Context, tx *wtx, events []store.LogEvent, bodies []string) error {
-	placeholder := s.d.Placeholder
-	if placeholder == nil {
-		placeholder = func(n int) string { return "$" + strconv.Itoa(n) }
-	}
-	values := func(rows, width int) string {
-		var b strings.Builder
-		n := 0
-		for r := range rows {
-			if r > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('(')
-			for c := range width {
-				if c > 0 {
-					b.WriteString(", ")
-				}
-				n++
-				b.WriteString(placeholder(n))
-			}
-			b.WriteByte(')')
-		}
-		return b.String()
-	}
+	placeholder := s.d.placeholder()
+	values := func(rows, width int) string { return valuesSQL(placeholder, rows, width) }
 	for start := 0; start < len(events); start += eventRowsPerStatement {
 		chunk := events[start:min(start+eventRowsPerStatement, len(events))]
 		args := make([]any, 0, 11*len(chunk))
@@ -99,14 +78,7 @@ func (s *Store) insertIndexed(ctx context.Context, tx *wtx, events []store.LogEv
 			return err
 		}
 		// The seqs the log gave them, for their targets.
-		var in strings.Builder
-		for i := range uuids {
-			if i > 0 {
-				in.WriteString(", ")
-			}
-			in.WriteString(placeholder(i + 1))
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT uuid, seq FROM system_log WHERE uuid IN (`+in.String()+`)`, uuids...)
+		rows, err := tx.QueryContext(ctx, `SELECT uuid, seq FROM system_log WHERE uuid IN `+values(1, len(uuids)), uuids...)
 		if err != nil {
 			return err
 		}

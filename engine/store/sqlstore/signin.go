@@ -35,17 +35,36 @@ func (s *Store) factorLists(userID string) string {
 		agg("x.id, x.authenticator, x.last_used, x.created_at", "enrollments x")
 }
 
-func (s *Store) accountQuery(where string) string {
-	return `SELECT ` + prefixed("u", userColumns) + `, pw.hash, ` + s.factorLists("u.id") +
-		` FROM users u LEFT JOIN passwords pw ON pw.user_id = u.id WHERE ` + where
+// accountQueries are the one-statement reads, written once for the store's
+// dialect (New).
+type accountQueries struct {
+	byID, byLogin, byToken, signIn string
+}
+
+func (s *Store) accountQueries() accountQueries {
+	account := func(extra, where string) string {
+		return `SELECT ` + prefixed("u", userColumns) + `, pw.hash, ` + s.factorLists("u.id") + extra +
+			` FROM users u LEFT JOIN passwords pw ON pw.user_id = u.id WHERE ` + where
+	}
+	challenge := fmt.Sprintf(s.d.JSONField, "t.data", "challenge_id")
+	return accountQueries{
+		byID:    account("", `u.id = $1`),
+		byLogin: account("", `u.login = $1`),
+		// The token's revocation test beside its user's row ($2 is the user).
+		byToken: account(`, `+tokenRevoked, `u.id = $2`),
+		signIn: `SELECT ` + prefixed("t", transactionColumns) + `, ` + prefixed("u", userColumns) + `, NULL, ` +
+			s.factorLists("u.id") + `, (SELECT m.status FROM outbox_messages m WHERE m.challenge_id = ` + challenge +
+			` ORDER BY m.created_at DESC, m.id DESC LIMIT 1)
+			FROM transactions t LEFT JOIN users u ON u.id = t.user_id WHERE t.state_handle_hash = $1`,
+	}
 }
 
 func (s *Store) GetAccount(ctx context.Context, userID string) (store.Account, error) {
-	return s.getAccount(ctx, s.accountQuery(`u.id = $1`), userID)
+	return s.getAccount(ctx, s.q.byID, userID)
 }
 
 func (s *Store) GetAccountByLogin(ctx context.Context, login string) (store.Account, error) {
-	return s.getAccount(ctx, s.accountQuery(`u.login = $1`), login)
+	return s.getAccount(ctx, s.q.byLogin, login)
 }
 
 func (s *Store) getAccount(ctx context.Context, query, arg string) (store.Account, error) {
@@ -64,94 +83,25 @@ func (s *Store) GetSignIn(ctx context.Context, stateHandleHash string) (store.Si
 	if stateHandleHash == "" { // empty handle hashes are stored as NULL and match nothing
 		return store.SignIn{}, store.ErrNotFound
 	}
-	challenge := fmt.Sprintf(s.d.JSONField, "t.data", "challenge_id")
-	query := `SELECT ` + prefixed("t", transactionColumns) + `, ` + prefixed("u", userColumns) + `, NULL, ` +
-		s.factorLists("u.id") + `, (SELECT m.status FROM outbox_messages m WHERE m.challenge_id = ` + challenge +
-		` ORDER BY m.created_at DESC, m.id DESC LIMIT 1)
-		FROM transactions t LEFT JOIN users u ON u.id = t.user_id WHERE t.state_handle_hash = $1`
 	var (
-		tx     transactionColumnValues
+		in     store.SignIn
+		data   string
 		a      accountColumns
 		status sql.NullString
 	)
-	err := s.reads.queryRow(ctx, query, stateHandleHash).Scan(append(append(tx.dest(), a.dest()...), &status)...)
-	if err != nil {
+	dest := append(append(transactionDest(&in.Transaction, &data), a.dest()...), &status)
+	if err := s.reads.queryRow(ctx, s.q.signIn, stateHandleHash).Scan(dest...); err != nil {
 		return store.SignIn{}, s.dbError(err)
 	}
-	var in store.SignIn
-	if in.Transaction, err = tx.transaction(); err != nil {
+	if err := decodeTransactionData(&in.Transaction, data); err != nil {
 		return store.SignIn{}, err
 	}
-	if in.Account, err = a.account(); err != nil {
+	acct, err := a.account()
+	if err != nil {
 		return store.SignIn{}, err
 	}
-	in.MessageStatus = store.MessageStatus(status.String)
+	in.Account, in.MessageStatus = acct, store.MessageStatus(status.String)
 	return in, nil
-}
-
-// transactionColumnValues scans transactionColumns, as scanTransaction does.
-type transactionColumnValues struct{ row scannedRow }
-
-func (v *transactionColumnValues) dest() []any { return v.row.dest(7) }
-
-func (v *transactionColumnValues) transaction() (store.Transaction, error) {
-	return scanTransaction(&v.row)
-}
-
-// scannedRow keeps a row's values so that a scan function written for a whole
-// row (scanTransaction) can read part of a wider one.
-type scannedRow struct{ vals []any }
-
-func (r *scannedRow) dest(n int) []any {
-	r.vals = make([]any, n)
-	out := make([]any, n)
-	for i := range out {
-		out[i] = &r.vals[i]
-	}
-	return out
-}
-
-// Scan hands the kept values to dest through database/sql's own conversions.
-func (r *scannedRow) Scan(dest ...any) error {
-	if len(dest) != len(r.vals) {
-		return fmt.Errorf("sqlstore: %d destinations for %d kept values", len(dest), len(r.vals))
-	}
-	for i, d := range dest {
-		if err := convertAssign(d, r.vals[i]); err != nil {
-			return fmt.Errorf("sqlstore: column %d: %w", i, err)
-		}
-	}
-	return nil
-}
-
-// convertAssign stores src, a value a driver returned, in dest, as Rows.Scan would.
-func convertAssign(dest, src any) error {
-	if sc, ok := dest.(sql.Scanner); ok {
-		return sc.Scan(src)
-	}
-	switch d := dest.(type) {
-	case *string:
-		var ns sql.NullString
-		if err := ns.Scan(src); err != nil {
-			return err
-		}
-		if !ns.Valid {
-			return fmt.Errorf("NULL into a string")
-		}
-		*d = ns.String
-	case *int64:
-		var n sql.NullInt64
-		if err := n.Scan(src); err != nil {
-			return err
-		}
-		if !n.Valid {
-			return fmt.Errorf("NULL into an integer")
-		}
-		*d = n.Int64
-	default:
-		return fmt.Errorf("cannot scan into %T", dest)
-	}
-	return nil
 }
 
 // accountColumns scans the user's columns (NULL when a transaction has no user),
@@ -181,36 +131,16 @@ func (a *accountColumns) account() (*store.Account, error) {
 		Status: store.UserStatus(a.status.String), CreatedAt: fromMillis(a.createdAt), UpdatedAt: fromMillis(a.updatedAt),
 		StatusChangedAt: fromMillis(a.statusChangedAt), ActivatedAt: fromMillis(a.activatedAt),
 	}, PasswordHash: a.passwordHash.String}
-	var phones []struct {
-		ID, Number string
-		SMS, Voice jsonBool
-		CreatedAt  sql.NullInt64
-	}
-	if err := decodeRows(a.phones.String, &phones, func(p *struct {
-		ID, Number string
-		SMS, Voice jsonBool
-		CreatedAt  sql.NullInt64
-	}) []any {
-		return []any{&p.ID, &p.Number, &p.SMS, &p.Voice, &p.CreatedAt}
-	}); err != nil {
+	var phones []phoneRow
+	if err := decodeRows(a.phones.String, &phones, (*phoneRow).fields); err != nil {
 		return nil, fmt.Errorf("sqlstore: the phones of user %s: %w", acct.User.ID, err)
 	}
 	for _, p := range phones {
 		acct.Phones = append(acct.Phones, store.PhoneEnrollment{ID: p.ID, UserID: acct.User.ID, Number: p.Number,
 			SMS: bool(p.SMS), Voice: bool(p.Voice), CreatedAt: fromMillis(p.CreatedAt)})
 	}
-	var enrollments []struct {
-		ID, Authenticator string
-		LastUsed          int64
-		CreatedAt         sql.NullInt64
-	}
-	if err := decodeRows(a.enrollments.String, &enrollments, func(e *struct {
-		ID, Authenticator string
-		LastUsed          int64
-		CreatedAt         sql.NullInt64
-	}) []any {
-		return []any{&e.ID, &e.Authenticator, &e.LastUsed, &e.CreatedAt}
-	}); err != nil {
+	var enrollments []enrollmentRow
+	if err := decodeRows(a.enrollments.String, &enrollments, (*enrollmentRow).fields); err != nil {
 		return nil, fmt.Errorf("sqlstore: the enrollments of user %s: %w", acct.User.ID, err)
 	}
 	for _, e := range enrollments {
@@ -225,6 +155,25 @@ func (a *accountColumns) account() (*store.Account, error) {
 		return cmp.Or(x.CreatedAt.Compare(y.CreatedAt), strings.Compare(x.ID, y.ID))
 	})
 	return acct, nil
+}
+
+// phoneRow and enrollmentRow are the members of factorLists' JSON arrays, in order.
+type phoneRow struct {
+	ID, Number string
+	SMS, Voice jsonBool
+	CreatedAt  sql.NullInt64
+}
+
+func (p *phoneRow) fields() []any { return []any{&p.ID, &p.Number, &p.SMS, &p.Voice, &p.CreatedAt} }
+
+type enrollmentRow struct {
+	ID, Authenticator string
+	LastUsed          int64
+	CreatedAt         sql.NullInt64
+}
+
+func (e *enrollmentRow) fields() []any {
+	return []any{&e.ID, &e.Authenticator, &e.LastUsed, &e.CreatedAt}
 }
 
 // decodeRows decodes a JSON array of arrays (JSONArrayAgg of JSONArray) into

@@ -105,6 +105,8 @@ type Store struct {
 	// ops counts what the store sends the database (StoreOps). Every statement
 	// runs through inTx's wtx or a stmtCache, which count it.
 	ops opcount.Counter
+	// q are the one-statement reads of a sign-in (signin.go).
+	q accountQueries
 }
 
 var _ store.Store = (*Store)(nil)
@@ -138,6 +140,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: unknown schema mode %d", cfg.Schema)
 	}
 	s := &Store{writer: cfg.Writer, reader: cfg.Reader, d: cfg.Dialect, migrations: migrations}
+	s.q = s.accountQueries()
 	if s.reader == nil {
 		s.reader = s.writer
 	}
@@ -220,10 +223,7 @@ func (s *Store) inTx(ctx context.Context, body func(tx *wtx) error) error {
 // except by a failing statement (see nestedTx).
 func (s *Store) inTxOpt(ctx context.Context, savepoint bool, body func(tx *wtx) error) error {
 	if tx := s.txFrom(ctx); tx != nil {
-		if !savepoint {
-			return s.nestedNoSavepoint(ctx, tx, body)
-		}
-		return s.nestedTx(ctx, tx, body)
+		return s.nestedTx(ctx, tx, savepoint, body)
 	}
 	s.ops.Transaction(ctx)
 	records := store.TakeRecords(ctx)
@@ -292,65 +292,52 @@ func (s *Store) Atomically(ctx context.Context, fn func(ctx context.Context) err
 	return err
 }
 
-// nestedTx runs body inside the Atomically section's transaction tx, between
-// SAVEPOINT and RELEASE: if body fails, ROLLBACK TO undoes what it wrote and
-// nothing else — on PostgreSQL, where a failed statement aborts the whole
-// transaction, that is also what lets the section go on after a duplicate key.
-// The records ctx carries are written under the same savepoint; their OnCommit
-// waits for the section's commit.
-func (s *Store) nestedTx(ctx context.Context, tx *wtx, body func(tx *wtx) error) error {
+// nestedTx runs body inside the Atomically section's transaction tx. With
+// savepoint, between SAVEPOINT and RELEASE: if body fails, ROLLBACK TO undoes
+// what it wrote and nothing else — on PostgreSQL, where a failed statement aborts
+// the whole transaction, that is also what lets the section go on after a
+// duplicate key. Without (for bodies that write nothing before they can fail
+// other than by a statement failing: readModifyWrite, whose record is found and
+// whose caller's function agrees before its one write), a failed statement is not
+// undone: it marks tx failed, and the section rolls back whatever fn does next —
+// two statements spared on every update, on PostgreSQL two round trips. The
+// records ctx carries are written with body; their OnCommit waits for the
+// section's commit.
+func (s *Store) nestedTx(ctx context.Context, tx *wtx, savepoint bool, body func(tx *wtx) error) error {
 	records := store.TakeRecords(ctx)
-	if err := tx.control(ctx, "SAVEPOINT gatehouse_call"); err != nil {
-		return s.dbError(err)
+	if savepoint {
+		if err := tx.control(ctx, "SAVEPOINT gatehouse_call"); err != nil {
+			return s.dbError(err)
+		}
 	}
 	err := body(tx)
 	if err == nil {
 		err = s.writeRecords(ctx, tx, records)
 	}
 	if err != nil {
-		if rbErr := tx.control(ctx, "ROLLBACK TO SAVEPOINT gatehouse_call"); rbErr != nil {
-			return s.dbError(errors.Join(err, rbErr))
+		ce, byCaller := errors.AsType[callerError](err)
+		switch {
+		case savepoint:
+			if rbErr := tx.control(ctx, "ROLLBACK TO SAVEPOINT gatehouse_call"); rbErr != nil {
+				return s.dbError(errors.Join(err, rbErr))
+			}
+			if relErr := tx.control(ctx, "RELEASE SAVEPOINT gatehouse_call"); relErr != nil {
+				return s.dbError(errors.Join(err, relErr))
+			}
+		case byCaller, errors.Is(err, sql.ErrNoRows), errors.Is(err, store.ErrNotFound):
+			// Nothing was written, nothing failed in the database.
+		case tx.failed == nil:
+			tx.failed = err
 		}
-		if relErr := tx.control(ctx, "RELEASE SAVEPOINT gatehouse_call"); relErr != nil {
-			return s.dbError(errors.Join(err, relErr))
-		}
-		if ce, ok := errors.AsType[callerError](err); ok {
+		if byCaller {
 			return ce.err
 		}
 		return s.dbError(err)
 	}
-	if err := tx.control(ctx, "RELEASE SAVEPOINT gatehouse_call"); err != nil {
-		return s.dbError(err)
-	}
-	if records.OnCommit != nil {
-		store.AfterCommit(ctx, records.OnCommit)
-	}
-	return nil
-}
-
-// nestedNoSavepoint runs body in the section's transaction tx without a
-// savepoint, for bodies that write nothing before they can fail other than by a
-// statement failing (readModifyWrite: a record not found or a refusal by the
-// caller's function comes before the one write). A failed statement is not
-// undone: it marks tx failed, and the section rolls back whatever fn does next.
-// Two statements a call spares on every update: on PostgreSQL, two round trips.
-func (s *Store) nestedNoSavepoint(ctx context.Context, tx *wtx, body func(tx *wtx) error) error {
-	records := store.TakeRecords(ctx)
-	err := body(tx)
-	if err == nil {
-		err = s.writeRecords(ctx, tx, records)
-	}
-	switch {
-	case err == nil:
-	case errors.As(err, new(callerError)):
-		return err.(callerError).err
-	case errors.Is(err, sql.ErrNoRows), errors.Is(err, store.ErrNotFound):
-		return s.dbError(err) // nothing was written, nothing failed
-	default:
-		if tx.failed == nil {
-			tx.failed = err
+	if savepoint {
+		if err := tx.control(ctx, "RELEASE SAVEPOINT gatehouse_call"); err != nil {
+			return s.dbError(err)
 		}
-		return s.dbError(err)
 	}
 	if records.OnCommit != nil {
 		store.AfterCommit(ctx, records.OnCommit)
@@ -370,7 +357,7 @@ type wtx struct {
 	ops    *opcount.Counter
 	missed []string
 	// failed is the first error of a statement run without a savepoint inside an
-	// Atomically section (nestedNoSavepoint): the section must not commit.
+	// Atomically section (nestedTx): the section must not commit.
 	failed error
 }
 
@@ -455,7 +442,7 @@ func keyChanged(record, field string) error {
 // the record with a write lock, let fn change it, and save the result. load should
 // return sql.ErrNoRows (or store.ErrNotFound) when there is no record; fn is then not
 // called. load must not write (see readModifyWriteSavepoint): inside an Atomically
-// section the update takes no savepoint of its own (nestedNoSavepoint).
+// section the update takes no savepoint of its own (nestedTx).
 func readModifyWrite[T any](ctx context.Context, s *Store,
 	load func(tx *wtx) (T, error),
 	fn func(T) (T, error),

@@ -82,14 +82,24 @@ func transactionArgs(t store.Transaction) ([]any, error) {
 func scanTransaction(row rowScanner) (store.Transaction, error) {
 	var t store.Transaction
 	var data string
-	err := row.Scan(&t.ID, asString(&t.InteractionHandleHash), asString(&t.StateHandleHash), asString(&t.UserID),
-		asTime(&t.ExpiresAt), &t.Revision, &data)
-	if err != nil {
+	if err := row.Scan(transactionDest(&t, &data)...); err != nil {
 		return t, err
 	}
+	return t, decodeTransactionData(&t, data)
+}
+
+// transactionDest are the scan destinations of transactionColumns: t's columns,
+// and data for decodeTransactionData.
+func transactionDest(t *store.Transaction, data *string) []any {
+	return []any{&t.ID, asString(&t.InteractionHandleHash), asString(&t.StateHandleHash), asString(&t.UserID),
+		asTime(&t.ExpiresAt), &t.Revision, data}
+}
+
+// decodeTransactionData fills t from its data column.
+func decodeTransactionData(t *store.Transaction, data string) error {
 	var d transactionData
 	if err := json.Unmarshal([]byte(data), &d); err != nil {
-		return t, fmt.Errorf("transaction %s: data column: %w", t.ID, err)
+		return fmt.Errorf("transaction %s: data column: %w", t.ID, err)
 	}
 	t.ClientID, t.RedirectURI, t.Scopes, t.CodeChallenge = d.ClientID, d.RedirectURI, d.Scopes, d.CodeChallenge
 	t.State, t.Nonce, t.Step, t.AuthTime, t.AMR = d.State, d.Nonce, d.Step, fromJSONMillis(d.AuthTime), d.AMR
@@ -101,7 +111,7 @@ func scanTransaction(row rowScanner) (store.Transaction, error) {
 		t.Pending = d.Pending
 	}
 	t.CreatedAt, t.UpdatedAt = fromJSONMillis(d.CreatedAt), fromJSONMillis(d.UpdatedAt)
-	return t, nil
+	return nil
 }
 
 func (s *Store) CreateTransaction(ctx context.Context, t store.Transaction) error {

@@ -20,13 +20,11 @@ func (s *Store) GetTokenAccount(ctx context.Context, ref store.AccessTokenRef) (
 	if ref.UserID == "" {
 		return store.Account{}, false, store.ErrNotFound
 	}
-	query := `SELECT ` + prefixed("u", userColumns) + `, pw.hash, ` + s.factorLists("u.id") + `, ` + tokenRevoked +
-		` FROM users u LEFT JOIN passwords pw ON pw.user_id = u.id WHERE u.id = $2`
 	var (
 		a       accountColumns
 		revoked bool
 	)
-	err := s.reads.queryRow(ctx, query, ref.JTI, ref.UserID, ref.SessionID, ref.FamilyID, ref.IssuedAt.UnixMilli()).
+	err := s.reads.queryRow(ctx, s.q.byToken, ref.JTI, ref.UserID, ref.SessionID, ref.FamilyID, ref.IssuedAt.UnixMilli()).
 		Scan(append(a.dest(), &revoked)...)
 	if err != nil {
 		return store.Account{}, false, s.dbError(err)
